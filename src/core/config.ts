@@ -1,0 +1,75 @@
+/** The settings a provider runs with, validated without any VS Code dependency. */
+import { OidcError } from './errors';
+
+export type FlowSetting = 'auto' | 'loopback' | 'uriHandler' | 'deviceCode';
+export const FLOW_SETTINGS: readonly FlowSetting[] = ['auto', 'loopback', 'uriHandler', 'deviceCode'];
+
+export interface ProviderConfig {
+  issuer: URL;
+  clientId: string;
+  /** Scopes requested on every sign-in besides the caller's. */
+  scopes: string[];
+  flow: FlowSetting;
+  /** 0 picks any free port. */
+  loopbackPort: number;
+}
+
+export interface RawProviderSettings {
+  issuer?: unknown;
+  clientId?: unknown;
+  scopes?: unknown;
+  flow?: unknown;
+  loopbackPort?: unknown;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Hosts for which plain `http` is acceptable (RFC 8252 §8.3: traffic never leaves the machine). */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname.toLowerCase());
+}
+
+/** Parses an issuer URL: `https`, or `http` on a loopback host; no query or fragment. */
+export function parseIssuer(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new OidcError('config', `The issuer "${raw}" is not a valid URL.`);
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new OidcError(
+      'config',
+      `The issuer ${url.origin} uses http. Only https is allowed, except for 127.0.0.1, localhost and [::1].`,
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new OidcError('config', `The issuer must be an https URL, not ${url.protocol}.`);
+  }
+  if (url.search || url.hash) {
+    throw new OidcError('config', 'The issuer URL must not have a query or fragment.');
+  }
+  return url;
+}
+
+/** Validates raw settings; throws an OidcError of kind `config` naming the setting at fault. */
+export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: readonly string[]): ProviderConfig {
+  const issuerRaw = typeof raw.issuer === 'string' ? raw.issuer.trim() : '';
+  const clientId = typeof raw.clientId === 'string' ? raw.clientId.trim() : '';
+  if (!issuerRaw && !clientId) {
+    throw new OidcError('config', 'No identity provider is configured: set the issuer URL and the client ID.');
+  }
+  if (!issuerRaw) throw new OidcError('config', 'The issuer URL of the identity provider is not set.');
+  if (!clientId) throw new OidcError('config', 'The client ID for the identity provider is not set.');
+  const issuer = parseIssuer(issuerRaw);
+
+  const scopes = Array.isArray(raw.scopes)
+    ? raw.scopes.filter((s): s is string => typeof s === 'string')
+    : [...defaultScopes];
+  const flow = FLOW_SETTINGS.includes(raw.flow as FlowSetting) ? (raw.flow as FlowSetting) : 'auto';
+  const port = typeof raw.loopbackPort === 'number' ? raw.loopbackPort : 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OidcError('config', `The loopback port ${String(raw.loopbackPort)} is not a port number (0-65535).`);
+  }
+  return { issuer, clientId, scopes, flow, loopbackPort: port };
+}

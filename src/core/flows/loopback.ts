@@ -1,0 +1,43 @@
+/** Authorization Code + PKCE with a loopback redirect (RFC 8252 §7.3). */
+import { exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { OidcError } from '../errors';
+import { renderPage } from '../pages';
+import type { FlowContext, SignInFlow } from './flow';
+import { LoopbackServer } from './loopbackServer';
+
+export class LoopbackFlow implements SignInFlow {
+  readonly id = 'loopback' as const;
+
+  constructor(private readonly port: number) {}
+
+  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+    const { strings, templates } = ctx;
+    const server = await LoopbackServer.start(this.port, {
+      invalidState: () =>
+        renderPage(templates.failure, 400, { title: strings.failedTitle, message: strings.invalidRequestMessage }),
+      notFound: () => renderPage(templates.failure, 404, { title: strings.failedTitle, message: strings.notFoundMessage }),
+    });
+    try {
+      ctx.log.info(`Waiting for the sign-in redirect on ${server.redirectUri}.`);
+      const pending = await prepareAuthorization(ctx.as, ctx.client.client_id, server.redirectUri, ctx.scopes);
+      await ctx.openBrowser(pending.url);
+      const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);
+      try {
+        const result = await exchangeCallback(ctx.as, ctx.client, pending, callback.params, {
+          issuer: ctx.issuer,
+          signal: ctx.signal,
+        });
+        callback.respond(renderPage(templates.success, 200, { title: strings.signedInTitle, message: strings.signedInMessage }));
+        return result;
+      } catch (err) {
+        const detail = err instanceof OidcError ? err.message : undefined;
+        callback.respond(
+          renderPage(templates.failure, 400, { title: strings.failedTitle, message: strings.failedMessage, detail }),
+        );
+        throw err;
+      }
+    } finally {
+      await server.close();
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Discovery of the authorization server's metadata: OpenID Connect discovery
+ * (`/.well-known/openid-configuration`), falling back to RFC 8414
+ * (`/.well-known/oauth-authorization-server`). oauth4webapi parses and checks the document,
+ * including that its `issuer` is exactly the one asked for.
+ */
+import * as oauth from 'oauth4webapi';
+import { OidcError } from './errors';
+import { describeFailure, requestOptions, type RequestContext } from './http';
+import type { Logger } from './logger';
+
+/** How long discovered metadata is reused before it is fetched again. */
+export const DISCOVERY_TTL_MS = 60 * 60 * 1000;
+
+export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>, log: Logger): Promise<oauth.AuthorizationServer> {
+  const rctx = { ...ctx, issuer };
+  let firstError: unknown;
+  for (const algorithm of ['oidc', 'oauth2'] as const) {
+    try {
+      const response = await oauth.discoveryRequest(issuer, { ...requestOptions(rctx), algorithm });
+      const as = await oauth.processDiscoveryResponse(issuer, response);
+      log.debug(`Discovered ${issuer.href} (${algorithm === 'oidc' ? 'OpenID Connect discovery' : 'RFC 8414 metadata'}).`);
+      return as;
+    } catch (err) {
+      if (rctx.signal?.aborted) throw describeFailure(err, 'discovery', rctx);
+      firstError ??= err;
+      // Only a missing document is worth the RFC 8414 retry; a wrong or unreachable one is not.
+      const status = err instanceof oauth.OperationProcessingError ? (err.cause as Response | undefined)?.status : undefined;
+      if (!(status === 404 || status === 400 || status === 405)) break;
+    }
+  }
+  const failure = describeFailure(firstError, 'discovery', rctx);
+  if (failure.kind === 'protocol') {
+    throw new OidcError(
+      'protocol',
+      `${issuer.href} does not look like an OpenID Connect issuer (its discovery document was missing or invalid).`,
+    );
+  }
+  throw failure;
+}
+
+/** Caches discovery per issuer; concurrent callers share one request. */
+export class IssuerCache {
+  private readonly entries = new Map<string, { at: number; as: Promise<oauth.AuthorizationServer> }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(issuer: URL, ctx: Omit<RequestContext, 'issuer'> = {}): Promise<oauth.AuthorizationServer> {
+    const key = issuer.href;
+    const hit = this.entries.get(key);
+    if (hit && this.now() - hit.at < DISCOVERY_TTL_MS) return hit.as;
+    // The shared request must not die with one caller's cancel: it only gets the timeout.
+    const as = discover(issuer, { timeoutMs: ctx.timeoutMs }, this.log);
+    this.entries.set(key, { at: this.now(), as });
+    as.catch(() => this.entries.delete(key));
+    return ctx.signal ? raceAbort(as, ctx.signal) : as;
+  }
+
+  /** Forgets an issuer, e.g. after a signature check failed because keys rotated. */
+  invalidate(issuer: URL): void {
+    this.entries.delete(issuer.href);
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

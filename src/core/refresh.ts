@@ -1,0 +1,58 @@
+/** One refresh-token grant, validated: new tokens for a stored session. */
+import * as oauth from 'oauth4webapi';
+import { OidcError } from './errors';
+import { describeFailure, requestOptions, type RequestContext } from './http';
+import type { StoredSession } from './sessions';
+import { computeExpiresAt } from './tokens';
+
+export async function refreshSession(
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  session: StoredSession,
+  ctx: RequestContext,
+  now: () => number,
+): Promise<StoredSession> {
+  if (!session.refreshToken) throw new OidcError('idp', 'The session has no refresh token.', 'invalid_grant');
+  try {
+    const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), session.refreshToken, requestOptions(ctx));
+    const response = await oauth.processRefreshTokenResponse(as, client, httpResponse);
+    if (response.id_token) {
+      await oauth.validateApplicationLevelSignature(as, httpResponse, requestOptions(ctx));
+      // OIDC Core §12.2: a refreshed ID token must be about the same person.
+      const claims = oauth.getValidatedIdTokenClaims(response);
+      if (claims && claims.sub !== session.accountId) {
+        throw new OidcError('protocol', 'The identity provider returned a token for a different account on refresh.');
+      }
+    }
+    const at = now();
+    return {
+      ...session,
+      accessToken: response.access_token,
+      // Rotation: a new refresh token replaces the old one; none in the answer keeps the old one.
+      refreshToken: response.refresh_token ?? session.refreshToken,
+      expiresAt: computeExpiresAt(at, response.expires_in, response.access_token),
+      refreshedAt: at,
+      ...(typeof response.scope === 'string' ? { grantedScope: response.scope } : {}),
+    };
+  } catch (err) {
+    throw describeFailure(err, 'the token refresh', ctx);
+  }
+}
+
+export async function revokeToken(
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  token: string,
+  hint: 'refresh_token' | 'access_token',
+  ctx: RequestContext,
+): Promise<void> {
+  try {
+    const response = await oauth.revocationRequest(as, client, oauth.None(), token, {
+      ...requestOptions(ctx),
+      additionalParameters: { token_type_hint: hint },
+    });
+    await oauth.processRevocationResponse(response);
+  } catch (err) {
+    throw describeFailure(err, 'the revocation', ctx);
+  }
+}

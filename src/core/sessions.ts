@@ -1,0 +1,106 @@
+/**
+ * The session model and its stored form. One SecretStorage entry per provider (issuer + client
+ * id) holds every session of that provider as versioned JSON; parse errors never throw past
+ * `parseStoredState`.
+ */
+import { createHash } from 'node:crypto';
+
+export const STORAGE_VERSION = 1;
+
+export interface StoredSession {
+  id: string;
+  /** The ID token's `sub`. */
+  accountId: string;
+  accountLabel: string;
+  /** The scopes the caller asked for, as VS Code reports them on the session. */
+  scopes: string[];
+  /** Every scope requested at the IdP (caller's plus always-requested), for matching. */
+  requestedScopes: string[];
+  /** The scope the IdP said it granted, when it said. */
+  grantedScope?: string;
+  accessToken: string;
+  refreshToken?: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  createdAt: number;
+  refreshedAt?: number;
+}
+
+export interface StoredState {
+  version: typeof STORAGE_VERSION;
+  sessions: StoredSession[];
+}
+
+/** The SecretStorage key for a provider: stable for one issuer + client id, distinct otherwise. */
+export function storageKey(issuer: string, clientId: string): string {
+  const digest = createHash('sha256').update(`${issuer}\n${clientId}`).digest('hex').slice(0, 24);
+  return `oidcAuth.sessions.${digest}`;
+}
+
+export type ParseResult = { ok: true; state: StoredState } | { ok: false; reason: string };
+
+/** Parses what SecretStorage holds. Anything unusable is reported, never thrown. */
+export function parseStoredState(raw: string | undefined): ParseResult {
+  if (raw === undefined || raw === '') return { ok: true, state: emptyState() };
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'stored sessions are not valid JSON' };
+  }
+  if (!isRecord(data)) return { ok: false, reason: 'stored sessions are not an object' };
+  if (data.version !== STORAGE_VERSION) {
+    return { ok: false, reason: `stored sessions have unknown version ${String(data.version)}` };
+  }
+  if (!Array.isArray(data.sessions)) return { ok: false, reason: 'stored sessions have no session list' };
+  const sessions: StoredSession[] = [];
+  for (const entry of data.sessions) {
+    const session = parseSession(entry);
+    if (!session) return { ok: false, reason: 'a stored session is malformed' };
+    sessions.push(session);
+  }
+  return { ok: true, state: { version: STORAGE_VERSION, sessions } };
+}
+
+export function serializeState(state: StoredState): string {
+  return JSON.stringify(state);
+}
+
+export function emptyState(): StoredState {
+  return { version: STORAGE_VERSION, sessions: [] };
+}
+
+function parseSession(value: unknown): StoredSession | undefined {
+  if (!isRecord(value)) return undefined;
+  const { id, accountId, accountLabel, scopes, requestedScopes, grantedScope, accessToken, refreshToken, expiresAt, createdAt, refreshedAt } =
+    value;
+  if (typeof id !== 'string' || !id) return undefined;
+  if (typeof accountId !== 'string' || typeof accountLabel !== 'string') return undefined;
+  if (!isStringArray(scopes) || !isStringArray(requestedScopes)) return undefined;
+  if (typeof accessToken !== 'string' || !accessToken) return undefined;
+  if (refreshToken !== undefined && typeof refreshToken !== 'string') return undefined;
+  if (grantedScope !== undefined && typeof grantedScope !== 'string') return undefined;
+  if (typeof expiresAt !== 'number' || typeof createdAt !== 'number') return undefined;
+  if (refreshedAt !== undefined && typeof refreshedAt !== 'number') return undefined;
+  return {
+    id,
+    accountId,
+    accountLabel,
+    scopes,
+    requestedScopes,
+    accessToken,
+    expiresAt,
+    createdAt,
+    ...(grantedScope !== undefined ? { grantedScope } : {}),
+    ...(refreshToken !== undefined ? { refreshToken } : {}),
+    ...(refreshedAt !== undefined ? { refreshedAt } : {}),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}

@@ -1,0 +1,61 @@
+/** What a token response means for a session: expiry and the account it belongs to. */
+
+/** Lifetime assumed when neither `expires_in` nor a JWT `exp` says otherwise. */
+export const FALLBACK_LIFETIME_MS = 60 * 60 * 1000;
+
+export interface IdTokenClaimsLike {
+  sub?: unknown;
+  email?: unknown;
+  preferred_username?: unknown;
+  name?: unknown;
+  [claim: string]: unknown;
+}
+
+/**
+ * When an access token expires: `expires_in` from the token response, else the `exp` of an
+ * access token that is a JWT, else the fallback lifetime.
+ */
+export function computeExpiresAt(now: number, expiresIn: number | undefined, accessToken: string): number {
+  if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) {
+    return now + expiresIn * 1000;
+  }
+  const exp = jwtExp(accessToken);
+  if (exp !== undefined) return exp * 1000;
+  return now + FALLBACK_LIFETIME_MS;
+}
+
+/**
+ * Reads `exp` from a JWT-shaped access token without verifying it. Access tokens are opaque to
+ * clients (RFC 6749 §1.4); the value is used only as a hint for when to refresh, never trusted
+ * for anything else, which is why no signature check is needed here.
+ */
+export function jwtExp(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    const exp = (payload as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The label shown for an account: email, else preferred_username, else name, else sub. */
+export function accountLabel(claims: IdTokenClaimsLike): string {
+  for (const key of ['email', 'preferred_username', 'name', 'sub'] as const) {
+    const value = claims[key];
+    if (typeof value === 'string' && value.trim()) return value.trim();
+  }
+  return 'OpenID Connect account';
+}
+
+/** True when claims lack everything that makes a readable label beyond `sub`. */
+export function lacksLabelClaims(claims: IdTokenClaimsLike): boolean {
+  return !['email', 'preferred_username', 'name'].some((k) => typeof claims[k] === 'string' && (claims[k] as string).trim());
+}
+
+/** True when the token is expired or expires within `skewMs`. */
+export function needsRefresh(expiresAt: number, now: number, skewMs: number): boolean {
+  return expiresAt - skewMs <= now;
+}

@@ -1,0 +1,59 @@
+/** Activation: settings → provider, commands, and the Accounts-menu entry. */
+import * as vscode from 'vscode';
+import { IssuerCache } from './core/issuer';
+import { loadPageTemplates, type PageTemplates } from './core/pages';
+import { createLogger } from './vscode/log';
+import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL } from './vscode/provider';
+import { DEFAULT_SCOPES, SETTINGS_SECTION } from './vscode/settings';
+import { registerCommands } from './vscode/commands';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const channel = vscode.window.createOutputChannel('OpenID Connect', { log: true });
+  const log = createLogger(channel);
+  const issuers = new IssuerCache(log);
+  // Read the page templates only when a sign-in first needs them: activation stays cheap.
+  let templates: PageTemplates | undefined;
+  const provider = new OidcAuthenticationProvider({
+    secrets: context.secrets,
+    issuers,
+    log,
+    get templates() {
+      return (templates ??= loadPageTemplates(context.asAbsolutePath('media')));
+    },
+    showLog: () => channel.show(),
+  });
+
+  context.subscriptions.push(
+    channel,
+    provider,
+    vscode.authentication.registerAuthenticationProvider(PROVIDER_ID, PROVIDER_LABEL, provider, {
+      supportsMultipleAccounts: false,
+    }),
+    ...registerCommands(provider),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(SETTINGS_SECTION)) {
+        provider.applyConfig();
+        offerSignIn();
+      }
+    }),
+    provider.onDidChangeSessions((e) => {
+      if (e.removed?.length) offerSignIn();
+    }),
+  );
+
+  /**
+   * Asks VS Code for a session without creating one. When there is none, VS Code puts
+   * "Sign in with OpenID Connect to use …" in the Accounts menu; choosing it signs in.
+   */
+  function offerSignIn(): void {
+    const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
+    vscode.authentication.getSession(PROVIDER_ID, scopes, { createIfNone: false }).then(undefined, (err: unknown) => {
+      log.debug(`Could not add the Accounts menu entry: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
+  offerSignIn();
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

@@ -1,0 +1,181 @@
+/**
+ * The VS Code AuthenticationProvider for `oidc`: adapts the core SessionManager to VS Code's
+ * sessions, change events, settings, progress and errors.
+ */
+import * as vscode from 'vscode';
+import type { ProviderConfig } from '../core/config';
+import { OidcError } from '../core/errors';
+import type { SignInFlow } from '../core/flows/flow';
+import { LoopbackFlow } from '../core/flows/loopback';
+import type { IssuerCache } from '../core/issuer';
+import type { Logger } from '../core/logger';
+import type { PageTemplates } from '../core/pages';
+import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
+import type { StoredSession } from '../core/sessions';
+import { VscodeSecretStore } from './secretStore';
+import { readProviderConfig } from './settings';
+import { localizedPageStrings, reportError, withCancellableProgress } from './ui';
+
+export const PROVIDER_ID = 'oidc';
+export const PROVIDER_LABEL = 'OpenID Connect';
+
+export interface ProviderDeps {
+  secrets: vscode.SecretStorage;
+  issuers: IssuerCache;
+  log: Logger;
+  templates: PageTemplates;
+  showLog: () => void;
+}
+
+export class OidcAuthenticationProvider implements vscode.AuthenticationProvider, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<vscode.AuthenticationProviderAuthenticationSessionsChangeEvent>();
+  readonly onDidChangeSessions = this.emitter.event;
+  private readonly store: VscodeSecretStore;
+  private manager: SessionManager | undefined;
+  private configError: OidcError | undefined;
+  private storeWatch: vscode.Disposable | undefined;
+
+  constructor(private readonly deps: ProviderDeps) {
+    this.store = new VscodeSecretStore(deps.secrets);
+    this.applyConfig();
+  }
+
+  /** Reads the settings; a changed issuer or client id switches to that provider's sessions. */
+  applyConfig(): void {
+    let config: ProviderConfig | undefined;
+    try {
+      config = readProviderConfig();
+      this.configError = undefined;
+    } catch (err) {
+      this.configError = err instanceof OidcError ? err : new OidcError('config', String(err));
+    }
+    const old = this.manager;
+    const same =
+      old && config && old.config.issuer.href === config.issuer.href && old.config.clientId === config.clientId;
+    if (same && config) {
+      // Scopes, flow or port changed: sessions stay, new sign-ins use the new values.
+      old.reconfigure(config, this.createFlow(config));
+      return;
+    }
+    this.storeWatch?.dispose();
+    this.storeWatch = undefined;
+    this.manager = config ? this.createManager(config) : undefined;
+    if (this.manager) {
+      const manager = this.manager;
+      this.storeWatch = this.store.onDidChange(manager.key, () => void manager.reload());
+      this.deps.log.info(`Using the identity provider ${config!.issuer.href} with client ${config!.clientId}.`);
+    } else {
+      this.deps.log.info(`Not configured: ${this.configError?.message ?? ''}`);
+    }
+    // Sessions of the previous issuer or client are no longer this provider's: report them gone,
+    // and the new one's sessions as added. Their tokens are never sent to another issuer.
+    void this.announceSwitch(old, this.manager);
+  }
+
+  async getSessions(scopes?: readonly string[]): Promise<vscode.AuthenticationSession[]> {
+    if (!this.manager) return [];
+    const sessions = await this.manager.getSessions(scopes);
+    return sessions.map(toVscodeSession);
+  }
+
+  async createSession(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
+    const manager = this.manager;
+    if (!manager) {
+      const err = this.configError ?? new OidcError('config', 'OpenID Connect is not configured.');
+      reportError(err, this.deps.showLog);
+      throw err;
+    }
+    const title = vscode.l10n.t('Signing in to {0}…', manager.config.issuer.host);
+    try {
+      const session = await withCancellableProgress(title, (signal) =>
+        manager.createSession(scopes, {
+          signal,
+          openBrowser: async (url) => {
+            const opened = await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
+            if (!opened) throw new OidcError('cancelled', 'The browser was not opened.');
+          },
+          templates: this.deps.templates,
+          strings: localizedPageStrings(),
+        }),
+      );
+      return toVscodeSession(session);
+    } catch (err) {
+      this.deps.log.error(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
+      reportError(err, this.deps.showLog, () => void this.createSession(scopes).catch(() => undefined));
+      throw err;
+    }
+  }
+
+  async removeSession(sessionId: string): Promise<void> {
+    await this.remove([sessionId]);
+  }
+
+  /** Sessions as stored, without refreshing anything (for sign-out and status). */
+  async listSessions(): Promise<StoredSession[]> {
+    return this.manager ? this.manager.getSessionsWithoutRefresh() : [];
+  }
+
+  async remove(ids: string[]): Promise<RemoveResult> {
+    if (!this.manager) return { removed: [] };
+    const result = await this.manager.removeSessions(ids);
+    if (result.revokeError) {
+      void vscode.window.showWarningMessage(
+        vscode.l10n.t(
+          'You are signed out in VS Code, but the identity provider could not be told to revoke the tokens: {0}',
+          result.revokeError.message,
+        ),
+      );
+    }
+    return result;
+  }
+
+  get isConfigured(): boolean {
+    return this.manager !== undefined;
+  }
+
+  dispose(): void {
+    this.storeWatch?.dispose();
+    this.emitter.dispose();
+  }
+
+  private createFlow(config: ProviderConfig): SignInFlow {
+    if (config.flow !== 'auto' && config.flow !== 'loopback') {
+      this.deps.log.warn(`The "${config.flow}" flow is not available in this version; using the loopback flow.`);
+    }
+    return new LoopbackFlow(config.loopbackPort);
+  }
+
+  private createManager(config: ProviderConfig): SessionManager {
+    return new SessionManager({
+      config,
+      store: this.store,
+      issuers: this.deps.issuers,
+      flow: this.createFlow(config),
+      log: this.deps.log,
+      onDidChange: (change) => this.fire(change),
+    });
+  }
+
+  private fire(change: SessionsChange): void {
+    this.emitter.fire({
+      added: change.added.map(toVscodeSession),
+      removed: change.removed.map(toVscodeSession),
+      changed: change.changed.map(toVscodeSession),
+    });
+  }
+
+  private async announceSwitch(old: SessionManager | undefined, next: SessionManager | undefined): Promise<void> {
+    if (!old) return;
+    try {
+      const removed = await old.getSessionsWithoutRefresh();
+      const added = next ? await next.getSessionsWithoutRefresh() : [];
+      if (removed.length || added.length) this.fire({ added, removed, changed: [] });
+    } catch (err) {
+      this.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
+    }
+  }
+}
+
+export function toVscodeSession(s: StoredSession): vscode.AuthenticationSession {
+  return { id: s.id, accessToken: s.accessToken, account: { id: s.accountId, label: s.accountLabel }, scopes: s.scopes };
+}

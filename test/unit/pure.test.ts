@@ -1,0 +1,124 @@
+import * as assert from 'node:assert/strict';
+import { parseIssuer, parseProviderConfig } from '../../src/core/config';
+import { OidcError } from '../../src/core/errors';
+import { redact } from '../../src/core/logger';
+import { contentSecurityPolicy, escapeHtml, renderPage } from '../../src/core/pages';
+import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from '../../src/core/scopes';
+import { parseStoredState, serializeState, storageKey, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions';
+import { accountLabel, computeExpiresAt, FALLBACK_LIFETIME_MS, jwtExp, needsRefresh } from '../../src/core/tokens';
+
+describe('scopes', () => {
+  it('normalises order, duplicates and whitespace', () => {
+    assert.deepEqual(uniqueScopes(['openid  email', 'email', ' api.read ']), ['openid', 'email', 'api.read']);
+    assert.equal(scopeKey(['b', 'a', 'b']), scopeKey(['a', 'b']));
+    assert.notEqual(scopeKey(['a']), scopeKey(['a', 'b']));
+  });
+  it('requests the always-requested scopes plus the caller’s', () => {
+    assert.deepEqual(requestedScopes(['api.read', 'openid'], ['openid', 'offline_access']), ['openid', 'offline_access', 'api.read']);
+  });
+  it('covers subsets only', () => {
+    assert.ok(coversScopes(['openid', 'api.read', 'email'], ['api.read', 'openid']));
+    assert.ok(!coversScopes(['openid'], ['openid', 'api.write']));
+    assert.ok(coversScopes(['openid'], []));
+  });
+});
+
+describe('issuer and settings validation', () => {
+  it('accepts https and loopback http', () => {
+    assert.equal(parseIssuer('https://login.example.com/realms/x').href, 'https://login.example.com/realms/x');
+    for (const u of ['http://127.0.0.1:8080', 'http://localhost:3000/x', 'http://[::1]:9000']) assert.ok(parseIssuer(u));
+  });
+  it('refuses http on other hosts, other schemes, queries and garbage', () => {
+    for (const u of ['http://login.example.com', 'http://10.0.0.1', 'ftp://x.example', 'https://x.example/?a=b', 'not a url']) {
+      assert.throws(() => parseIssuer(u), (e: unknown) => e instanceof OidcError && e.kind === 'config', u);
+    }
+  });
+  it('names what is missing', () => {
+    assert.throws(() => parseProviderConfig({}, []), /No identity provider is configured/);
+    assert.throws(() => parseProviderConfig({ issuer: 'https://x.example' }, []), /client ID/);
+    assert.throws(() => parseProviderConfig({ clientId: 'c' }, []), /issuer URL/);
+    assert.throws(() => parseProviderConfig({ issuer: 'https://x.example', clientId: 'c', loopbackPort: 70000 }, []), /port/);
+  });
+  it('fills defaults', () => {
+    const c = parseProviderConfig({ issuer: 'https://x.example', clientId: 'c', flow: 'bogus' }, ['openid']);
+    assert.deepEqual(c.scopes, ['openid']);
+    assert.equal(c.flow, 'auto');
+    assert.equal(c.loopbackPort, 0);
+  });
+});
+
+describe('token expiry and account label', () => {
+  const now = 1_000_000;
+  const jwt = (payload: object) =>
+    `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
+  it('uses expires_in, else the JWT exp, else one hour', () => {
+    assert.equal(computeExpiresAt(now, 300, 'opaque'), now + 300_000);
+    assert.equal(computeExpiresAt(now, undefined, jwt({ exp: 5000 })), 5_000_000);
+    assert.equal(computeExpiresAt(now, undefined, 'opaque'), now + FALLBACK_LIFETIME_MS);
+    assert.equal(computeExpiresAt(now, 0, 'opaque'), now + FALLBACK_LIFETIME_MS);
+    assert.equal(jwtExp('a.b.c'), undefined);
+    assert.equal(jwtExp(jwt({ exp: 'soon' })), undefined);
+  });
+  it('refreshes within the skew', () => {
+    assert.ok(needsRefresh(now + 59_000, now, 60_000));
+    assert.ok(!needsRefresh(now + 61_000, now, 60_000));
+  });
+  it('labels by email, preferred_username, name, sub', () => {
+    assert.equal(accountLabel({ sub: 's', name: 'N', preferred_username: 'p', email: 'e@x' }), 'e@x');
+    assert.equal(accountLabel({ sub: 's', name: 'N', preferred_username: 'p' }), 'p');
+    assert.equal(accountLabel({ sub: 's', name: 'N' }), 'N');
+    assert.equal(accountLabel({ sub: 's', email: 42 }), 's');
+  });
+});
+
+describe('stored sessions', () => {
+  const session: StoredSession = {
+    id: 'id1',
+    accountId: 'alice',
+    accountLabel: 'alice@example.test',
+    scopes: ['openid'],
+    requestedScopes: ['openid', 'email'],
+    accessToken: 'at',
+    refreshToken: 'rt',
+    expiresAt: 1,
+    createdAt: 0,
+  };
+  it('round-trips', () => {
+    const raw = serializeState({ version: STORAGE_VERSION, sessions: [session] });
+    const parsed = parseStoredState(raw);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.state.sessions, [session]);
+  });
+  it('reports corrupt data instead of throwing', () => {
+    for (const raw of ['{', '[]', '{"version":99,"sessions":[]}', '{"version":1}', '{"version":1,"sessions":[{"id":3}]}']) {
+      const parsed = parseStoredState(raw);
+      assert.equal(parsed.ok, false, raw);
+    }
+    assert.ok(parseStoredState(undefined).ok);
+  });
+  it('keys storage by issuer and client id', () => {
+    assert.equal(storageKey('https://a', 'c'), storageKey('https://a', 'c'));
+    assert.notEqual(storageKey('https://a', 'c'), storageKey('https://a', 'd'));
+    assert.notEqual(storageKey('https://a', 'c'), storageKey('https://b', 'c'));
+  });
+});
+
+describe('redaction and pages', () => {
+  it('removes credentials from log lines', () => {
+    const line =
+      'GET /callback?code=abc123secret&state=xyz789state token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln Bearer opaque-token-value refresh_token: "r-t-v"';
+    const out = redact(line, ['opaque-token-value']);
+    for (const secret of ['abc123secret', 'xyz789state', 'eyJhbGciOiJSUzI1NiJ9', 'opaque-token-value', 'r-t-v']) {
+      assert.ok(!out.includes(secret), `${secret} leaked in ${out}`);
+    }
+  });
+  it('escapes interpolated values and sets a script-free CSP', () => {
+    assert.equal(escapeHtml(`<img src=x onerror="a('b')">&`), '&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;');
+    const page = renderPage('<style>p{}</style><p>{{message}}</p>', 400, { title: 't', message: '<script>x</script>' });
+    assert.ok(!page.html.includes('<script>'));
+    assert.match(page.headers['Content-Security-Policy']!, /default-src 'none'; style-src 'sha256-/);
+    assert.equal(page.headers['Cache-Control'], 'no-store');
+    assert.equal(page.headers['Referrer-Policy'], 'no-referrer');
+    assert.ok(!contentSecurityPolicy('<p></p>').includes('script'));
+  });
+});

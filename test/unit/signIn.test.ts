@@ -1,0 +1,339 @@
+/** The core's sign-in, refresh and sign-out against a real oidc-provider on 127.0.0.1. */
+import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { ProviderConfig } from '../../src/core/config';
+import { OidcError } from '../../src/core/errors';
+import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
+import { LoopbackFlow } from '../../src/core/flows/loopback';
+import { discover, IssuerCache } from '../../src/core/issuer';
+import { silentLogger, type Logger } from '../../src/core/logger';
+import { loadPageTemplates } from '../../src/core/pages';
+import { MemorySecretStore } from '../../src/core/secretStore';
+import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessionManager';
+import { completeLogin, type RobotResult } from '../support/loginRobot';
+import { startTestIdp, type TestIdp } from '../support/idp';
+
+const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
+
+interface Harness {
+  manager: SessionManager;
+  store: MemorySecretStore;
+  changes: SessionsChange[];
+  logs: string[];
+}
+
+function harness(idp: TestIdp, overrides: Partial<ProviderConfig> = {}, store = new MemorySecretStore(), refreshSkewMs?: number): Harness {
+  const changes: SessionsChange[] = [];
+  const logs: string[] = [];
+  const log: Logger = {
+    trace: (m) => logs.push(m),
+    debug: (m) => logs.push(m),
+    info: (m) => logs.push(m),
+    warn: (m) => logs.push(m),
+    error: (m) => logs.push(m),
+  };
+  const config: ProviderConfig = {
+    issuer: new URL(idp.issuer),
+    clientId: idp.clientId,
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    flow: 'loopback',
+    loopbackPort: 0,
+    ...overrides,
+  };
+  const manager = new SessionManager({
+    config,
+    store,
+    issuers: new IssuerCache(log),
+    flow: new LoopbackFlow(config.loopbackPort),
+    log,
+    onDidChange: (c) => changes.push(c),
+    ...(refreshSkewMs !== undefined ? { refreshSkewMs } : {}),
+  });
+  return { manager, store, changes, logs };
+}
+
+/** Sign-in options whose "browser" is the HTTP login robot. */
+function robotBrowser(
+  robot: (url: URL) => Promise<RobotResult> = (url) => completeLogin(url),
+  signal = new AbortController().signal,
+): SignInOptions & { result: () => Promise<RobotResult> } {
+  let run: Promise<RobotResult> | undefined;
+  return {
+    signal,
+    templates,
+    strings: ENGLISH_PAGE_STRINGS,
+    openBrowser: async (url) => {
+      run = robot(url);
+      run.catch(() => undefined);
+    },
+    result: () => run ?? Promise.reject(new Error('browser never opened')),
+  };
+}
+
+async function assertRejects(p: Promise<unknown>, kind: OidcError['kind'], message?: RegExp): Promise<OidcError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof OidcError, `expected OidcError, got ${String(err)}`);
+    assert.equal(err.kind, kind, err.message);
+    if (message) assert.match(err.message, message);
+    return err;
+  }
+  assert.fail('expected a rejection');
+}
+
+function portIsClosed(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+describe('sign-in with the loopback flow against oidc-provider', function () {
+  let idp: TestIdp;
+  before(async () => {
+    idp = await startTestIdp();
+  });
+  after(() => idp.close());
+
+  it('exchanges the code, labels the account from the ID token and stores the session', async () => {
+    const h = harness(idp);
+    const browser = robotBrowser();
+    const session = await h.manager.createSession(['openid', 'api.read'], browser);
+    assert.equal(session.accountLabel, 'alice@example.test');
+    assert.equal(session.accountId, 'alice');
+    assert.deepEqual(session.scopes, ['openid', 'api.read']);
+    assert.ok(session.refreshToken, 'refresh token stored');
+    assert.equal(await idp.userinfoStatus(session.accessToken), 200, 'the IdP accepts the access token');
+    assert.equal((await idp.introspect(session.accessToken)).active, true);
+    const page = await browser.result();
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Signed in/);
+    assert.equal(page.headers.get('cache-control'), 'no-store');
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    assert.equal(h.changes.length, 1);
+    assert.equal(h.changes[0]!.added[0]!.id, session.id);
+    // The token is in the store, never in a log line.
+    assert.ok(h.store.data.get(h.manager.key)!.includes(session.accessToken));
+    for (const line of h.logs) {
+      assert.ok(!line.includes(session.accessToken) && !line.includes(session.refreshToken!), line);
+    }
+    // The callback port is closed once the sign-in ends.
+    assert.ok(await portIsClosed(Number(new URL(page.callbackUrl).port)));
+  });
+
+  it('finds sessions by scopes and keeps them across a restart', async () => {
+    const store = new MemorySecretStore();
+    const first = harness(idp, {}, store);
+    const session = await first.manager.createSession(['api.read', 'openid'], robotBrowser());
+    const second = harness(idp, {}, store);
+    assert.deepEqual((await second.manager.getSessions(['openid', 'api.read'])).map((s) => s.id), [session.id]);
+    assert.deepEqual((await second.manager.getSessions(['email'])).map((s) => s.id), [session.id], 'always-requested scopes count');
+    assert.deepEqual(await second.manager.getSessions(['api.write']), []);
+    assert.equal((await second.manager.getSessions()).length, 1);
+  });
+
+  it('ignores a callback with a wrong state and completes with the right one', async () => {
+    const h = harness(idp);
+    let wrongStatus = 0;
+    let wrongBody = '';
+    const browser = robotBrowser(async (url) => {
+      const redirect = new URL(url.searchParams.get('redirect_uri')!);
+      const bogus = await fetch(`${redirect.href}?code=stolen&state=wrong`);
+      wrongStatus = bogus.status;
+      wrongBody = await bogus.text();
+      const missing = await fetch(`${redirect.href}?code=stolen`);
+      assert.equal(missing.status, 400);
+      return completeLogin(url);
+    });
+    const session = await h.manager.createSession(['openid'], browser);
+    assert.equal(wrongStatus, 400);
+    assert.match(wrongBody, /not valid/);
+    assert.equal(session.accountLabel, 'alice@example.test');
+  });
+
+  it('answers only GET /callback', async () => {
+    const h = harness(idp);
+    const browser = robotBrowser(async (url) => {
+      const redirect = new URL(url.searchParams.get('redirect_uri')!);
+      assert.equal(redirect.hostname, '127.0.0.1');
+      const other = await fetch(new URL('/favicon.ico', redirect));
+      assert.equal(other.status, 404);
+      const post = await fetch(redirect, { method: 'POST' });
+      assert.equal(post.status, 405);
+      return completeLogin(url);
+    });
+    await h.manager.createSession(['openid'], browser);
+  });
+
+  it('rejects an ID token with the wrong nonce and stores nothing', async () => {
+    const h = harness(idp);
+    const browser = robotBrowser((url) => {
+      const tampered = new URL(url);
+      tampered.searchParams.set('nonce', 'not-the-nonce-the-extension-made');
+      return completeLogin(tampered);
+    });
+    await assertRejects(h.manager.createSession(['openid'], browser), 'protocol', /nonce/);
+    const page = await browser.result();
+    assert.equal(page.status, 400);
+    assert.match(page.body, /Sign-in failed/);
+    assert.deepEqual(await h.manager.getSessions(), []);
+    assert.equal(h.changes.length, 0);
+  });
+
+  it('rejects a callback without a code', async () => {
+    const h = harness(idp);
+    const browser = robotBrowser(async (url) => {
+      const redirect = new URL(url.searchParams.get('redirect_uri')!);
+      redirect.searchParams.set('state', url.searchParams.get('state')!);
+      redirect.searchParams.set('iss', idp.issuer);
+      const res = await fetch(redirect);
+      return { callbackUrl: redirect, status: res.status, body: await res.text(), headers: res.headers };
+    });
+    await assertRejects(h.manager.createSession(['openid'], browser), 'protocol', /code/);
+    assert.equal((await browser.result()).status, 400);
+  });
+
+  it('reports access_denied from the IdP as a denied sign-in', async () => {
+    const h = harness(idp);
+    const browser = robotBrowser((url) => completeLogin(url, { action: 'deny' }));
+    const err = await assertRejects(h.manager.createSession(['openid'], browser), 'idp', /denied/);
+    assert.equal(err.oauthError, 'access_denied');
+    assert.match((await browser.result()).body, /denied/);
+  });
+
+  it('signs out with revocation at the IdP, and twice is harmless', async () => {
+    const h = harness(idp);
+    const session = await h.manager.createSession(['openid'], robotBrowser());
+    const before = idp.revocations;
+    const result = await h.manager.removeSessions([session.id]);
+    assert.equal(result.revokeError, undefined);
+    assert.equal(result.removed.length, 1);
+    assert.equal(idp.revocations, before + 1);
+    assert.equal((await idp.introspect(session.refreshToken!)).active, false, 'refresh token revoked');
+    assert.equal((await idp.introspect(session.accessToken)).active, false, 'grant gone with it');
+    assert.deepEqual(await h.manager.getSessions(), []);
+    assert.equal(h.changes.at(-1)!.removed[0]!.id, session.id);
+    const again = await h.manager.removeSessions([session.id]);
+    assert.equal(again.removed.length, 0);
+    assert.equal(idp.revocations, before + 1);
+  });
+
+  it('cancels: the wait ends at once and the port closes', async () => {
+    const h = harness(idp);
+    const controller = new AbortController();
+    let port = 0;
+    const browser = robotBrowser(async (url) => {
+      port = Number(new URL(url.searchParams.get('redirect_uri')!).port);
+      setTimeout(() => controller.abort(), 50);
+      return { callbackUrl: url, status: 0, body: '', headers: new Headers() };
+    }, controller.signal);
+    await assertRejects(h.manager.createSession(['openid'], browser), 'cancelled');
+    assert.ok(port > 0);
+    assert.ok(await portIsClosed(port));
+  });
+
+  it('times out when nobody completes the login', async () => {
+    const h = harness(idp);
+    const browser = { ...robotBrowser(async (url) => ({ callbackUrl: url, status: 0, body: '', headers: new Headers() })), timeoutMs: 200 };
+    await assertRejects(h.manager.createSession(['openid'], browser), 'timeout', /timed out/);
+  });
+
+  it('fails clearly when a fixed loopback port is taken', async () => {
+    const blocker = http.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const h = harness(idp, { loopbackPort: port });
+      await assertRejects(h.manager.createSession(['openid'], robotBrowser()), 'port', new RegExp(String(port)));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('uses a fixed loopback port when configured', async () => {
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const h = harness(idp, { loopbackPort: port });
+    const browser = robotBrowser();
+    await h.manager.createSession(['openid'], browser);
+    assert.equal(new URL((await browser.result()).callbackUrl).port, String(port));
+  });
+
+  it('refreshes an expiring token once for many concurrent callers', async () => {
+    const store = new MemorySecretStore();
+    const h = harness(idp, {}, store);
+    const session = await h.manager.createSession(['openid'], robotBrowser());
+    // A skew longer than the token's life makes every token "about to expire".
+    const late = harness(idp, {}, store, 2 * 3600_000);
+    const refreshesBefore = idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length;
+    const results = await Promise.all(Array.from({ length: 50 }, () => late.manager.getSessions(['openid'])));
+    const refreshes = idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length - refreshesBefore;
+    assert.equal(refreshes, 1);
+    const tokens = new Set(results.map((r) => r[0]!.accessToken));
+    assert.equal(tokens.size, 1);
+    assert.notEqual([...tokens][0], session.accessToken);
+    assert.equal(await idp.userinfoStatus([...tokens][0]!), 200);
+    assert.equal(late.changes.filter((c) => c.changed.length).length, 1);
+  });
+
+  it('sets corrupt stored data aside instead of failing', async () => {
+    const h = harness(idp);
+    await h.store.store(h.manager.key, '{"version":1,"sessions":[{"garbage":true}]}');
+    assert.deepEqual(await h.manager.getSessions(), []);
+    const aside = [...h.store.data.keys()].filter((k) => k.startsWith(`${h.manager.key}.unreadable.`));
+    assert.equal(aside.length, 1);
+    assert.ok(h.logs.some((l) => /Ignoring stored sessions/.test(l)));
+    await h.manager.createSession(['openid'], robotBrowser());
+    assert.equal((await h.manager.getSessions()).length, 1);
+  });
+});
+
+describe('account claims and discovery', () => {
+  it('falls back to UserInfo when the ID token has no readable claims', async () => {
+    const idp = await startTestIdp({ claimsInIdToken: false });
+    try {
+      const session = await harness(idp).manager.createSession(['openid'], robotBrowser((u) => completeLogin(u, { login: 'bob' })));
+      assert.equal(session.accountLabel, 'bob@example.test');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('falls back to RFC 8414 metadata when OpenID discovery is missing', async () => {
+    const server = http.createServer((req, res) => {
+      const issuer = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      if (req.url === '/.well-known/oauth-authorization-server') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token` }));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const issuer = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+      const as = await discover(issuer, {}, silentLogger);
+      assert.equal(as.token_endpoint, `${issuer.origin}/token`);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('says clearly when the issuer cannot be reached', async () => {
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    await assertRejects(discover(new URL(`http://127.0.0.1:${port}`), {}, silentLogger), 'network', /Could not reach/);
+  });
+});

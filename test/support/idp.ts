@@ -52,6 +52,13 @@ export interface TestIdp {
   readonly tokenCalls: TokenEndpointCall[];
   /** Successful revocation requests. */
   revocations: number;
+  /**
+   * Fault injection: the next token requests are answered with these OAuth errors (400, first in
+   * first out) instead of being processed. oidc-provider never sends `slow_down` by itself.
+   */
+  readonly injectTokenErrors: string[];
+  /** Fault injection: the connections of the next N token requests are destroyed unanswered. */
+  dropTokenRequests: number;
   /** Introspects a token as a resource server would. */
   introspect(token: string): Promise<{ active: boolean; [claim: string]: unknown }>;
   /** Calls the userinfo endpoint with an access token; returns the HTTP status. */
@@ -114,7 +121,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
-      introspection: { enabled: true },
+      // The tests' resource server may introspect any token; any client may revoke its own.
+      introspection: { enabled: true, allowedPolicy: async () => true },
       deviceFlow: { enabled: options.deviceFlow === true },
     },
     ttl: {
@@ -143,10 +151,25 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   provider.proxy = false;
   // oidc-provider warns about development-only settings on every start; tests know.
   const tokenCalls: TokenEndpointCall[] = [];
+  const injectTokenErrors: string[] = [];
   let revocations = 0;
+  const faults = { drop: 0 };
   provider.use(async (ctx, next) => {
     const isToken = ctx.method === 'POST' && ctx.path === '/token';
     const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
+    if (isToken && faults.drop > 0) {
+      faults.drop--;
+      tokenCalls.push({ grantType: 'dropped', status: 0 });
+      ctx.req.socket.destroy();
+      return;
+    }
+    if (isToken && injectTokenErrors.length > 0) {
+      const error = injectTokenErrors.shift()!;
+      tokenCalls.push({ grantType: 'injected', status: 400, error });
+      ctx.status = 400;
+      ctx.body = { error };
+      return;
+    }
     await next();
     if (isToken) {
       const params = (ctx as KoaContextWithOIDC).oidc?.params as Record<string, unknown> | undefined;
@@ -168,6 +191,13 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     provider,
     clientId: TEST_CLIENT_ID,
     tokenCalls,
+    injectTokenErrors,
+    get dropTokenRequests() {
+      return faults.drop;
+    },
+    set dropTokenRequests(n: number) {
+      faults.drop = n;
+    },
     get revocations() {
       return revocations;
     },

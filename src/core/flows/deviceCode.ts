@@ -1,0 +1,124 @@
+/**
+ * The Device Authorization Grant (RFC 8628): for windows where no redirect can come back to VS
+ * Code. The user reads a code in VS Code and enters it on the IdP's page on any device, while
+ * the extension polls the token endpoint exactly as the RFC says (§3.4, §3.5).
+ */
+import * as oauth from 'oauth4webapi';
+import type { CodeExchangeResult } from '../authorizationCode';
+import { OidcError } from '../errors';
+import { describeFailure, requestOptions } from '../http';
+import { sleep } from '../timers';
+import type { FlowContext, SignInFlow } from './flow';
+
+/** RFC 8628 §3.2: the polling interval when the server names none. */
+export const DEFAULT_INTERVAL_S = 5;
+/** RFC 8628 §3.5: `slow_down` adds five seconds, for this and every later request. */
+export const SLOW_DOWN_STEP_S = 5;
+/** The longest wait between polls after network errors. */
+export const MAX_BACKOFF_MS = 60_000;
+
+export interface DeviceCodeInfo {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete?: string;
+  /** Seconds the code stays valid. */
+  expiresIn: number;
+}
+
+export interface DeviceCodePresenter {
+  /**
+   * Shows the code to the user. Resolves when they chose to go on (after the browser was opened
+   * and the code copied); rejects with a `cancelled` OidcError when they cancel.
+   */
+  showDeviceCode(info: DeviceCodeInfo, signal: AbortSignal): Promise<void>;
+  /** Says what is happening now ("Waiting for you to sign in…"). */
+  waiting(info: DeviceCodeInfo): void;
+}
+
+export interface DeviceCodeFlowOptions {
+  presenter: DeviceCodePresenter;
+  /** For tests: how to wait between polls. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  now?: () => number;
+}
+
+export class DeviceCodeFlow implements SignInFlow {
+  readonly id = 'deviceCode' as const;
+
+  constructor(private readonly options: DeviceCodeFlowOptions) {}
+
+  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+    const { as, client, signal, log } = ctx;
+    const wait = this.options.sleep ?? sleep;
+    const now = this.options.now ?? Date.now;
+    const rctx = { issuer: ctx.issuer, signal };
+    if (!as.device_authorization_endpoint) {
+      throw new OidcError('protocol', 'The identity provider does not support the device code flow (no device authorization endpoint).');
+    }
+    let device: oauth.DeviceAuthorizationResponse;
+    try {
+      const response = await oauth.deviceAuthorizationRequest(as, client, oauth.None(), { scope: ctx.scopes.join(' ') }, requestOptions(rctx));
+      device = await oauth.processDeviceAuthorizationResponse(as, client, response);
+    } catch (err) {
+      throw describeFailure(err, 'the device authorization request', rctx);
+    }
+    const info: DeviceCodeInfo = {
+      userCode: device.user_code,
+      verificationUri: device.verification_uri,
+      expiresIn: device.expires_in,
+      ...(device.verification_uri_complete ? { verificationUriComplete: device.verification_uri_complete } : {}),
+    };
+    const deadline = now() + Math.min(device.expires_in * 1000, ctx.timeoutMs);
+    await this.options.presenter.showDeviceCode(info, signal);
+    this.options.presenter.waiting(info);
+    log.info(`Device code issued; polling every ${device.interval ?? DEFAULT_INTERVAL_S} s.`);
+
+    let intervalMs = (device.interval ?? DEFAULT_INTERVAL_S) * 1000;
+    let failures = 0;
+    for (;;) {
+      const delay = failures === 0 ? intervalMs : Math.min(intervalMs * 2 ** failures, MAX_BACKOFF_MS);
+      if (now() + delay > deadline) throw expired();
+      await wait(delay, signal);
+      let response: Response;
+      try {
+        response = await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, requestOptions(rctx));
+      } catch (err) {
+        if (signal.aborted) throw new OidcError('cancelled', 'Sign-in was cancelled.');
+        // RFC 8628 §3.5: a connection timeout must back off; keep the sign-in alive meanwhile.
+        failures++;
+        log.warn(`Polling the identity provider failed (${describeFailure(err, 'polling', rctx).message}); retrying.`);
+        continue;
+      }
+      failures = 0;
+      try {
+        const result = await oauth.processDeviceCodeResponse(as, client, response);
+        if (result.id_token) await oauth.validateApplicationLevelSignature(as, response, requestOptions(rctx));
+        return { response: result, claims: oauth.getValidatedIdTokenClaims(result) };
+      } catch (err) {
+        if (err instanceof oauth.ResponseBodyError) {
+          switch (err.error) {
+            case 'authorization_pending':
+              continue;
+            case 'slow_down':
+              intervalMs += SLOW_DOWN_STEP_S * 1000;
+              log.debug(`The identity provider asked to slow down; polling every ${intervalMs / 1000} s.`);
+              continue;
+            case 'expired_token':
+              throw expired();
+            case 'access_denied':
+              throw new OidcError('idp', 'Sign-in was denied at the identity provider.', 'access_denied');
+          }
+        }
+        if (err instanceof Error && err.name === 'TimeoutError' && !signal.aborted) {
+          failures++;
+          continue;
+        }
+        throw describeFailure(err, 'the device code sign-in', rctx);
+      }
+    }
+  }
+}
+
+function expired(): OidcError {
+  return new OidcError('timeout', 'The sign-in code expired before it was used. Try again.', 'expired_token');
+}

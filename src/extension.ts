@@ -6,11 +6,13 @@ import { createLogger } from './vscode/log';
 import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL } from './vscode/provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './vscode/settings';
 import { registerCommands } from './vscode/commands';
+import { UriCallbacks } from './vscode/uriCallbacks';
 
 export function activate(context: vscode.ExtensionContext): void {
   const channel = vscode.window.createOutputChannel('OpenID Connect', { log: true });
   const log = createLogger(channel);
   const issuers = new IssuerCache(log);
+  const uriCallbacks = new UriCallbacks(context.extension.id, log);
   // Read the page templates only when a sign-in first needs them: activation stays cheap.
   let templates: PageTemplates | undefined;
   const provider = new OidcAuthenticationProvider({
@@ -20,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     get templates() {
       return (templates ??= loadPageTemplates(context.asAbsolutePath('media')));
     },
+    uriCallbacks,
     showLog: () => channel.show(),
   });
 
@@ -29,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.authentication.registerAuthenticationProvider(PROVIDER_ID, PROVIDER_LABEL, provider, {
       supportsMultipleAccounts: false,
     }),
+    vscode.window.registerUriHandler(uriCallbacks),
     ...registerCommands(provider),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(SETTINGS_SECTION)) {

@@ -71,6 +71,31 @@ export async function prepareAuthorization(
   return { url, state, nonce, codeVerifier, redirectUri };
 }
 
+/**
+ * Asks the IdP, without a browser, whether it accepts the authorization request (above all its
+ * redirect URI). IdPs answer an unregistered redirect URI with an error page instead of a
+ * redirect, which a person would see as a dead end; `auto` uses this to move on to another flow.
+ * Errors reaching the IdP are left for the real request to report.
+ */
+export async function checkAuthorizationAccepted(pending: PendingAuthorization, ctx: RequestContext): Promise<void> {
+  let status: number;
+  try {
+    const response = await fetch(pending.url, { redirect: 'manual', signal: requestOptions({ ...ctx, timeoutMs: 10_000 }).signal });
+    status = response.status;
+    await response.body?.cancel();
+  } catch {
+    return;
+  }
+  if (status >= 400 && status < 500) {
+    throw new OidcError(
+      'config',
+      `The identity provider refused the redirect URI ${pending.redirectUri} (HTTP ${status}); register it for the client to use this flow.`,
+      undefined,
+      true,
+    );
+  }
+}
+
 /** Validates the callback (iss, state, error) and exchanges the code for tokens. */
 export async function exchangeCallback(
   as: oauth.AuthorizationServer,

@@ -12,6 +12,8 @@ export interface ProviderConfig {
   flow: FlowSetting;
   /** 0 picks any free port. */
   loopbackPort: number;
+  /** How long a sign-in waits for the person in the browser, in seconds. */
+  signInTimeoutSeconds?: number;
 }
 
 export interface RawProviderSettings {
@@ -20,6 +22,7 @@ export interface RawProviderSettings {
   scopes?: unknown;
   flow?: unknown;
   loopbackPort?: unknown;
+  signInTimeout?: unknown;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -71,5 +74,6 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new OidcError('config', `The loopback port ${String(raw.loopbackPort)} is not a port number (0-65535).`);
   }
-  return { issuer, clientId, scopes, flow, loopbackPort: port };
+  const timeout = typeof raw.signInTimeout === 'number' && raw.signInTimeout >= 10 ? raw.signInTimeout : undefined;
+  return { issuer, clientId, scopes, flow, loopbackPort: port, ...(timeout ? { signInTimeoutSeconds: timeout } : {}) };
 }

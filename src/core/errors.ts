@@ -26,6 +26,8 @@ export class OidcError extends Error {
     message: string,
     /** The OAuth `error` code where the IdP sent one. */
     readonly oauthError?: string,
+    /** The flow could not start here (no browser, redirect refused): another flow may work. */
+    readonly fallback?: boolean,
   ) {
     super(message);
   }

@@ -32,7 +32,10 @@ export interface SessionsChange {
 
 export interface SignInOptions {
   signal: AbortSignal;
-  openBrowser(url: URL): Promise<void>;
+  /** See FlowContext.openBrowser. */
+  openBrowser(url: URL, hasFallback: boolean): Promise<void>;
+  /** Updates the progress message the user sees. */
+  report?(message: string): void;
   templates: PageTemplates;
   strings: PageStrings;
   timeoutMs?: number;
@@ -115,9 +118,10 @@ export class SessionManager {
       client,
       scopes: requested,
       signal: options.signal,
-      timeoutMs: options.timeoutMs ?? SIGN_IN_TIMEOUT_MS,
+      timeoutMs: options.timeoutMs ?? (config.signInTimeoutSeconds ? config.signInTimeoutSeconds * 1000 : SIGN_IN_TIMEOUT_MS),
       log,
       openBrowser: options.openBrowser,
+      ...(options.report ? { report: options.report } : {}),
       templates: options.templates,
       strings: options.strings,
     };

@@ -5,13 +5,19 @@
 import * as vscode from 'vscode';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
+import { ChosenFlow } from '../core/flows/choose';
+import { DeviceCodeFlow } from '../core/flows/deviceCode';
 import type { SignInFlow } from '../core/flows/flow';
 import { LoopbackFlow } from '../core/flows/loopback';
+import { UriHandlerFlow, type UriCallbackChannel } from '../core/flows/uriHandler';
 import type { IssuerCache } from '../core/issuer';
 import type { Logger } from '../core/logger';
 import type { PageTemplates } from '../core/pages';
 import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
 import type { StoredSession } from '../core/sessions';
+import { openInBrowser } from './browser';
+import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
+import { describeEnvironment } from './environment';
 import { VscodeSecretStore } from './secretStore';
 import { readProviderConfig } from './settings';
 import { localizedPageStrings, reportError, withCancellableProgress } from './ui';
@@ -24,6 +30,7 @@ export interface ProviderDeps {
   issuers: IssuerCache;
   log: Logger;
   templates: PageTemplates;
+  uriCallbacks: UriCallbackChannel;
   showLog: () => void;
 }
 
@@ -87,13 +94,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     }
     const title = vscode.l10n.t('Signing in to {0}…', manager.config.issuer.host);
     try {
-      const session = await withCancellableProgress(title, (signal) =>
+      const session = await withCancellableProgress(title, (signal, report) =>
         manager.createSession(scopes, {
           signal,
-          openBrowser: async (url) => {
-            const opened = await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
-            if (!opened) throw new OidcError('cancelled', 'The browser was not opened.');
-          },
+          report,
+          openBrowser: openInBrowser,
           templates: this.deps.templates,
           strings: localizedPageStrings(),
         }),
@@ -139,10 +144,25 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   private createFlow(config: ProviderConfig): SignInFlow {
-    if (config.flow !== 'auto' && config.flow !== 'loopback') {
-      this.deps.log.warn(`The "${config.flow}" flow is not available in this version; using the loopback flow.`);
-    }
-    return new LoopbackFlow(config.loopbackPort);
+    return new ChosenFlow(
+      config.flow,
+      describeEnvironment(),
+      (id) => {
+        switch (id) {
+          case 'loopback':
+            return new LoopbackFlow(config.loopbackPort);
+          case 'uriHandler':
+            return new UriHandlerFlow(this.deps.uriCallbacks);
+          case 'deviceCode':
+            return new DeviceCodeFlow({ presenter: vscodeDeviceCodePresenter });
+        }
+      },
+      (notice) => {
+        void vscode.window.showInformationMessage(
+          vscode.l10n.t('Signing in another way ({0} instead of {1}): {2}', notice.to, notice.from, notice.reason),
+        );
+      },
+    );
   }
 
   private createManager(config: ProviderConfig): SessionManager {

@@ -15,6 +15,7 @@ export function readProviderConfig(): ProviderConfig {
       scopes: c.get('scopes'),
       flow: c.get('flow'),
       loopbackPort: c.get('loopbackPort'),
+      signInTimeout: c.get('signInTimeout'),
     },
     DEFAULT_SCOPES,
   );

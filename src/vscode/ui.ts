@@ -17,15 +17,21 @@ export function localizedPageStrings(): PageStrings {
   };
 }
 
-/** Runs `task` under a notification with a Cancel button; Cancel aborts the signal. */
-export function withCancellableProgress<T>(title: string, task: (signal: AbortSignal) => Promise<T>): Thenable<T> {
+/**
+ * Runs `task` under a notification with a Cancel button; Cancel aborts the signal, and `report`
+ * changes the message under the title.
+ */
+export function withCancellableProgress<T>(
+  title: string,
+  task: (signal: AbortSignal, report: (message: string) => void) => Promise<T>,
+): Thenable<T> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-    async (_progress, token) => {
+    async (progress, token) => {
       const controller = new AbortController();
       const sub = token.onCancellationRequested(() => controller.abort());
       try {
-        return await task(controller.signal);
+        return await task(controller.signal, (message) => progress.report({ message }));
       } finally {
         sub.dispose();
       }

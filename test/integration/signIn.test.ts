@@ -17,6 +17,9 @@ function config() {
 async function configure(issuer: string | undefined, clientId: string | undefined): Promise<void> {
   await config().update('issuer', issuer, vscode.ConfigurationTarget.Global);
   await config().update('clientId', clientId, vscode.ConfigurationTarget.Global);
+  // This web window's browser runs on the same machine as the extension host, so the loopback
+  // redirect reaches it; `auto` would rightly not assume that in a web window.
+  await config().update('flow', issuer ? 'loopback' : undefined, vscode.ConfigurationTarget.Global);
 }
 
 /** Records every onDidChangeSessions event of the `oidc` provider. */

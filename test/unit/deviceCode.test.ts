@@ -42,7 +42,7 @@ function deviceManager(idp: TestIdp, run: Run, robot: ((info: DeviceCodeInfo) =>
           await run.robot;
         }
       },
-      waiting: () => run.waiting++,
+      waitingMessage: (info) => `Waiting for you to sign in with ${info.userCode}`,
     },
     // Record what the flow asks to wait, and wait only a moment: the RFC's 5 s are checked, not slept.
     sleep: async (ms, signal) => {
@@ -60,9 +60,12 @@ function deviceManager(idp: TestIdp, run: Run, robot: ((info: DeviceCodeInfo) =>
   });
 }
 
-function signIn(manager: SessionManager, signal = new AbortController().signal) {
+function signIn(manager: SessionManager, signal = new AbortController().signal, run?: Run) {
   return manager.createSession(['openid'], {
     signal,
+    report: (message) => {
+      if (run && /Waiting for you to sign in with [A-Z]{4}-[A-Z]{4}/.test(message)) run.waiting++;
+    },
     templates,
     strings: ENGLISH_PAGE_STRINGS,
     openBrowser: async () => undefined,
@@ -95,7 +98,7 @@ describe('device code flow against oidc-provider', () => {
     // The user is slow: the first poll finds the authorization pending.
     idp.injectTokenErrors.push('authorization_pending');
     const manager = deviceManager(idp, run, (info) => completeDeviceLogin(info.verificationUriComplete!, { login: 'carol' }));
-    const session = await signIn(manager);
+    const session = await signIn(manager, undefined, run);
     assert.equal(session.accountLabel, 'carol@example.test');
     assert.ok(session.refreshToken);
     assert.equal(await idp.userinfoStatus(session.accessToken), 200);

@@ -31,8 +31,8 @@ export interface DeviceCodePresenter {
    * and the code copied); rejects with a `cancelled` OidcError when they cancel.
    */
   showDeviceCode(info: DeviceCodeInfo, signal: AbortSignal): Promise<void>;
-  /** Says what is happening now ("Waiting for you to sign in…"). */
-  waiting(info: DeviceCodeInfo): void;
+  /** The progress message while polling ("Waiting for you to sign in…"). */
+  waitingMessage(info: DeviceCodeInfo): string;
 }
 
 export interface DeviceCodeFlowOptions {
@@ -70,7 +70,7 @@ export class DeviceCodeFlow implements SignInFlow {
     };
     const deadline = now() + Math.min(device.expires_in * 1000, ctx.timeoutMs);
     await this.options.presenter.showDeviceCode(info, signal);
-    this.options.presenter.waiting(info);
+    ctx.report?.(this.options.presenter.waitingMessage(info));
     log.info(`Device code issued; polling every ${device.interval ?? DEFAULT_INTERVAL_S} s.`);
 
     let intervalMs = (device.interval ?? DEFAULT_INTERVAL_S) * 1000;

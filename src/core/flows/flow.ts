@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import type { PageTemplates } from '../pages';
 
 export type FlowId = 'loopback' | 'uriHandler' | 'deviceCode';
+export type FlowName = FlowId | 'auto';
 
 /** Words the browser pages show; the VS Code layer passes localized ones. */
 export interface PageStrings {
@@ -36,13 +37,20 @@ export interface FlowContext {
   /** How long to wait for the person in the browser. */
   timeoutMs: number;
   log: Logger;
-  /** Opens a URL in the user's browser; rejects when it cannot. */
-  openBrowser(url: URL): Promise<void>;
+  /**
+   * Opens a URL in the user's browser. When it cannot and `hasFallback` is true, it rejects with
+   * a fallback OidcError; otherwise it offers the URL to copy and resolves.
+   */
+  openBrowser(url: URL, hasFallback: boolean): Promise<void>;
+  /** True when another flow will be tried if this one cannot start. */
+  hasFallback?: boolean;
+  /** Updates the progress message the user sees. */
+  report?(message: string): void;
   templates: PageTemplates;
   strings: PageStrings;
 }
 
 export interface SignInFlow {
-  readonly id: FlowId;
+  readonly id: FlowName;
   signIn(ctx: FlowContext): Promise<CodeExchangeResult>;
 }

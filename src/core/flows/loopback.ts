@@ -1,5 +1,5 @@
 /** Authorization Code + PKCE with a loopback redirect (RFC 8252 §7.3). */
-import { exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { checkAuthorizationAccepted, exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
 import { OidcError } from '../errors';
 import { renderPage } from '../pages';
 import type { FlowContext, SignInFlow } from './flow';
@@ -20,7 +20,8 @@ export class LoopbackFlow implements SignInFlow {
     try {
       ctx.log.info(`Waiting for the sign-in redirect on ${server.redirectUri}.`);
       const pending = await prepareAuthorization(ctx.as, ctx.client.client_id, server.redirectUri, ctx.scopes);
-      await ctx.openBrowser(pending.url);
+      if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
+      await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);
       try {
         const result = await exchangeCallback(ctx.as, ctx.client, pending, callback.params, {

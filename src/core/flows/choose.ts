@@ -1,0 +1,76 @@
+/**
+ * Which sign-in flows can work where VS Code runs, in the order to try them, and the fallback
+ * from one to the next when a flow cannot start. Pure logic: the VS Code layer describes the
+ * environment, this decides.
+ */
+import type { FlowSetting } from '../config';
+import { OidcError } from '../errors';
+import type { CodeExchangeResult } from '../authorizationCode';
+import type { FlowContext, FlowId, FlowName, SignInFlow } from './flow';
+
+export interface FlowEnvironment {
+  /** VS Code runs in a browser (vscode.dev, code-server, Codespaces in the browser). */
+  isWeb: boolean;
+  /** The extension host runs on another machine or container than the UI (Remote-SSH, WSL, dev containers, web). */
+  isRemote: boolean;
+  /** The IdP advertises a device authorization endpoint. */
+  hasDeviceEndpoint: boolean;
+}
+
+/**
+ * The flows to try, in order. A 127.0.0.1 redirect reaches the extension only when the browser
+ * and the extension host share a machine, so remote and web windows skip the loopback.
+ */
+export function chooseFlows(setting: FlowSetting, env: FlowEnvironment): FlowId[] {
+  if (setting !== 'auto') return [setting];
+  const order: FlowId[] = [];
+  if (!env.isWeb && !env.isRemote) order.push('loopback');
+  order.push('uriHandler');
+  if (env.hasDeviceEndpoint) order.push('deviceCode');
+  return order;
+}
+
+/** Failures that mean "this flow cannot start here", after which `auto` tries the next one. */
+export function canFallBack(err: unknown): boolean {
+  return err instanceof OidcError && (err.kind === 'port' || err.fallback === true);
+}
+
+export interface FallbackNotice {
+  from: FlowId;
+  to: FlowId;
+  reason: string;
+}
+
+/** Builds one flow; each is made only when it is tried. */
+export type FlowFactory = (id: FlowId) => SignInFlow;
+
+/**
+ * The flow the settings name, or for `auto` the ones that fit the environment, tried in order:
+ * a flow that cannot start (port taken, browser not opened, redirect refused) hands over to the
+ * next, and the user is told why in one line.
+ */
+export class ChosenFlow implements SignInFlow {
+  constructor(
+    readonly id: FlowName,
+    private readonly env: Omit<FlowEnvironment, 'hasDeviceEndpoint'>,
+    private readonly make: FlowFactory,
+    private readonly onFallback: (notice: FallbackNotice) => void,
+  ) {}
+
+  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+    const order = chooseFlows(this.id, { ...this.env, hasDeviceEndpoint: !!ctx.as.device_authorization_endpoint });
+    ctx.log.info(`Sign-in flow${order.length > 1 ? 's' : ''} for this window: ${order.join(', ')}.`);
+    for (let i = 0; ; i++) {
+      const id = order[i]!;
+      const next = order[i + 1];
+      try {
+        return await this.make(id).signIn({ ...ctx, hasFallback: next !== undefined });
+      } catch (err) {
+        if (!next || !canFallBack(err) || ctx.signal.aborted) throw err;
+        const reason = (err as OidcError).message;
+        ctx.log.warn(`The ${id} flow cannot be used (${reason}); falling back to the ${next} flow.`);
+        this.onFallback({ from: id, to: next, reason });
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Authorization Code + PKCE with the redirect coming back through VS Code's own URI handler
+ * (`vscode://<publisher>.<name>/callback`, made reachable by `asExternalUri` in remote and web
+ * windows). The same state, PKCE, nonce and iss checks as the loopback flow.
+ */
+import { checkAuthorizationAccepted, exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { OidcError } from '../errors';
+import type { FlowContext, SignInFlow } from './flow';
+
+export interface UriCallbackChannel {
+  /** The redirect URI to send, as the user's browser will reach it. */
+  redirectUri(): Promise<string>;
+  /** The query of the first callback carrying `state`; others are ignored. */
+  waitForCallback(state: string, signal: AbortSignal, timeoutMs: number): Promise<URLSearchParams>;
+}
+
+export class UriHandlerFlow implements SignInFlow {
+  readonly id = 'uriHandler' as const;
+
+  constructor(private readonly channel: UriCallbackChannel) {}
+
+  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+    const redirectUri = await this.channel.redirectUri();
+    const shown = new URL(redirectUri);
+    ctx.log.info(`Waiting for the sign-in redirect to ${shown.protocol}//${shown.host}${shown.pathname}.`);
+    const pending = await prepareAuthorization(ctx.as, ctx.client.client_id, redirectUri, ctx.scopes);
+    if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
+    // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
+    const listening = new AbortController();
+    const stop = () => listening.abort();
+    ctx.signal.addEventListener('abort', stop, { once: true });
+    try {
+      const callback = this.channel.waitForCallback(pending.state, listening.signal, ctx.timeoutMs);
+      callback.catch(() => undefined);
+      await ctx.openBrowser(pending.url, ctx.hasFallback === true);
+      const params = await callback;
+      return await exchangeCallback(ctx.as, ctx.client, pending, params, { issuer: ctx.issuer, signal: ctx.signal });
+    } finally {
+      ctx.signal.removeEventListener('abort', stop);
+      listening.abort();
+    }
+  }
+}
+
+/**
+ * Routes URIs VS Code hands to the extension to the sign-in waiting for them, by `state`.
+ * A URI with an unknown or missing state is ignored (and reported), never consumed.
+ */
+export class UriCallbackRegistry {
+  private readonly waiting = new Map<string, (params: URLSearchParams) => void>();
+
+  /** Delivers a callback; returns false when no sign-in waits for its state. */
+  deliver(query: string): boolean {
+    const params = new URLSearchParams(query);
+    const state = params.get('state');
+    const resolve = state ? this.waiting.get(state) : undefined;
+    if (!resolve) return false;
+    resolve(params);
+    return true;
+  }
+
+  waitForCallback(state: string, signal: AbortSignal, timeoutMs: number): Promise<URLSearchParams> {
+    return new Promise<URLSearchParams>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.waiting.delete(state);
+      };
+      const onAbort = () => {
+        done();
+        reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new OidcError('timeout', `Sign-in timed out: no answer came back from the browser within ${Math.round(timeoutMs / 1000)} seconds.`));
+      }, timeoutMs);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(state, (params) => {
+        done();
+        resolve(params);
+      });
+    });
+  }
+
+  get pendingCount(): number {
+    return this.waiting.size;
+  }
+}

@@ -1,0 +1,38 @@
+/** The device code as the user sees it: a modal with "Copy & Open", then progress while polling. */
+import * as vscode from 'vscode';
+import { OidcError } from '../core/errors';
+import type { DeviceCodeInfo, DeviceCodePresenter } from '../core/flows/deviceCode';
+import { offerToCopy } from './browser';
+
+export const vscodeDeviceCodePresenter: DeviceCodePresenter = {
+  async showDeviceCode(info: DeviceCodeInfo, signal: AbortSignal): Promise<void> {
+    const copyAndOpen = vscode.l10n.t('Copy & Open');
+    const host = new URL(info.verificationUri).host;
+    const choice = await vscode.window.showInformationMessage(
+      vscode.l10n.t('Sign in at {0} with the code {1}', host, info.userCode),
+      {
+        modal: true,
+        detail: vscode.l10n.t(
+          'Choose "Copy & Open" to copy the code and open {0} in your browser, then enter the code there and sign in. The code expires in {1} minutes.',
+          info.verificationUri,
+          Math.max(1, Math.round(info.expiresIn / 60)),
+        ),
+      },
+      copyAndOpen,
+    );
+    if (signal.aborted || choice !== copyAndOpen) throw new OidcError('cancelled', 'Sign-in was cancelled.');
+    await vscode.env.clipboard.writeText(info.userCode);
+    const target = info.verificationUriComplete ?? info.verificationUri;
+    let opened = false;
+    try {
+      opened = await vscode.env.openExternal(vscode.Uri.parse(target, true));
+    } catch {
+      opened = false;
+    }
+    // The code works from any device, so a browser that cannot open here is no reason to stop.
+    if (!opened) offerToCopy(target);
+  },
+  waitingMessage(info: DeviceCodeInfo): string {
+    return vscode.l10n.t('Waiting for you to sign in… (code {0})', info.userCode);
+  },
+};

@@ -1,0 +1,36 @@
+/** The `vscode://oidc-auth.oidc-auth/callback` redirect: VS Code's URI handler feeding the core. */
+import * as vscode from 'vscode';
+import { UriCallbackRegistry, type UriCallbackChannel } from '../core/flows/uriHandler';
+import type { Logger } from '../core/logger';
+
+export const CALLBACK_PATH = '/callback';
+
+export class UriCallbacks implements vscode.UriHandler, UriCallbackChannel {
+  private readonly registry = new UriCallbackRegistry();
+
+  constructor(
+    private readonly extensionId: string,
+    private readonly log: Logger,
+  ) {}
+
+  handleUri(uri: vscode.Uri): void {
+    if (uri.path !== CALLBACK_PATH) {
+      this.log.warn(`Ignored a URI for an unknown path (${uri.path}).`);
+      return;
+    }
+    if (!this.registry.deliver(uri.query)) {
+      this.log.warn('Ignored a sign-in redirect that matches no sign-in in progress (unknown or reused state).');
+    }
+  }
+
+  async redirectUri(): Promise<string> {
+    const uri = vscode.Uri.parse(`${vscode.env.uriScheme}://${this.extensionId}${CALLBACK_PATH}`);
+    // In remote and web windows VS Code maps the URI to one the user's browser can reach.
+    const external = await vscode.env.asExternalUri(uri);
+    return external.toString(true);
+  }
+
+  waitForCallback(state: string, signal: AbortSignal, timeoutMs: number): Promise<URLSearchParams> {
+    return this.registry.waitForCallback(state, signal, timeoutMs);
+  }
+}

@@ -9,10 +9,11 @@ export function registerCommands(provider: OidcAuthenticationProvider): vscode.D
     vscode.commands.registerCommand('oidcAuth.signIn', async () => {
       const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
       try {
-        return await provider.createSession(scopes);
+        // Nothing is returned: a command anyone can run must not hand out tokens. Extensions get
+        // sessions through vscode.authentication.getSession, behind the user's consent.
+        await provider.createSession(scopes);
       } catch {
         // Already reported to the user by the provider.
-        return undefined;
       }
     }),
     vscode.commands.registerCommand('oidcAuth.signOut', async () => {

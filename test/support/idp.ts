@@ -43,6 +43,13 @@ export interface TokenEndpointCall {
   error?: string;
 }
 
+export interface IssuedTokens {
+  grantType: string;
+  accessToken: string;
+  refreshToken?: string;
+  scope?: string;
+}
+
 export interface TestIdp {
   readonly issuer: string;
   readonly port: number;
@@ -50,6 +57,8 @@ export interface TestIdp {
   readonly clientId: string;
   /** Every call to the token endpoint, in order. */
   readonly tokenCalls: TokenEndpointCall[];
+  /** What the token endpoint issued, in order (lets tests check tokens at the IdP's side). */
+  readonly issued: IssuedTokens[];
   /** Successful revocation requests. */
   revocations: number;
   /**
@@ -152,6 +161,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   // oidc-provider warns about development-only settings on every start; tests know.
   const tokenCalls: TokenEndpointCall[] = [];
   const injectTokenErrors: string[] = [];
+  const issued: IssuedTokens[] = [];
   let revocations = 0;
   const faults = { drop: 0 };
   provider.use(async (ctx, next) => {
@@ -173,7 +183,15 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     await next();
     if (isToken) {
       const params = (ctx as KoaContextWithOIDC).oidc?.params as Record<string, unknown> | undefined;
-      const body = ctx.body as { error?: string } | undefined;
+      const body = ctx.body as { error?: string; access_token?: string; refresh_token?: string; scope?: string } | undefined;
+      if (ctx.status === 200 && body?.access_token) {
+        issued.push({
+          grantType: String(params?.grant_type ?? ''),
+          accessToken: body.access_token,
+          ...(body.refresh_token ? { refreshToken: body.refresh_token } : {}),
+          ...(body.scope ? { scope: body.scope } : {}),
+        });
+      }
       tokenCalls.push({
         grantType: String(params?.grant_type ?? ''),
         status: ctx.status,
@@ -191,6 +209,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     provider,
     clientId: TEST_CLIENT_ID,
     tokenCalls,
+    issued,
     injectTokenErrors,
     get dropTokenRequests() {
       return faults.drop;

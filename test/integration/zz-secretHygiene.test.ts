@@ -1,0 +1,41 @@
+/**
+ * Runs last (files run in name order): searches every log this VS Code wrote so far — the
+ * extension's own output channel at trace level, the extension host's, the server's — for every
+ * token the test IdPs issued. None may appear.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { issuedTokenValues } from '../support/tokenLedger';
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(full));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}
+
+describe('secret hygiene of the whole run', () => {
+  it('no issued access or refresh token appears in any log', async function () {
+    const logs = process.env.OIDC_TEST_VSCODE_LOGS;
+    if (!logs) this.skip();
+    const tokens = issuedTokenValues();
+    assert.ok(tokens.length >= 2, 'the suites signed in, so there are tokens to look for');
+    // Output channels are written asynchronously; give the last lines a moment to land.
+    await new Promise((r) => setTimeout(r, 1500));
+    const files = filesUnder(logs);
+    const extensionLog = files.find((f) => f.includes('oidc-auth.oidc-auth') && f.endsWith('.log'));
+    assert.ok(extensionLog, `the extension's log channel is among the logs (${files.length} files)`);
+    const extensionText = fs.readFileSync(extensionLog, 'utf8');
+    assert.match(extensionText, /Signed in as alice@example\.test/, 'the search reads what the extension logged');
+    const hits: string[] = [];
+    for (const file of files) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (const token of tokens) if (text.includes(token)) hits.push(`${path.relative(logs, file)} contains a token`);
+    }
+    assert.deepEqual(hits, []);
+  });
+});

@@ -15,6 +15,8 @@ export interface PendingAuthorization {
   nonce: string | undefined;
   codeVerifier: string;
   redirectUri: string;
+  /** The parameters went through a Pushed Authorization Request, so the IdP already checked them. */
+  pushed: boolean;
 }
 
 export interface CodeExchangeResult {
@@ -32,13 +34,24 @@ export function makeClient(as: oauth.AuthorizationServer, clientId: string): oau
   return { client_id: clientId, id_token_signed_response_alg: alg };
 }
 
-export async function prepareAuthorization(
-  as: oauth.AuthorizationServer,
-  clientId: string,
-  redirectUri: string,
-  scopes: string[],
-  extraParameters: Record<string, string> = {},
-): Promise<PendingAuthorization> {
+export interface PrepareOptions {
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  redirectUri: string;
+  scopes: string[];
+  ctx: RequestContext;
+  extraParameters?: Record<string, string>;
+}
+
+/**
+ * Makes the authorization request. Where the IdP supports Pushed Authorization Requests
+ * (RFC 9126) the parameters go to it directly and the browser gets only `client_id` and a
+ * `request_uri`: nothing in the URL can be altered on its way through VS Code's `openExternal`
+ * (which re-encodes query strings, breaking a redirect URI that has a query of its own) or by
+ * anyone who sees it.
+ */
+export async function prepareAuthorization(options: PrepareOptions): Promise<PendingAuthorization> {
+  const { as, client, redirectUri, scopes, ctx } = options;
   if (!as.authorization_endpoint) {
     throw new OidcError('protocol', 'The identity provider does not advertise an authorization endpoint.');
   }
@@ -49,10 +62,9 @@ export async function prepareAuthorization(
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
   const nonce = scopes.includes('openid') ? oauth.generateRandomNonce() : undefined;
-  const url = new URL(as.authorization_endpoint);
   const params: Record<string, string> = {
-    ...extraParameters,
-    client_id: clientId,
+    ...options.extraParameters,
+    client_id: client.client_id,
     response_type: 'code',
     redirect_uri: redirectUri,
     scope: scopes.join(' '),
@@ -61,14 +73,40 @@ export async function prepareAuthorization(
     code_challenge_method: 'S256',
   };
   if (nonce) params.nonce = nonce;
-  for (const k of Object.keys(params)) url.searchParams.delete(k);
-  // Encode spaces as %20, not '+': VS Code's Uri re-encodes a literal '+' as %2B on its way to
-  // the browser, which would turn "openid email" into one scope named "openid+email".
-  const query = [...url.searchParams, ...Object.entries(params)]
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-    .join('&');
-  url.search = query;
-  return { url, state, nonce, codeVerifier, redirectUri };
+  const url = new URL(as.authorization_endpoint);
+  let pushed = false;
+  if (as.pushed_authorization_request_endpoint) {
+    let requestUri: string;
+    try {
+      const response = await oauth.pushedAuthorizationRequest(as, client, oauth.None(), params, requestOptions(ctx));
+      requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri;
+    } catch (err) {
+      if (err instanceof oauth.ResponseBodyError && /redirect_uri/.test(`${err.error} ${err.error_description ?? ''}`)) {
+        throw redirectRefused(redirectUri, err.error_description ?? err.error);
+      }
+      throw describeFailure(err, 'the pushed authorization request', ctx);
+    }
+    url.searchParams.set('client_id', client.client_id);
+    url.searchParams.set('request_uri', requestUri);
+    pushed = true;
+  } else {
+    for (const k of Object.keys(params)) url.searchParams.delete(k);
+    // Encode spaces as %20, not '+': VS Code's Uri re-encodes a literal '+' as %2B on its way to
+    // the browser, which would turn "openid email" into one scope named "openid+email".
+    url.search = [...url.searchParams, ...Object.entries(params)]
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+      .join('&');
+  }
+  return { url, state, nonce, codeVerifier, redirectUri, pushed };
+}
+
+function redirectRefused(redirectUri: string, detail: string): OidcError {
+  return new OidcError(
+    'config',
+    `The identity provider refused the redirect URI ${redirectUri} (${detail}); register it for the client to use this flow.`,
+    undefined,
+    true,
+  );
 }
 
 /**
@@ -78,6 +116,7 @@ export async function prepareAuthorization(
  * Errors reaching the IdP are left for the real request to report.
  */
 export async function checkAuthorizationAccepted(pending: PendingAuthorization, ctx: RequestContext): Promise<void> {
+  if (pending.pushed) return;
   let status: number;
   try {
     const response = await fetch(pending.url, { redirect: 'manual', signal: requestOptions({ ...ctx, timeoutMs: 10_000 }).signal });
@@ -86,14 +125,7 @@ export async function checkAuthorizationAccepted(pending: PendingAuthorization, 
   } catch {
     return;
   }
-  if (status >= 400 && status < 500) {
-    throw new OidcError(
-      'config',
-      `The identity provider refused the redirect URI ${pending.redirectUri} (HTTP ${status}); register it for the client to use this flow.`,
-      undefined,
-      true,
-    );
-  }
+  if (status >= 400 && status < 500) throw redirectRefused(pending.redirectUri, `HTTP ${status}`);
 }
 
 /** Validates the callback (iss, state, error) and exchanges the code for tokens. */

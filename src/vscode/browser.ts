@@ -9,13 +9,22 @@ import { OidcError } from '../core/errors';
 export async function openInBrowser(url: URL, hasFallback: boolean): Promise<void> {
   let opened = false;
   try {
-    opened = await vscode.env.openExternal(vscode.Uri.parse(url.href, true));
+    opened = await vscode.env.openExternal(exactUri(url.href));
   } catch {
     opened = false;
   }
   if (opened) return;
   if (hasFallback) throw new OidcError('network', vscode.l10n.t('The browser could not be opened.'), undefined, true);
   offerToCopy(url.href);
+}
+
+/**
+ * VS Code turns a Uri back into a string with its own encoding, which changes some query
+ * strings. Handed a string, it opens it as it is (its extension host accepts one where the API
+ * says Uri, and keeps the caller's text when parsing it round-trips), so the type is bent here.
+ */
+export function exactUri(href: string): vscode.Uri {
+  return href as unknown as vscode.Uri;
 }
 
 /** A notification with the URL and a Copy action; not awaited, so the sign-in keeps waiting. */

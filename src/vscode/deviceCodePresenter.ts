@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { OidcError } from '../core/errors';
 import type { DeviceCodeInfo, DeviceCodePresenter } from '../core/flows/deviceCode';
-import { offerToCopy } from './browser';
+import { exactUri, offerToCopy } from './browser';
 
 export const vscodeDeviceCodePresenter: DeviceCodePresenter = {
   async showDeviceCode(info: DeviceCodeInfo, signal: AbortSignal): Promise<void> {
@@ -25,7 +25,7 @@ export const vscodeDeviceCodePresenter: DeviceCodePresenter = {
     const target = info.verificationUriComplete ?? info.verificationUri;
     let opened = false;
     try {
-      opened = await vscode.env.openExternal(vscode.Uri.parse(target, true));
+      opened = await vscode.env.openExternal(exactUri(target));
     } catch {
       opened = false;
     }

@@ -23,6 +23,8 @@ export interface TestIdpOptions {
   rotateRefreshToken?: boolean;
   /** Enable the Device Authorization Grant. */
   deviceFlow?: boolean;
+  /** Offer Pushed Authorization Requests (RFC 9126), as oidc-provider does by default. Default true. */
+  par?: boolean;
   /**
    * Issue a refresh token whenever the client may use the grant (as Keycloak, Okta and most IdPs
    * do) instead of only for `offline_access` with `prompt=consent` (oidc-provider's default).
@@ -31,6 +33,11 @@ export interface TestIdpOptions {
   refreshTokenAlways?: boolean;
   /** Put profile/email claims in the ID token (most IdPs do). Default true. */
   claimsInIdToken?: boolean;
+  /**
+   * Redirect URIs starting with one of these are accepted too: e.g. the address a web window's
+   * `asExternalUri` makes of `vscode://…/callback`, which carries a changing request id.
+   */
+  redirectUriPrefixes?: string[];
   /** Extra clients besides the test client. */
   clients?: ClientMetadata[];
   /** Overrides merged into the provider configuration. */
@@ -133,6 +140,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       // The tests' resource server may introspect any token; any client may revoke its own.
       introspection: { enabled: true, allowedPolicy: async () => true },
       deviceFlow: { enabled: options.deviceFlow === true },
+      pushedAuthorizationRequests: { enabled: options.par !== false },
     },
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
@@ -158,6 +166,15 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
 
   const provider = new Provider(issuer, configuration);
   provider.proxy = false;
+  const prefixes = options.redirectUriPrefixes ?? [];
+  if (prefixes.length) {
+    // oidc-provider has no setting for prefix matching; wrap its check (tests only).
+    const proto = provider.Client.prototype as unknown as { redirectUriAllowed(this: unknown, value: string): boolean };
+    const exact = proto.redirectUriAllowed;
+    proto.redirectUriAllowed = function (value: string) {
+      return exact.call(this, value) || prefixes.some((p) => value.startsWith(p));
+    };
+  }
   // oidc-provider warns about development-only settings on every start; tests know.
   const tokenCalls: TokenEndpointCall[] = [];
   const injectTokenErrors: string[] = [];

@@ -176,7 +176,21 @@ describe('flows against oidc-provider', () => {
     assert.deepEqual(notices.map((n) => `${n.from}->${n.to}`), ['uriHandler->deviceCode']);
   });
 
-  it('auto moves on when the IdP refuses the redirect URI, before any browser opens', async () => {
+  it('auto moves on when the IdP refuses the redirect URI (checked without PAR), before any browser opens', async () => {
+    const saved = idp;
+    idp = await startTestIdp({ deviceFlow: true, par: false });
+    try {
+      await refusedRedirectFallsBack();
+    } finally {
+      await idp.close();
+      idp = saved;
+    }
+  });
+
+  it('auto moves on when the IdP refuses the redirect URI (at the PAR endpoint), before any browser opens', () =>
+    refusedRedirectFallsBack());
+
+  async function refusedRedirectFallsBack() {
     const notices: FallbackNotice[] = [];
     let browserOpened = 0;
     const chosen = new ChosenFlow(
@@ -209,7 +223,7 @@ describe('flows against oidc-provider', () => {
     assert.equal(browserOpened, 0);
     assert.equal(notices.length, 1);
     assert.match(notices[0]!.reason, /refused the redirect URI vscode:\/\/oidc-auth\.oidc-auth\/callback/);
-  });
+  }
 
   it('an explicit flow does not fall back: a taken port is an error', async () => {
     const blocker = http.createServer();

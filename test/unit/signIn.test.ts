@@ -98,7 +98,9 @@ function portIsClosed(port: number): Promise<boolean> {
 describe('sign-in with the loopback flow against oidc-provider', function () {
   let idp: TestIdp;
   before(async () => {
-    idp = await startTestIdp();
+    // Without PAR the parameters travel in the browser's URL, where these tests can read and
+    // tamper with them; PAR has a test of its own below.
+    idp = await startTestIdp({ par: false });
   });
   after(() => idp.close());
 
@@ -294,6 +296,26 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     assert.ok(h.logs.some((l) => /Ignoring stored sessions/.test(l)));
     await h.manager.createSession(['openid'], robotBrowser());
     assert.equal((await h.manager.getSessions()).length, 1);
+  });
+});
+
+describe('pushed authorization requests (RFC 9126)', () => {
+  it('sends the parameters to the IdP and only client_id and request_uri through the browser', async () => {
+    const idp = await startTestIdp();
+    try {
+      let opened: URL | undefined;
+      const browser = robotBrowser((url) => {
+        opened = url;
+        return completeLogin(url);
+      });
+      const session = await harness(idp).manager.createSession(['openid'], browser);
+      assert.equal(session.accountLabel, 'alice@example.test');
+      assert.deepEqual([...opened!.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      assert.match(opened!.searchParams.get('request_uri')!, /^urn:ietf:params:oauth:request_uri:/);
+      assert.match((await browser.result()).body, /Signed in/);
+    } finally {
+      await idp.close();
+    }
   });
 });
 

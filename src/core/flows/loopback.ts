@@ -19,7 +19,13 @@ export class LoopbackFlow implements SignInFlow {
     });
     try {
       ctx.log.info(`Waiting for the sign-in redirect on ${server.redirectUri}.`);
-      const pending = await prepareAuthorization(ctx.as, ctx.client.client_id, server.redirectUri, ctx.scopes);
+      const pending = await prepareAuthorization({
+        as: ctx.as,
+        client: ctx.client,
+        redirectUri: server.redirectUri,
+        scopes: ctx.scopes,
+        ctx: { issuer: ctx.issuer, signal: ctx.signal },
+      });
       if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);

@@ -23,7 +23,13 @@ export class UriHandlerFlow implements SignInFlow {
     const redirectUri = await this.channel.redirectUri();
     const shown = new URL(redirectUri);
     ctx.log.info(`Waiting for the sign-in redirect to ${shown.protocol}//${shown.host}${shown.pathname}.`);
-    const pending = await prepareAuthorization(ctx.as, ctx.client.client_id, redirectUri, ctx.scopes);
+    const pending = await prepareAuthorization({
+      as: ctx.as,
+      client: ctx.client,
+      redirectUri,
+      scopes: ctx.scopes,
+      ctx: { issuer: ctx.issuer, signal: ctx.signal },
+    });
     if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
     // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
     const listening = new AbortController();

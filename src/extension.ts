@@ -17,6 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
   let templates: PageTemplates | undefined;
   const provider = new OidcAuthenticationProvider({
     secrets: context.secrets,
+    globalStorage: context.globalStorageUri,
     issuers,
     log,
     get templates() {

@@ -1,7 +1,11 @@
 /**
  * Sessions of one provider (one issuer + client id): sign-in, lookup by scopes, refresh before
- * expiry, sign-out with revocation. Holds the stored state in memory, writes every change to the
- * SecretStore before reporting it, and never imports `vscode`.
+ * expiry (on demand and by a timer), sign-out with revocation. Holds the stored state in memory,
+ * writes every change to storage before reporting it, and never imports `vscode`.
+ *
+ * Refreshes are single-flight per session in this process, and run under a lock shared by every
+ * window of the machine: the first window refreshes, the others find the new token in the shared
+ * state and adopt it, so a rotated refresh token is never spent twice.
  */
 import { randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
@@ -16,13 +20,19 @@ import type { PageTemplates } from './pages';
 import { refreshSession, revokeToken } from './refresh';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes';
 import type { SecretStore } from './secretStore';
-import { emptyState, parseStoredState, serializeState, storageKey, type StoredSession, type StoredState } from './sessions';
+import { SessionStore } from './sessionStore';
+import { storageKey, type StoredSession, type StoredState } from './sessions';
+import type { SharedStateFile } from './sharedState';
 import { accountLabel, computeExpiresAt, lacksLabelClaims, needsRefresh, type IdTokenClaimsLike } from './tokens';
 
 /** Tokens expiring within this window are refreshed before they are handed out. */
 export const REFRESH_SKEW_MS = 60_000;
 /** Default time a person has to finish signing in in the browser. */
 export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
+/** The proactive refresh fires up to this much earlier than the skew, at random, per window. */
+export const REFRESH_JITTER_MS = 30_000;
+/** Time a refresh request may take; shorter than the stale-lock limit. */
+const REFRESH_TIMEOUT_MS = 20_000;
 
 export interface SessionsChange {
   added: StoredSession[];
@@ -56,20 +66,37 @@ export interface SessionManagerOptions {
   onDidChange: (change: SessionsChange) => void;
   now?: () => number;
   refreshSkewMs?: number;
+  /** The state shared with other windows, when the host has a global storage folder. */
+  shared?: SharedStateFile;
+  /** Refresh before expiry on a timer (default true). */
+  proactiveRefresh?: boolean;
+  /** Upper bound of the random head start of the proactive refresh. */
+  refreshJitterMs?: number;
 }
 
 export class SessionManager {
   readonly key: string;
+  private readonly store: SessionStore;
   private state: StoredState | undefined;
   private loading: Promise<StoredState> | undefined;
   /** Serializes every read-modify-write of the stored state within this process. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly refreshes = new Map<string, Promise<StoredSession | undefined>>();
   private readonly now: () => number;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
 
   constructor(private readonly opts: SessionManagerOptions) {
     this.key = storageKey(opts.config.issuer.href, opts.config.clientId);
     this.now = opts.now ?? Date.now;
+    this.store = new SessionStore(opts.store, this.key, opts.shared, opts.log, this.now);
+  }
+
+  /** Stops the refresh timer; the manager must not be used afterwards. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   get config(): ProviderConfig {
@@ -95,7 +122,7 @@ export class SessionManager {
     const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     const now = this.now();
     if (!matching.some((s) => needsRefresh(s.expiresAt, now, skew))) return matching;
-    const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refresh(s.id) : s)));
+    const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refresh(s.id, skew) : s)));
     return fresh.filter((s): s is StoredSession => s !== undefined);
   }
 
@@ -147,11 +174,10 @@ export class SessionManager {
     if (!session.refreshToken) {
       log.info('The identity provider issued no refresh token; you will need to sign in again when the access token expires.');
     }
-    const replaced = await this.update((state) => {
+    const replaced = await this.update((sessions) => {
       const key = scopeKey(scopes);
-      const old = state.sessions.filter((s) => s.accountId === session.accountId && scopeKey(s.scopes) === key);
-      state.sessions = [...state.sessions.filter((s) => !old.includes(s)), session];
-      return old;
+      const old = sessions.filter((s) => s.accountId === session.accountId && scopeKey(s.scopes) === key);
+      return { sessions: [...sessions.filter((s) => !old.includes(s)), session], result: old };
     });
     log.info(`Signed in as ${session.accountLabel}.`);
     this.opts.onDidChange({ added: [session], removed: replaced, changed: [] });
@@ -160,11 +186,10 @@ export class SessionManager {
 
   /** Removes sessions (by id), revoking their tokens at the IdP. Unknown ids are ignored. */
   async removeSessions(ids: readonly string[]): Promise<RemoveResult> {
-    const removed = await this.update((state) => {
-      const gone = state.sessions.filter((s) => ids.includes(s.id));
-      state.sessions = state.sessions.filter((s) => !ids.includes(s.id));
-      return gone;
-    });
+    const removed = await this.update((sessions) => ({
+      sessions: sessions.filter((s) => !ids.includes(s.id)),
+      result: sessions.filter((s) => ids.includes(s.id)),
+    }));
     if (removed.length === 0) return { removed };
     this.opts.onDidChange({ added: [], removed, changed: [] });
     let revokeError: OidcError | undefined;
@@ -179,14 +204,10 @@ export class SessionManager {
     return revokeError ? { removed, revokeError } : { removed };
   }
 
-  /** Re-reads the store after another window changed it and reports the difference. */
+  /** Re-reads storage after another window changed it and reports the difference. */
   async reload(): Promise<void> {
     await this.enqueue(async () => {
-      const before = this.state?.sessions ?? [];
-      const after = await this.readStore();
-      this.state = after;
-      const change = diffSessions(before, after.sessions);
-      if (change.added.length || change.removed.length || change.changed.length) this.opts.onDidChange(change);
+      this.adopt(await this.store.read());
     });
   }
 
@@ -206,60 +227,106 @@ export class SessionManager {
     this.opts.log.info(`Revoked the tokens of ${session.accountLabel} at the identity provider.`);
   }
 
-  /** One refresh per session at a time, however many callers ask. */
-  private refresh(id: string): Promise<StoredSession | undefined> {
+  /** One refresh per session at a time in this process, however many callers ask. */
+  private refresh(id: string, marginMs: number): Promise<StoredSession | undefined> {
     let flight = this.refreshes.get(id);
     if (!flight) {
-      flight = this.doRefresh(id).finally(() => this.refreshes.delete(id));
+      flight = this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, marginMs))).finally(() =>
+        this.refreshes.delete(id),
+      );
       this.refreshes.set(id, flight);
     }
     return flight;
   }
 
-  private async doRefresh(id: string): Promise<StoredSession | undefined> {
+  /**
+   * Runs holding the cross-window lock: re-reads the newest state first, so a token another
+   * window refreshed meanwhile is adopted instead of spending the refresh token again.
+   */
+  private async refreshLocked(id: string, marginMs: number): Promise<StoredSession | undefined> {
     const { log, config } = this.opts;
-    const current = (await this.load()).sessions.find((s) => s.id === id);
+    const fresh = this.adopt(await this.store.read());
+    const current = fresh.sessions.find((s) => s.id === id);
     if (!current) return undefined;
-    if (!needsRefresh(current.expiresAt, this.now(), this.opts.refreshSkewMs ?? REFRESH_SKEW_MS)) return current;
+    if (!needsRefresh(current.expiresAt, this.now(), marginMs)) return current;
     if (!current.refreshToken) {
       log.info(`The access token of ${current.accountLabel} expired and there is no refresh token: signing out.`);
-      await this.dropSession(id);
+      await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [] });
       return undefined;
     }
     let refreshed: StoredSession;
     try {
-      const as = await this.opts.issuers.get(config.issuer);
-      refreshed = await refreshSession(as, makeClient(as, config.clientId), current, { issuer: config.issuer }, this.now);
+      const as = await this.opts.issuers.get(config.issuer, { timeoutMs: REFRESH_TIMEOUT_MS });
+      refreshed = await refreshSession(
+        as,
+        makeClient(as, config.clientId),
+        current,
+        { issuer: config.issuer, timeoutMs: REFRESH_TIMEOUT_MS },
+        this.now,
+      );
     } catch (err) {
       if (err instanceof OidcError && err.oauthError === 'invalid_grant') {
         log.warn(`The identity provider no longer accepts the session of ${current.accountLabel} (invalid_grant): signing out.`);
-        await this.dropSession(id);
+        await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [] });
         return undefined;
       }
       // A network or server fault must not cost the user the session: keep it and try later.
       log.warn(`Could not refresh the access token of ${current.accountLabel}: ${err instanceof Error ? err.message : String(err)}`);
+      this.schedule(Math.min(60_000, Math.max(5_000, current.expiresAt - this.now())));
       return current;
     }
-    const stored = await this.update((state) => {
-      const index = state.sessions.findIndex((s) => s.id === id);
-      if (index < 0) return undefined;
-      state.sessions[index] = refreshed;
-      return refreshed;
-    });
-    if (stored) {
-      log.debug(`Refreshed the access token of ${stored.accountLabel}.`);
-      this.opts.onDidChange({ added: [], removed: [], changed: [stored] });
-    }
-    return stored;
+    // Stored before anyone hears of it: a rotated refresh token must never be lost.
+    await this.writeAdopted(
+      fresh,
+      fresh.sessions.map((s) => (s.id === id ? refreshed : s)),
+      { added: [], removed: [], changed: [refreshed] },
+    );
+    log.debug(`Refreshed the access token of ${refreshed.accountLabel}.`);
+    return refreshed;
   }
 
-  private async dropSession(id: string): Promise<void> {
-    const removed = await this.update((state) => {
-      const gone = state.sessions.filter((s) => s.id === id);
-      state.sessions = state.sessions.filter((s) => s.id !== id);
-      return gone;
-    });
-    if (removed.length) this.opts.onDidChange({ added: [], removed, changed: [] });
+  /** Writes sessions on top of `base` (the newest state), then reports `change`. */
+  private async writeAdopted(base: StoredState, sessions: StoredSession[], change: SessionsChange): Promise<void> {
+    this.state = await this.store.write(base, sessions);
+    this.schedule();
+    this.opts.onDidChange(change);
+  }
+
+  /** Makes `next` the state in memory, reporting what differs from before; returns it. */
+  private adopt(next: StoredState): StoredState {
+    const before = this.state;
+    this.state = next;
+    if (before && before !== next) {
+      const change = diffSessions(before.sessions, next.sessions);
+      if (change.added.length || change.removed.length || change.changed.length) this.opts.onDidChange(change);
+    }
+    this.schedule();
+    return next;
+  }
+
+  /**
+   * Arms one timer for the session that expires first, so callers rarely wait for a refresh.
+   * Each window fires at a random moment within the jitter: the first refreshes, the others adopt.
+   */
+  private schedule(delayOverrideMs?: number): void {
+    if (this.disposed || this.opts.proactiveRefresh === false) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const sessions = (this.state?.sessions ?? []).filter((s) => s.refreshToken);
+    if (sessions.length === 0) return;
+    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
+    const earliest = Math.min(...sessions.map((s) => s.expiresAt));
+    const lifetime = Math.max(0, earliest - this.now());
+    const jitter = Math.random() * Math.min(this.opts.refreshJitterMs ?? REFRESH_JITTER_MS, lifetime / 4);
+    const margin = skew + jitter;
+    const delay = delayOverrideMs ?? Math.max(0, earliest - margin - this.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const due = (this.state?.sessions ?? []).filter((s) => s.refreshToken && needsRefresh(s.expiresAt, this.now(), margin));
+      void Promise.all(due.map((s) => this.refresh(s.id, margin))).then(() => this.schedule());
+    }, delay);
+    // The timer alone must never keep a process (a test, a CLI) alive.
+    this.timer.unref?.();
   }
 
   private async accountClaims(
@@ -290,34 +357,15 @@ export class SessionManager {
 
   private load(): Promise<StoredState> {
     if (this.state) return Promise.resolve(this.state);
-    this.loading ??= this.readStore().then((s) => {
-      this.state ??= s;
+    this.loading ??= this.store.read().then((read) => {
       this.loading = undefined;
+      if (!this.state) {
+        this.state = read;
+        this.schedule();
+      }
       return this.state;
     });
     return this.loading;
-  }
-
-  private async readStore(): Promise<StoredState> {
-    let raw: string | undefined;
-    try {
-      raw = await this.opts.store.get(this.key);
-    } catch (err) {
-      this.opts.log.error(`Could not read stored sessions: ${err instanceof Error ? err.message : String(err)}`);
-      return emptyState();
-    }
-    const parsed = parseStoredState(raw);
-    if (parsed.ok) return parsed.state;
-    // Set the unreadable data aside instead of overwriting it, so nothing is destroyed silently.
-    const asideKey = `${this.key}.unreadable.${this.now()}`;
-    this.opts.log.warn(`Ignoring stored sessions: ${parsed.reason}. The data was moved aside to ${asideKey}.`);
-    try {
-      await this.opts.store.store(asideKey, raw ?? '');
-      await this.opts.store.delete(this.key);
-    } catch {
-      /* best effort: the in-memory state is empty either way */
-    }
-    return emptyState();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -326,16 +374,21 @@ export class SessionManager {
     return run;
   }
 
-  /** Applies `mutate` to the state and persists it before resolving. */
-  private update<T>(mutate: (state: StoredState) => T): Promise<T> {
-    return this.enqueue(async () => {
-      const state = await this.load();
-      const next: StoredState = { ...state, sessions: [...state.sessions] };
-      const result = mutate(next);
-      await this.opts.store.store(this.key, serializeState(next));
-      this.state = next;
-      return result;
-    });
+  /**
+   * Applies `mutate` to the newest stored sessions under the cross-window lock and persists the
+   * result before resolving; changes other windows made meanwhile are reported first.
+   */
+  private update<T>(mutate: (sessions: StoredSession[]) => { sessions: StoredSession[]; result: T }): Promise<T> {
+    return this.enqueue(() =>
+      this.store.withLock(async () => {
+        await this.load();
+        const fresh = this.adopt(await this.store.read());
+        const { sessions, result } = mutate([...fresh.sessions]);
+        this.state = await this.store.write(fresh, sessions);
+        this.schedule();
+        return result;
+      }),
+    );
   }
 }
 

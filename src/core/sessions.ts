@@ -28,6 +28,8 @@ export interface StoredSession {
 
 export interface StoredState {
   version: typeof STORAGE_VERSION;
+  /** Grows by one with every write, so the newest of several copies can be told apart. */
+  revision: number;
   sessions: StoredSession[];
 }
 
@@ -59,7 +61,8 @@ export function parseStoredState(raw: string | undefined): ParseResult {
     if (!session) return { ok: false, reason: 'a stored session is malformed' };
     sessions.push(session);
   }
-  return { ok: true, state: { version: STORAGE_VERSION, sessions } };
+  const revision = typeof data.revision === 'number' && Number.isFinite(data.revision) ? data.revision : 0;
+  return { ok: true, state: { version: STORAGE_VERSION, revision, sessions } };
 }
 
 export function serializeState(state: StoredState): string {
@@ -67,7 +70,7 @@ export function serializeState(state: StoredState): string {
 }
 
 export function emptyState(): StoredState {
-  return { version: STORAGE_VERSION, sessions: [] };
+  return { version: STORAGE_VERSION, revision: 0, sessions: [] };
 }
 
 function parseSession(value: unknown): StoredSession | undefined {

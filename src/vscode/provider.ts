@@ -14,7 +14,8 @@ import type { IssuerCache } from '../core/issuer';
 import type { Logger } from '../core/logger';
 import type { PageTemplates } from '../core/pages';
 import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
-import type { StoredSession } from '../core/sessions';
+import { storageKey, type StoredSession } from '../core/sessions';
+import { SharedStateFile } from '../core/sharedState';
 import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
@@ -27,6 +28,8 @@ export const PROVIDER_LABEL = 'OpenID Connect';
 
 export interface ProviderDeps {
   secrets: vscode.SecretStorage;
+  /** The extension's global storage folder, shared by every window of this machine. */
+  globalStorage: vscode.Uri;
   issuers: IssuerCache;
   log: Logger;
   templates: PageTemplates;
@@ -66,10 +69,23 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     }
     this.storeWatch?.dispose();
     this.storeWatch = undefined;
+    old?.dispose();
     this.manager = config ? this.createManager(config) : undefined;
     if (this.manager) {
       const manager = this.manager;
-      this.storeWatch = this.store.onDidChange(manager.key, () => void manager.reload());
+      const reload = () => void manager.reload().catch((err: unknown) => this.deps.log.warn(`Could not reload sessions: ${String(err)}`));
+      // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
+      // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
+      const watcher = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(this.deps.globalStorage, `${manager.key}.state`),
+      );
+      this.storeWatch = vscode.Disposable.from(
+        this.store.onDidChange(manager.key, reload),
+        watcher,
+        watcher.onDidChange(reload),
+        watcher.onDidCreate(reload),
+        watcher.onDidDelete(reload),
+      );
       this.deps.log.info(`Using the identity provider ${config!.issuer.href} with client ${config!.clientId}.`);
     } else {
       this.deps.log.info(`Not configured: ${this.configError?.message ?? ''}`);
@@ -140,6 +156,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
   dispose(): void {
     this.storeWatch?.dispose();
+    this.manager?.dispose();
     this.emitter.dispose();
   }
 
@@ -166,9 +183,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   private createManager(config: ProviderConfig): SessionManager {
+    const key = storageKey(config.issuer.href, config.clientId);
     return new SessionManager({
       config,
       store: this.store,
+      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store),
       issuers: this.deps.issuers,
       flow: this.createFlow(config),
       log: this.deps.log,

@@ -84,10 +84,17 @@ describe('stored sessions', () => {
     createdAt: 0,
   };
   it('round-trips', () => {
-    const raw = serializeState({ version: STORAGE_VERSION, sessions: [session] });
+    const raw = serializeState({ version: STORAGE_VERSION, revision: 3, sessions: [session] });
     const parsed = parseStoredState(raw);
     assert.ok(parsed.ok);
     assert.deepEqual(parsed.state.sessions, [session]);
+    assert.equal(parsed.state.revision, 3);
+  });
+  it('reads data written before revisions existed as revision 0', () => {
+    const parsed = parseStoredState(JSON.stringify({ version: 1, sessions: [session] }));
+    assert.ok(parsed.ok);
+    assert.equal(parsed.state.revision, 0);
+    assert.equal(parsed.state.sessions.length, 1);
   });
   it('reports corrupt data instead of throwing', () => {
     for (const raw of ['{', '[]', '{"version":99,"sessions":[]}', '{"version":1}', '{"version":1,"sessions":[{"id":3}]}']) {

@@ -1,0 +1,77 @@
+/**
+ * Where a provider's sessions live: SecretStorage always, and the shared state file of the
+ * global storage folder when there is one. Reads take the newest copy (highest revision); writes
+ * go to both. Unreadable SecretStorage data is set aside, never thrown.
+ */
+import type { Logger } from './logger';
+import type { SecretStore } from './secretStore';
+import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
+import type { SharedStateFile } from './sharedState';
+
+export class SessionStore {
+  constructor(
+    private readonly secrets: SecretStore,
+    readonly key: string,
+    private readonly shared: SharedStateFile | undefined,
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  /** Runs `task` holding the lock every window of this machine respects (a no-op without a shared folder). */
+  withLock<T>(task: () => Promise<T>): Promise<T> {
+    return this.shared ? this.shared.withLock(task) : task();
+  }
+
+  /** The newest state among SecretStorage and the shared file. */
+  async read(): Promise<StoredState> {
+    const [fromSecrets, fromFile] = await Promise.all([this.readSecrets(), this.readShared()]);
+    if (fromFile && fromFile.revision > fromSecrets.revision) return fromFile;
+    return fromSecrets;
+  }
+
+  /** Writes `state` with the next revision after `base`; returns what was written. */
+  async write(base: StoredState, sessions: StoredState['sessions']): Promise<StoredState> {
+    const next: StoredState = { version: base.version, revision: base.revision + 1, sessions };
+    if (this.shared) {
+      try {
+        await this.shared.write(next);
+      } catch (err) {
+        this.log.warn(`Could not write the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    await this.secrets.store(this.key, serializeState(next));
+    return next;
+  }
+
+  private async readShared(): Promise<StoredState | undefined> {
+    if (!this.shared) return undefined;
+    try {
+      return await this.shared.read();
+    } catch (err) {
+      this.log.debug(`Could not read the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  }
+
+  private async readSecrets(): Promise<StoredState> {
+    let raw: string | undefined;
+    try {
+      raw = await this.secrets.get(this.key);
+    } catch (err) {
+      this.log.error(`Could not read stored sessions: ${err instanceof Error ? err.message : String(err)}`);
+      return emptyState();
+    }
+    const parsed = parseStoredState(raw);
+    if (parsed.ok) return parsed.state;
+    // Set the unreadable data aside instead of overwriting it, so nothing is destroyed silently.
+    const asideKey = `${this.key}.unreadable.${this.now()}`;
+    this.log.warn(`Ignoring stored sessions: ${parsed.reason}. The data was moved aside to ${asideKey}.`);
+    try {
+      await this.secrets.store(asideKey, raw ?? '');
+      await this.secrets.delete(this.key);
+    } catch {
+      /* best effort: the state is empty either way */
+    }
+    return emptyState();
+  }
+}

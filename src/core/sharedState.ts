@@ -1,0 +1,132 @@
+/**
+ * State shared by every window of one machine, in the extension's global storage folder: a lock
+ * file that serializes refreshes across windows, and the sessions written there encrypted
+ * (AES-256-GCM) with a key kept in SecretStorage.
+ *
+ * Why a folder and not only SecretStorage: desktop VS Code shares one SecretStorage between
+ * windows, but browser-hosted VS Code gives each window its own snapshot, never tells the others
+ * of a write, and the last writer wins. Every window's extension host on a machine sees the same
+ * folder, so coordination happens there.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { SecretStore } from './secretStore';
+import { parseStoredState, serializeState, type StoredState } from './sessions';
+import { sleep } from './timers';
+
+/** A lock older than this is from a window that died holding it. Longer than any refresh. */
+export const STALE_LOCK_MS = 45_000;
+/** How long a window waits for another to finish its refresh. */
+export const LOCK_WAIT_MS = 50_000;
+
+export class LockTimeoutError extends Error {
+  override readonly name = 'LockTimeoutError';
+}
+
+export class SharedStateFile {
+  private key: Buffer | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly name: string,
+    private readonly secrets: SecretStore,
+    private readonly options: { staleLockMs?: number; lockWaitMs?: number; pollMs?: number } = {},
+  ) {}
+
+  get statePath(): string {
+    return path.join(this.dir, `${this.name}.state`);
+  }
+
+  get lockPath(): string {
+    return path.join(this.dir, `${this.name}.lock`);
+  }
+
+  /** Runs `task` while holding the cross-window lock. */
+  async withLock<T>(task: () => Promise<T>): Promise<T> {
+    await fs.mkdir(this.dir, { recursive: true });
+    const staleMs = this.options.staleLockMs ?? STALE_LOCK_MS;
+    const deadline = Date.now() + (this.options.lockWaitMs ?? LOCK_WAIT_MS);
+    const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
+    for (;;) {
+      try {
+        const handle = await fs.open(this.lockPath, 'wx');
+        await handle.writeFile(token);
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      try {
+        const stat = await fs.stat(this.lockPath);
+        if (Date.now() - stat.mtimeMs > staleMs) {
+          // The holder died: take the lock over. Rename first so two windows cannot both remove it.
+          const aside = `${this.lockPath}.stale.${token}`;
+          await fs.rename(this.lockPath, aside).then(() => fs.rm(aside, { force: true }), () => undefined);
+          continue;
+        }
+      } catch {
+        continue; // released meanwhile
+      }
+      if (Date.now() > deadline) throw new LockTimeoutError('Another VS Code window holds the sign-in lock for too long.');
+      await sleep(this.options.pollMs ?? 25 + Math.random() * 25);
+    }
+    try {
+      return await task();
+    } finally {
+      const holder = await fs.readFile(this.lockPath, 'utf8').catch(() => undefined);
+      if (holder === token) await fs.rm(this.lockPath, { force: true });
+    }
+  }
+
+  /** The shared state, or undefined when there is none or it cannot be read with our key. */
+  async read(): Promise<StoredState | undefined> {
+    let data: Buffer;
+    try {
+      data = await fs.readFile(this.statePath);
+    } catch {
+      return undefined;
+    }
+    const key = await this.fileKey();
+    if (data.length < 12 + 16 + 1) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
+      decipher.setAuthTag(data.subarray(12, 28));
+      const plain = Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8');
+      const parsed = parseStoredState(plain);
+      return parsed.ok ? parsed.state : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes the state atomically (temp file + rename), so readers never see half a file. */
+  async write(state: StoredState): Promise<void> {
+    const key = await this.fileKey();
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const body = Buffer.concat([cipher.update(serializeState(state), 'utf8'), cipher.final()]);
+    await fs.mkdir(this.dir, { recursive: true });
+    const tmp = `${this.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await fs.writeFile(tmp, Buffer.concat([iv, cipher.getAuthTag(), body]), { mode: 0o600 });
+    await fs.rename(tmp, this.statePath);
+  }
+
+  async remove(): Promise<void> {
+    await fs.rm(this.statePath, { force: true });
+  }
+
+  /** The file key: created once, then only ever read. */
+  private async fileKey(): Promise<Buffer> {
+    if (this.key) return this.key;
+    const secretName = `${this.name}.fileKey`;
+    const stored = await this.secrets.get(secretName);
+    if (stored && Buffer.from(stored, 'base64').length === 32) {
+      this.key = Buffer.from(stored, 'base64');
+    } else {
+      this.key = randomBytes(32);
+      await this.secrets.store(secretName, this.key.toString('base64'));
+    }
+    return this.key;
+  }
+}

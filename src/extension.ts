@@ -51,8 +51,13 @@ export function activate(context: vscode.ExtensionContext): void {
    * "Sign in with OpenID Connect to use …" in the Accounts menu; choosing it signs in.
    */
   function offerSignIn(): void {
-    const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
-    vscode.authentication.getSession(PROVIDER_ID, scopes, { createIfNone: false }).then(undefined, (err: unknown) => {
+    // Only when signed out: with a session present, VS Code would instead ask the user to grant
+    // this extension access to it, which it does not need.
+    void provider.listSessions().then(async (sessions) => {
+      if (sessions.length > 0) return;
+      const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
+      await vscode.authentication.getSession(PROVIDER_ID, scopes, { createIfNone: false });
+    }).then(undefined, (err: unknown) => {
       log.debug(`Could not add the Accounts menu entry: ${err instanceof Error ? err.message : String(err)}`);
     });
   }

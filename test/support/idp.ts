@@ -48,6 +48,8 @@ export interface TokenEndpointCall {
   grantType: string;
   status: number;
   error?: string;
+  /** Epoch ms when the answer was sent. */
+  at: number;
 }
 
 export interface IssuedTokens {
@@ -79,6 +81,10 @@ export interface TestIdp {
   introspect(token: string): Promise<{ active: boolean; [claim: string]: unknown }>;
   /** Calls the userinfo endpoint with an access token; returns the HTTP status. */
   userinfoStatus(accessToken: string): Promise<number>;
+  /** Stops answering (connections refused) while keeping every grant: an IdP restarting with its database. */
+  stop(): Promise<void>;
+  /** Listens again on the same port after stop(). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -186,13 +192,13 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
     if (isToken && faults.drop > 0) {
       faults.drop--;
-      tokenCalls.push({ grantType: 'dropped', status: 0 });
+      tokenCalls.push({ grantType: 'dropped', status: 0, at: Date.now() });
       ctx.req.socket.destroy();
       return;
     }
     if (isToken && injectTokenErrors.length > 0) {
       const error = injectTokenErrors.shift()!;
-      tokenCalls.push({ grantType: 'injected', status: 400, error });
+      tokenCalls.push({ grantType: 'injected', status: 400, error, at: Date.now() });
       ctx.status = 400;
       ctx.body = { error };
       return;
@@ -212,6 +218,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       tokenCalls.push({
         grantType: String(params?.grant_type ?? ''),
         status: ctx.status,
+        at: Date.now(),
         ...(ctx.status >= 400 && body?.error ? { error: body.error } : {}),
       });
     }
@@ -253,8 +260,19 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       await res.arrayBuffer();
       return res.status;
     },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    restart: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve());
+      }),
     close: () =>
       new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -277,7 +277,7 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     // A skew longer than the token's life makes every token "about to expire".
     const late = harness(idp, {}, store, 2 * 3600_000);
     const refreshesBefore = idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length;
-    const results = await Promise.all(Array.from({ length: 50 }, () => late.manager.getSessions(['openid'])));
+    const results = await Promise.all(Array.from({ length: 1000 }, () => late.manager.getSessions(['openid'])));
     const refreshes = idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length - refreshesBefore;
     assert.equal(refreshes, 1);
     const tokens = new Set(results.map((r) => r[0]!.accessToken));
@@ -296,6 +296,67 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     assert.ok(h.logs.some((l) => /Ignoring stored sessions/.test(l)));
     await h.manager.createSession(['openid'], robotBrowser());
     assert.equal((await h.manager.getSessions()).length, 1);
+  });
+});
+
+describe('token lifecycle faults', () => {
+  it('keeps the session through a network failure at refresh time, then refreshes', async () => {
+    const idp = await startTestIdp({ par: false });
+    try {
+      const store = new MemorySecretStore();
+      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+      const late = harness(idp, {}, store, 2 * 3600_000);
+      idp.dropTokenRequests = 1;
+      const during = await late.manager.getSessions(['openid']);
+      assert.equal(during.length, 1, 'the session survives the failed refresh');
+      assert.equal(during[0]!.accessToken, session.accessToken);
+      assert.ok(late.logs.some((l) => /Could not refresh/.test(l)));
+      const after = await late.manager.getSessions(['openid']);
+      assert.notEqual(after[0]!.accessToken, session.accessToken, 'refreshed once the IdP answers again');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('keeps the session while the IdP is down and refreshes after it restarts', async () => {
+    const idp = await startTestIdp({ par: false, rotateRefreshToken: true });
+    const store = new MemorySecretStore();
+    const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+    const late = harness(idp, {}, store, 2 * 3600_000);
+    await idp.stop();
+    try {
+      const down = await late.manager.getSessions(['openid']);
+      assert.equal(down.length, 1);
+      assert.equal(down[0]!.accessToken, session.accessToken);
+      await idp.restart();
+      const up = await late.manager.getSessions(['openid']);
+      assert.equal(up.length, 1);
+      assert.notEqual(up[0]!.accessToken, session.accessToken);
+      assert.notEqual(up[0]!.refreshToken, session.refreshToken, 'the rotated refresh token was stored');
+      const stored = JSON.parse(store.data.get(late.manager.key)!) as { sessions: { refreshToken: string }[] };
+      assert.equal(stored.sessions[0]!.refreshToken, up[0]!.refreshToken);
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('signs out a session the IdP revoked (invalid_grant), reporting it removed', async () => {
+    const idp = await startTestIdp({ par: false });
+    try {
+      const store = new MemorySecretStore();
+      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+      await fetch(`${idp.issuer}/token/revocation`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: session.refreshToken!, client_id: idp.clientId }).toString(),
+      });
+      const late = harness(idp, {}, store, 2 * 3600_000);
+      assert.deepEqual(await late.manager.getSessions(['openid']), []);
+      assert.equal(late.changes.at(-1)!.removed[0]!.id, session.id);
+      assert.equal(JSON.parse(store.data.get(late.manager.key)!).sessions.length, 0);
+    } finally {
+      await idp.close();
+    }
   });
 });
 

@@ -1,0 +1,294 @@
+/**
+ * End to end, through the real VS Code web workbench (code-server's entry.js) in a real
+ * Chromium: another extension asks for an `oidc` session, the person allows it, signs in at the
+ * IdP, the session survives a reload, signs out from the command palette, and signs in again
+ * from the Accounts menu. Run with `mocha out/test/e2e/**\/*.test.js` after `npx tsc -p .`.
+ *
+ * Environment: OIDC_E2E_VSIX (extension package to test; default oidc-auth.vsix, repackaged when
+ * stale), OIDC_E2E_ISSUER_HOST=[::1] (the demo's way past the workbench's rewrite of loopback
+ * URLs; default: 127.0.0.1 and a Playwright route), OIDC_E2E_FLOW (`oidcAuth.flow`; default
+ * `loopback`, `auto` = the web window's URI-handler redirect), OIDC_E2E_HEADED=1.
+ * Screenshots, the server log and VS Code's logs go to .test-logs/e2e/.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sleep } from '../support/codeServerEntry';
+import type { ReportedSession } from './driver';
+import { CONSUMER_NAME, LOG_DIR, collectLogs, startWorld, type World } from './harness';
+import {
+  accountsMenuUntil,
+  clickDialogButton,
+  clickMenuItem,
+  closeMenus,
+  completeIdpLogin,
+  dialog,
+  notifications,
+  openQuickPickItems,
+  runCommandFromPalette,
+  screenshotAll,
+  waitForTab,
+  waitForWorkbench,
+} from './workbench';
+
+const LOGIN = 'alice';
+const EMAIL = 'alice@example.test';
+const SCOPES = ['openid', 'api.read'];
+
+function log(line: string): void {
+  console.log(`      [e2e] ${line}`);
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromium)', function () {
+  this.timeout(120_000);
+  this.slow(30_000);
+
+  let world: World | undefined;
+  /** Set when a step the later ones build on failed; they are skipped with this reason. */
+  let broken: string | undefined;
+  let session: ReportedSession | undefined;
+
+  const w = (): World => {
+    if (!world) throw new Error('setup failed');
+    return world;
+  };
+  const authorizationCodeGrants = () => w().idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === 200).length;
+  /** OIDC_E2E_FLOW: `loopback` (default; see harness.ts), or `uriHandler`/`auto` for a web window's URI-handler redirect. */
+  const loopback = (process.env.OIDC_E2E_FLOW ?? 'loopback') === 'loopback';
+  /** Where the browser lands after the IdP: the extension's loopback page, or VS Code web's `/…/callback` page. */
+  const isCallback = (url: URL) =>
+    loopback
+      ? ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && url.pathname === '/callback' && Number(url.port) !== w().idp.port
+      : Number(url.port) === w().server.port && /\/callback$/.test(url.pathname) && url.searchParams.has('code');
+  const isSignInTab = (url: string) => {
+    try {
+      const u = new URL(url);
+      const port = w().idp.port;
+      return Number(u.port) === port || u.pathname.startsWith(`/proxy/${port}/`);
+    } catch {
+      return false;
+    }
+  };
+
+  before(async function () {
+    this.timeout(300_000);
+    fs.rmSync(LOG_DIR, { recursive: true, force: true });
+    fs.mkdirSync(LOG_DIR, { recursive: true });
+    world = await startWorld(log);
+    log(`issuer ${world.issuer} (${world.mode})`);
+  });
+
+  beforeEach(function () {
+    if (broken) this.skip();
+  });
+
+  afterEach(async function () {
+    const test = this.currentTest;
+    if (!test || test.state !== 'failed' || !world) return;
+    const shots = await screenshotAll(world.context, LOG_DIR, test.title);
+    log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
+    log(`notifications: ${JSON.stringify(await notifications(world.page).catch(() => []))}`);
+    if ((test as { critical?: boolean }).critical !== false) broken = `"${test.title}" failed`;
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    const logs = collectLogs(world?.server);
+    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
+    await world?.stop();
+  });
+
+  /** A step the later ones do not depend on: its failure does not skip them. */
+  function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+    const t = it(title, fn);
+    (t as { critical?: boolean }).critical = false;
+  }
+
+  check('before sign-in, the Accounts menu offers "Sign in with OpenID Connect…" (the extension asked on startup)', async function () {
+    const { page } = w();
+    const labels = await accountsMenuUntil(page, (l) => l.some((x) => /^Sign in with OpenID Connect/.test(x)), 20_000);
+    await page.screenshot({ path: path.join(LOG_DIR, '0-accounts-menu-before.png') });
+    await closeMenus(page);
+    log(`Accounts menu: ${JSON.stringify(labels)}`);
+    assert.ok(
+      labels.some((l) => /^Sign in with OpenID Connect to use OpenID Connect Authentication/.test(l)),
+      `Accounts menu has no "Sign in with OpenID Connect to use OpenID Connect Authentication (1)": ${JSON.stringify(labels)}`,
+    );
+  });
+
+  it('a. another extension gets a session: consent dialog, IdP login in a new tab, redirect back to VS Code', async function () {
+    const { page, context, driver, idp, authorizationRequests, completedAuthorizations } = w();
+    const codesBefore = authorizationCodeGrants();
+    const completedBefore = completedAuthorizations.length;
+    const eventsBefore = driver.events.length;
+    const requestsBefore = authorizationRequests.length;
+
+    const pending = driver.getSession(SCOPES, { createIfNone: true }, 110_000);
+    pending.catch(() => undefined); // awaited below; keep an early rejection from being unhandled
+
+    const dialogText = await clickDialogButton(page, 'Allow', 30_000);
+    log(`consent dialog: ${JSON.stringify(dialogText)}`);
+    assert.match(dialogText, new RegExp(`${CONSUMER_NAME.replace(/[()]/g, '\\$&')}.*wants to sign in using OpenID Connect`, 's'));
+
+    const tab = await waitForTab(context, isSignInTab, 30_000);
+    const result = await completeIdpLogin(tab, LOGIN, isCallback, 60_000);
+    log(`IdP screens ${result.screens.join(' → ')}; landed on ${result.finalUrl.replace(/\?.*/, '?…')} titled "${result.title}"`);
+    await tab.screenshot({ path: path.join(LOG_DIR, 'a-signed-in-page.png') });
+    if (loopback) {
+      assert.match(result.title, /Signed in/);
+      assert.match(result.bodyText, /close/i, 'the signed-in page tells the person they can close the tab');
+    }
+
+    session = (await pending) ?? undefined;
+    assert.ok(session, 'getSession with createIfNone resolved to undefined');
+    assert.equal(session.account.label, EMAIL);
+    assert.deepEqual([...session.scopes].sort(), [...SCOPES].sort());
+    const introspection = await idp.introspect(session.accessToken);
+    assert.equal(introspection.active, true, 'the access token is active at the IdP');
+    assert.equal(introspection.client_id, idp.clientId);
+    assert.ok(String(introspection.scope ?? '').split(' ').includes('api.read'), `token scope ${String(introspection.scope)}`);
+    assert.equal(authorizationCodeGrants(), codesBefore + 1, 'one authorization_code grant');
+
+    const auth = authorizationRequests.slice(requestsBefore);
+    assert.equal(auth.length, 1, `one authorization request reached the IdP: ${auth.map((a) => a.url.href).join(', ')}`);
+    const completed = completedAuthorizations.slice(completedBefore);
+    assert.equal(completed.length, 1, 'the IdP completed one authorization');
+    const params = completed[0]!;
+    log(`authorization ${auth[0]!.url.searchParams.has('request_uri') ? 'pushed (PAR)' : 'in the URL'}: redirect_uri ${params.redirect_uri}, scope "${params.scope}"`);
+    assert.match(
+      params.redirect_uri ?? '',
+      loopback ? /^http:\/\/127\.0\.0\.1:\d+\/callback$/ : new RegExp(`^http://127\\.0\\.0\\.1:${w().server.port}/[^?]*/callback\\?vscode-reqid=`),
+    );
+    assert.equal(params.code_challenge_method, 'S256');
+    assert.ok((params.scope ?? '').split(' ').includes('api.read'), `scope ${params.scope}`);
+    log(`openExternal opened ${auth[0]!.opened.replace(/\?.*/, '?…')}`);
+
+    const event = await driver.waitForEvent((e) => (e.session as ReportedSession | null)?.id === session!.id, eventsBefore, 15_000, 'onDidChangeSessions with the new session');
+    assert.equal(event.providerId, 'oidc');
+    await tab.close();
+    log(`notifications after sign-in: ${JSON.stringify(await notifications(page))}`);
+  });
+
+  check('b. the Accounts menu shows the account', async function () {
+    const { page } = w();
+    const labels = await accountsMenuUntil(page, (l) => l.some((x) => x.includes(EMAIL)), 15_000);
+    await page.screenshot({ path: path.join(LOG_DIR, 'b-accounts-menu-signed-in.png') });
+    await closeMenus(page);
+    log(`Accounts menu: ${JSON.stringify(labels)}`);
+    assert.ok(labels.some((l) => l.includes(EMAIL)), `no ${EMAIL} in the Accounts menu: ${JSON.stringify(labels)}`);
+  });
+
+  it('c. after a page reload, the session comes back silently (SecretStorage), with no new login', async function () {
+    const { page, context, driver, idp } = w();
+    assert.ok(session, 'no session from step a');
+    const codesBefore = authorizationCodeGrants();
+    const hellos = driver.hellos.length;
+    await page.reload({ timeout: 60_000 });
+    await waitForWorkbench(page, 60_000);
+    await driver.waitForHello(hellos, 60_000);
+    const again = await driver.getSession(SCOPES, { silent: true }, 30_000);
+    assert.ok(again, 'silent getSession after reload returned undefined: the session did not persist');
+    assert.equal(again.id, session.id, 'the same session');
+    assert.equal(again.account.label, EMAIL);
+    assert.equal(authorizationCodeGrants(), codesBefore, 'no new authorization_code grant (no new login)');
+    assert.equal(context.pages().filter((p) => isSignInTab(p.url())).length, 0, 'no sign-in tab opened');
+    const introspection = await idp.introspect(again.accessToken);
+    assert.equal(introspection.active, true, 'the (possibly refreshed) access token is active');
+    session = again;
+  });
+
+  it('d. "OpenID Connect: Sign Out" from the command palette revokes the tokens and tells other extensions', async function () {
+    const { page, driver, idp } = w();
+    assert.ok(session, 'no session from step a/c');
+    const revocationsBefore = idp.revocations;
+    const eventsBefore = driver.events.length;
+    await runCommandFromPalette(page, 'OpenID Connect: Sign Out');
+
+    // Whatever the extension asks next (a confirmation or which account), answer as a person would.
+    const seen: string[] = [];
+    await until('the sign-out to take effect (onDidChangeSessions without a session)', 30_000, async () => {
+      if (driver.events.slice(eventsBefore).some((e) => e.session === null)) return true;
+      const box = dialog(page);
+      if (await box.isVisible().catch(() => false)) {
+        const text = (await box.innerText()).trim();
+        seen.push(`dialog: ${text.replace(/\s+/g, ' ')}`);
+        const button = box.getByRole('button', { name: /sign out|yes|ok|continue/i }).first();
+        await button.click({ timeout: 5000 });
+        await sleep(300);
+        return undefined;
+      }
+      const items = await openQuickPickItems(page);
+      if (items && items.length > 0) {
+        seen.push(`quick pick: ${JSON.stringify(items)}`);
+        const widget = page.locator('.quick-input-widget');
+        const row = widget.locator('.monaco-list-row').filter({ hasText: EMAIL }).first();
+        if (await row.isVisible().catch(() => false)) await row.click({ timeout: 5000 });
+        else await page.keyboard.press('Enter');
+        await sleep(300);
+      }
+      return undefined;
+    });
+    if (seen.length) log(`sign-out asked: ${seen.join(' | ')}`);
+
+    const afterSignOut = await driver.getSession(SCOPES, { silent: true }, 30_000);
+    assert.equal(afterSignOut, null, 'silent getSession after sign-out returns undefined');
+    await until('the refresh token to be revoked at the IdP', 15_000, () => (idp.revocations > revocationsBefore ? true : undefined));
+    const introspection = await until('the access token to become inactive', 15_000, async () => {
+      const r = await idp.introspect(session!.accessToken);
+      return r.active ? undefined : r;
+    });
+    assert.equal(introspection.active, false);
+    log(`revocations: ${revocationsBefore} → ${idp.revocations}; notifications: ${JSON.stringify(await notifications(page))}`);
+  });
+
+  it('e. signing in again from the Accounts menu ("Sign in with OpenID Connect…")', async function () {
+    const { page, context, driver, idp } = w();
+    const codesBefore = authorizationCodeGrants();
+    const eventsBefore = driver.events.length;
+    // The consumer asks without createIfNone, as extensions do; VS Code then offers sign-in in the Accounts menu.
+    assert.equal(await driver.getSession(SCOPES, { createIfNone: false }, 30_000), null);
+    const labels = await accountsMenuUntil(page, (l) => l.some((x) => /^Sign in with OpenID Connect/.test(x) && x.includes(CONSUMER_NAME)), 15_000);
+    log(`Accounts menu after sign-out: ${JSON.stringify(labels)}`);
+    await page.screenshot({ path: path.join(LOG_DIR, 'e-accounts-menu-signed-out.png') });
+    const item = labels.find((l) => /^Sign in with OpenID Connect/.test(l) && l.includes(CONSUMER_NAME));
+    assert.ok(item, `no "Sign in with OpenID Connect to use ${CONSUMER_NAME}" item: ${JSON.stringify(labels)}`);
+    await clickMenuItem(page, new RegExp(`^${item.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+
+    // A consent prompt is not expected here (choosing the item is the consent), but allow one.
+    const tab = await until('a sign-in tab (or a dialog)', 30_000, async () => {
+      const found = context.pages().find((p) => isSignInTab(p.url()));
+      if (found) return found;
+      if (await dialog(page).isVisible().catch(() => false)) {
+        log(`dialog after choosing the menu item: ${JSON.stringify(await dialog(page).innerText())}`);
+        await clickDialogButton(page, /Allow|Sign in/i, 5000);
+      }
+      return undefined;
+    });
+    const result = await completeIdpLogin(tab, LOGIN, isCallback, 60_000);
+    log(`IdP screens ${result.screens.join(' → ') || '(none: the IdP remembered the browser)'}; page "${result.title}"`);
+    if (loopback) assert.match(result.title, /Signed in/);
+    await tab.close();
+
+    const event = await driver.waitForEvent((e) => (e.session as ReportedSession | null)?.account.label === EMAIL, eventsBefore, 20_000, 'onDidChangeSessions with a session');
+    const fresh = event.session as ReportedSession;
+    assert.notEqual(fresh.id, session?.id, 'a new session');
+    assert.deepEqual([...fresh.scopes].sort(), [...SCOPES].sort());
+    assert.equal((await idp.introspect(fresh.accessToken)).active, true);
+    assert.equal(authorizationCodeGrants(), codesBefore + 1);
+    const accounts = await driver.call<{ label: string }[]>('getAccounts', {}, 15_000);
+    assert.deepEqual(accounts.map((a) => a.label), [EMAIL]);
+    const menu = await accountsMenuUntil(page, (l) => l.some((x) => x.includes(EMAIL)), 15_000);
+    await closeMenus(page);
+    assert.ok(menu.some((l) => l.includes(EMAIL)), `Accounts menu: ${JSON.stringify(menu)}`);
+  });
+});

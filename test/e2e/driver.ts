@@ -131,6 +131,14 @@ export class ConsumerDriver {
     return this.call<ReportedSession | null>('getSession', { scopes, options }, timeoutMs);
   }
 
+  /**
+   * Changes a user setting through the consumer extension (ConfigurationTarget.Global); resolves
+   * once that extension host sees the new value. `null` removes the setting.
+   */
+  updateSetting(key: string, value: unknown, timeoutMs = 15_000, section = 'oidcAuth'): Promise<unknown> {
+    return this.call('updateSetting', { section, key, value }, timeoutMs);
+  }
+
   private waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (cond()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {

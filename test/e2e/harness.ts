@@ -17,7 +17,7 @@ import {
   type LoopbackForwarder,
   type RunningCodeServer,
 } from '../support/codeServerEntry';
-import { startTestIdp, type TestIdp } from '../support/idp';
+import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
 import { ConsumerDriver } from './driver';
 import { waitForWorkbench } from './workbench';
 
@@ -83,6 +83,29 @@ export interface AuthorizationRequest {
 /** Parameters of an authorization the IdP completed (a code issued), PAR or not. */
 export type CompletedAuthorization = Record<string, string>;
 
+/** A Pushed Authorization Request as the IdP answered it (RFC 9126): its parameters, and the error when refused. */
+export interface PushedAuthorization {
+  params: Record<string, string>;
+  ok: boolean;
+  error?: string;
+  at: number;
+}
+
+/** What a test file may change about the world (all optional; the defaults are signIn.test.ts's). */
+export interface WorldOptions {
+  /** Subdirectory name under .vscode-test/e2e/ for this world's code-server and Chromium profile. Default: the shared ones. */
+  name?: string;
+  /**
+   * Let the IdP accept the web window's URI-handler redirect (`http://127.0.0.1:<code-server>/…/callback`).
+   * Default true; false makes the IdP refuse it, as an IdP that never registered it does.
+   */
+  acceptWebRedirect?: boolean;
+  /** More test IdP options (deviceFlow, par, …). */
+  idp?: Partial<TestIdpOptions>;
+  /** More user settings (over the issuer, client id and flow). */
+  settings?: Record<string, unknown>;
+}
+
 export interface World {
   idp: TestIdp;
   /** The issuer configured in the extension's settings. */
@@ -98,6 +121,8 @@ export interface World {
   authorizationRequests: AuthorizationRequest[];
   /** Authorizations completed at the IdP (`authorization.success`), with their parameters. */
   completedAuthorizations: CompletedAuthorization[];
+  /** Pushed Authorization Requests the IdP accepted or refused, in order (the redirect_uri as the IdP saw it). */
+  pushedAuthorizations: PushedAuthorization[];
   stop(): Promise<void>;
 }
 
@@ -106,7 +131,7 @@ export interface World {
  * `http://[::1]:PORT`, which the workbench does not rewrite); the default is an issuer on
  * 127.0.0.1 with the workbench's `/proxy/PORT/` URLs answered by a Playwright route.
  */
-export async function startWorld(log: (line: string) => void): Promise<World> {
+export async function startWorld(log: (line: string) => void, options: WorldOptions = {}): Promise<World> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -125,7 +150,8 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
     const codeServerPort = await freePort();
     const idpOptions = {
       ...(ipv6 ? { issuerHost: '[::1]' } : {}),
-      redirectUriPrefixes: [`http://127.0.0.1:${codeServerPort}/`],
+      ...(options.acceptWebRedirect === false ? {} : { redirectUriPrefixes: [`http://127.0.0.1:${codeServerPort}/`] }),
+      ...options.idp,
     };
     const idp = await startTestIdp(idpOptions);
     cleanups.push(() => idp.close());
@@ -141,6 +167,23 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
       for (const [k, v] of Object.entries(ctx.oidc.params ?? {})) if (typeof v === 'string') params[k] = v;
       completedAuthorizations.push(params);
     });
+    const pushedAuthorizations: PushedAuthorization[] = [];
+    const paramsOf = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(ctx.oidc?.params ?? {})) if (typeof v === 'string') params[k] = v;
+      return params;
+    };
+    idp.provider.on('pushed_authorization_request.success', (ctx) => {
+      pushedAuthorizations.push({ params: paramsOf(ctx), ok: true, at: Date.now() });
+    });
+    idp.provider.on('pushed_authorization_request.error', (ctx, err: Error & { error?: string; error_description?: string }) => {
+      pushedAuthorizations.push({
+        params: paramsOf(ctx),
+        ok: false,
+        error: [err.error ?? err.name, err.error_description].filter(Boolean).join(': '),
+        at: Date.now(),
+      });
+    });
 
     const driver = new ConsumerDriver();
     await driver.start();
@@ -148,7 +191,7 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
 
     t = Date.now();
     const server = await startCodeServer({
-      dir: path.join(E2E_DIR, 'code-server'),
+      dir: path.join(E2E_DIR, options.name ? `code-server-${options.name}` : 'code-server'),
       fresh: true,
       port: codeServerPort,
       install,
@@ -161,12 +204,13 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
         // would use the URI-handler redirect, which the test client does not register. Here the
         // browser runs on this machine, so the loopback is right; OIDC_E2E_FLOW overrides.
         'oidcAuth.flow': process.env.OIDC_E2E_FLOW ?? 'loopback',
+        ...options.settings,
       },
     });
     cleanups.push(() => server.stop());
     log(`code-server ${install.version} on ${server.url} (pid ${server.pid}) in ${Date.now() - t} ms`);
 
-    const profileDir = path.join(E2E_DIR, 'chromium-profile');
+    const profileDir = path.join(E2E_DIR, options.name ? `chromium-profile-${options.name}` : 'chromium-profile');
     fs.rmSync(profileDir, { recursive: true, force: true });
     const context = await launchBrowser({
       profileDir,
@@ -210,6 +254,7 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
       driver,
       authorizationRequests,
       completedAuthorizations,
+      pushedAuthorizations,
       stop,
     };
   } catch (err) {
@@ -218,20 +263,20 @@ export async function startWorld(log: (line: string) => void): Promise<World> {
   }
 }
 
-/** Copies the server log and VS Code's logs (extension hosts, output channels) into LOG_DIR. */
-export function collectLogs(server: RunningCodeServer | undefined): string[] {
+/** Copies the server log and VS Code's logs (extension hosts, output channels) into `dir` (default LOG_DIR). */
+export function collectLogs(server: RunningCodeServer | undefined, dir: string = LOG_DIR): string[] {
   if (!server) return [];
-  fs.mkdirSync(LOG_DIR, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true });
   const copied: string[] = [];
   try {
-    fs.copyFileSync(server.logFile, path.join(LOG_DIR, 'code-server.log'));
+    fs.copyFileSync(server.logFile, path.join(dir, 'code-server.log'));
     copied.push('code-server.log');
   } catch {
     // no server log
   }
   const logsRoot = path.join(server.userDataDir, 'logs');
   if (fs.existsSync(logsRoot)) {
-    fs.cpSync(logsRoot, path.join(LOG_DIR, 'vscode-logs'), { recursive: true });
+    fs.cpSync(logsRoot, path.join(dir, 'vscode-logs'), { recursive: true });
     copied.push('vscode-logs/');
   }
   return copied;

@@ -5,10 +5,11 @@ import { loadPageTemplates, type PageTemplates } from './core/pages';
 import { createLogger } from './vscode/log';
 import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL } from './vscode/provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './vscode/settings';
+import { createApi, type OidcAuthApi } from './vscode/api';
 import { registerCommands } from './vscode/commands';
 import { UriCallbacks } from './vscode/uriCallbacks';
 
-export function activate(context: vscode.ExtensionContext): void {
+export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   const channel = vscode.window.createOutputChannel('OpenID Connect', { log: true });
   const log = createLogger(channel);
   const issuers = new IssuerCache(log);
@@ -31,7 +32,7 @@ export function activate(context: vscode.ExtensionContext): void {
     channel,
     provider,
     vscode.authentication.registerAuthenticationProvider(PROVIDER_ID, PROVIDER_LABEL, provider, {
-      supportsMultipleAccounts: false,
+      supportsMultipleAccounts: true,
     }),
     vscode.window.registerUriHandler(uriCallbacks),
     ...registerCommands(provider),
@@ -62,6 +63,7 @@ export function activate(context: vscode.ExtensionContext): void {
     });
   }
   offerSignIn();
+  return createApi(() => provider.sessions);
 }
 
 export function deactivate(): void {

@@ -7,7 +7,7 @@
  * window of the machine: the first window refreshes, the others find the new token in the shared
  * state and adopt it, so a rotated refresh token is never spent twice.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
 import type { ProviderConfig } from './config';
@@ -84,6 +84,8 @@ export class SessionManager {
   private readonly refreshes = new Map<string, Promise<StoredSession | undefined>>();
   private readonly now: () => number;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Digests (never the tokens) of recent access tokens per session id. */
+  private readonly previousTokens = new Map<string, string[]>();
   private disposed = false;
 
   constructor(private readonly opts: SessionManagerOptions) {
@@ -116,14 +118,41 @@ export class SessionManager {
   }
 
   /** Sessions covering `scopes` (all sessions when undefined), with tokens fresh where possible. */
-  async getSessions(scopes?: readonly string[]): Promise<StoredSession[]> {
+  async getSessions(scopes?: readonly string[], accountId?: string): Promise<StoredSession[]> {
     const state = await this.load();
-    const matching = state.sessions.filter((s) => !scopes || coversScopes(s.requestedScopes, scopes));
+    const matching = state.sessions.filter(
+      (s) => (!scopes || coversScopes(s.requestedScopes, scopes)) && (accountId === undefined || s.accountId === accountId),
+    );
     const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     const now = this.now();
     if (!matching.some((s) => needsRefresh(s.expiresAt, now, skew))) return matching;
     const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refresh(s.id, skew) : s)));
     return fresh.filter((s): s is StoredSession => s !== undefined);
+  }
+
+  /**
+   * The session with a token the IdP should accept. With `staleToken` (a token an API just
+   * refused with 401) it refreshes unless the stored token is already a newer one, which another
+   * caller or window got meanwhile; either way the caller gets a token other than the stale one.
+   */
+  async freshSession(id: string, staleToken?: string): Promise<StoredSession | undefined> {
+    const session = (await this.load()).sessions.find((s) => s.id === id);
+    if (!session) return undefined;
+    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
+    if (staleToken === undefined || staleToken !== session.accessToken) {
+      return needsRefresh(session.expiresAt, this.now(), skew) ? this.refresh(id, skew) : session;
+    }
+    return this.refresh(id, skew, staleToken);
+  }
+
+  /**
+   * True when `token` is, or recently was, the access token of session `id` in this window:
+   * proof that a caller got it through VS Code (behind the user's consent).
+   */
+  holdsToken(id: string, token: string): boolean {
+    const session = this.state?.sessions.find((s) => s.id === id);
+    if (!session) return false;
+    return session.accessToken === token || (this.previousTokens.get(id) ?? []).includes(tokenDigest(token));
   }
 
   /** Every stored session as it is, refreshing nothing. */
@@ -228,10 +257,10 @@ export class SessionManager {
   }
 
   /** One refresh per session at a time in this process, however many callers ask. */
-  private refresh(id: string, marginMs: number): Promise<StoredSession | undefined> {
+  private refresh(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
     let flight = this.refreshes.get(id);
     if (!flight) {
-      flight = this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, marginMs))).finally(() =>
+      flight = this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, marginMs, staleToken))).finally(() =>
         this.refreshes.delete(id),
       );
       this.refreshes.set(id, flight);
@@ -243,12 +272,13 @@ export class SessionManager {
    * Runs holding the cross-window lock: re-reads the newest state first, so a token another
    * window refreshed meanwhile is adopted instead of spending the refresh token again.
    */
-  private async refreshLocked(id: string, marginMs: number): Promise<StoredSession | undefined> {
+  private async refreshLocked(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
     const { log, config } = this.opts;
     const fresh = this.adopt(await this.store.read());
     const current = fresh.sessions.find((s) => s.id === id);
     if (!current) return undefined;
-    if (!needsRefresh(current.expiresAt, this.now(), marginMs)) return current;
+    const due = staleToken !== undefined ? current.accessToken === staleToken : needsRefresh(current.expiresAt, this.now(), marginMs);
+    if (!due) return current;
     if (!current.refreshToken) {
       log.info(`The access token of ${current.accountLabel} expired and there is no refresh token: signing out.`);
       await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [] });
@@ -287,7 +317,9 @@ export class SessionManager {
 
   /** Writes sessions on top of `base` (the newest state), then reports `change`. */
   private async writeAdopted(base: StoredState, sessions: StoredSession[], change: SessionsChange): Promise<void> {
-    this.state = await this.store.write(base, sessions);
+    const written = await this.store.write(base, sessions);
+    this.rememberTokens(this.state, written);
+    this.state = written;
     this.schedule();
     this.opts.onDidChange(change);
   }
@@ -295,6 +327,7 @@ export class SessionManager {
   /** Makes `next` the state in memory, reporting what differs from before; returns it. */
   private adopt(next: StoredState): StoredState {
     const before = this.state;
+    this.rememberTokens(before, next);
     this.state = next;
     if (before && before !== next) {
       const change = diffSessions(before.sessions, next.sessions);
@@ -355,6 +388,18 @@ export class SessionManager {
     }
   }
 
+  /** Keeps digests of the last few access tokens of each session, for holdsToken(). */
+  private rememberTokens(before: StoredState | undefined, after: StoredState): void {
+    for (const old of before?.sessions ?? []) {
+      const now = after.sessions.find((s) => s.id === old.id);
+      if (!now) {
+        this.previousTokens.delete(old.id);
+      } else if (now.accessToken !== old.accessToken) {
+        this.previousTokens.set(old.id, [tokenDigest(old.accessToken), ...(this.previousTokens.get(old.id) ?? [])].slice(0, 4));
+      }
+    }
+  }
+
   private load(): Promise<StoredState> {
     if (this.state) return Promise.resolve(this.state);
     this.loading ??= this.store.read().then((read) => {
@@ -390,6 +435,10 @@ export class SessionManager {
       }),
     );
   }
+}
+
+function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 export function diffSessions(before: StoredSession[], after: StoredSession[]): SessionsChange {

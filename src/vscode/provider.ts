@@ -95,10 +95,18 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     void this.announceSwitch(old, this.manager);
   }
 
-  async getSessions(scopes?: readonly string[]): Promise<vscode.AuthenticationSession[]> {
+  async getSessions(
+    scopes: readonly string[] | undefined,
+    options?: vscode.AuthenticationProviderSessionOptions,
+  ): Promise<vscode.AuthenticationSession[]> {
     if (!this.manager) return [];
-    const sessions = await this.manager.getSessions(scopes);
+    const sessions = await this.manager.getSessions(scopes, options?.account?.id);
     return sessions.map(toVscodeSession);
+  }
+
+  /** The current manager, for the API extensions get from `activate()`. */
+  get sessions(): SessionManager | undefined {
+    return this.manager;
   }
 
   async createSession(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {

@@ -1,0 +1,133 @@
+/** Reactive refresh after a 401, proof of possession, and several accounts at one IdP. */
+import * as assert from 'node:assert/strict';
+import type { ProviderConfig } from '../../src/core/config';
+import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
+import { LoopbackFlow } from '../../src/core/flows/loopback';
+import { IssuerCache } from '../../src/core/issuer';
+import { silentLogger } from '../../src/core/logger';
+import { loadPageTemplates } from '../../src/core/pages';
+import { MemorySecretStore } from '../../src/core/secretStore';
+import { SessionManager } from '../../src/core/sessionManager';
+import { createApi, isUnauthorized } from '../../src/vscode/api';
+import { startTestIdp, type TestIdp } from '../support/idp';
+import { completeLogin } from '../support/loginRobot';
+
+function manager(idp: TestIdp): SessionManager {
+  const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 };
+  return new SessionManager({
+    config,
+    store: new MemorySecretStore(),
+    issuers: new IssuerCache(silentLogger),
+    flow: new LoopbackFlow(0),
+    log: silentLogger,
+    onDidChange: () => undefined,
+    proactiveRefresh: false,
+  });
+}
+
+function signIn(m: SessionManager, login = 'alice', scopes = ['openid']) {
+  return m.createSession(scopes, {
+    signal: new AbortController().signal,
+    templates: loadPageTemplates(undefined),
+    strings: ENGLISH_PAGE_STRINGS,
+    openBrowser: async (url) => void completeLogin(url, { login }),
+  });
+}
+
+const refreshCount = (idp: TestIdp) => idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length;
+const asVscodeSession = (s: { id: string; accessToken: string; accountId: string; accountLabel: string; scopes: string[] }) => ({
+  id: s.id,
+  accessToken: s.accessToken,
+  account: { id: s.accountId, label: s.accountLabel },
+  scopes: s.scopes,
+});
+
+describe('reactive refresh for consumers', () => {
+  let idp: TestIdp;
+  before(async () => {
+    idp = await startTestIdp({ rotateRefreshToken: true });
+  });
+  after(() => idp.close());
+
+  it('a token refused with 401 is replaced once, however many callers report it', async () => {
+    const m = manager(idp);
+    const session = await signIn(m);
+    const before = refreshCount(idp);
+    const results = await Promise.all(Array.from({ length: 100 }, () => m.freshSession(session.id, session.accessToken)));
+    assert.equal(refreshCount(idp) - before, 1);
+    const tokens = new Set(results.map((r) => r!.accessToken));
+    assert.equal(tokens.size, 1);
+    assert.ok(!tokens.has(session.accessToken));
+    // Reporting the old token again finds the newer one: no second refresh.
+    const again = await m.freshSession(session.id, session.accessToken);
+    assert.equal(again!.accessToken, [...tokens][0]);
+    assert.equal(refreshCount(idp) - before, 1);
+  });
+
+  it('the API gives tokens only to holders of the session, and retries once on 401', async () => {
+    const m = manager(idp);
+    const api = createApi(() => m);
+    const session = asVscodeSession(await signIn(m));
+    await assert.rejects(api.getAccessToken({ ...session, accessToken: 'guessed' }), /not a current session/);
+    await assert.rejects(api.getAccessToken({ ...session, id: 'other' }), /not a current session/);
+    assert.equal(await api.getAccessToken(session), session.accessToken);
+
+    const seen: string[] = [];
+    const result = await api.withAutoRefresh(session, async (token) => {
+      seen.push(token);
+      if (seen.length === 1) throw Object.assign(new Error('Unauthorized'), { status: 401 });
+      return (await idp.introspect(token)).active;
+    });
+    assert.equal(result, true);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0], session.accessToken);
+    assert.notEqual(seen[1], session.accessToken);
+    // The holder of the previous token may still ask: it gets the new one.
+    assert.equal(await api.getAccessToken(session), seen[1]);
+    // A non-401 error is not retried.
+    let calls = 0;
+    await assert.rejects(
+      api.withAutoRefresh(session, async () => {
+        calls++;
+        throw Object.assign(new Error('Forbidden'), { statusCode: 403 });
+      }),
+      /Forbidden/,
+    );
+    assert.equal(calls, 1);
+    // After sign-out the session's tokens open nothing.
+    await m.removeSessions([session.id]);
+    await assert.rejects(api.getAccessToken(session), /not a current session/);
+  });
+
+  it('recognises 401 the way common HTTP clients report it', () => {
+    assert.ok(isUnauthorized({ status: 401 }));
+    assert.ok(isUnauthorized({ statusCode: 401 }));
+    assert.ok(isUnauthorized({ response: { status: 401 } }));
+    assert.ok(!isUnauthorized({ status: 500 }));
+    assert.ok(!isUnauthorized(new Error('x')));
+    assert.ok(!isUnauthorized(undefined));
+  });
+});
+
+describe('several accounts at one IdP', () => {
+  it('keeps one session per account and scope set, and picks by account', async () => {
+    const idp = await startTestIdp();
+    try {
+      const m = manager(idp);
+      const alice = await signIn(m, 'alice');
+      const bob = await signIn(m, 'bob');
+      const alice2 = await signIn(m, 'alice');
+      const all = await m.getSessions(['openid']);
+      assert.deepEqual(all.map((s) => s.accountLabel).sort(), ['alice@example.test', 'bob@example.test']);
+      assert.ok(!all.some((s) => s.id === alice.id), "alice's second sign-in for the same scopes replaced her first");
+      assert.deepEqual((await m.getSessions(['openid'], 'bob')).map((s) => s.id), [bob.id]);
+      assert.deepEqual((await m.getSessions(['openid'], 'alice')).map((s) => s.id), [alice2.id]);
+      assert.deepEqual(await m.getSessions(['openid'], 'carol'), []);
+      const withApi = await signIn(m, 'bob', ['openid', 'api.read']);
+      assert.equal((await m.getSessions(undefined, 'bob')).length, 2);
+      assert.deepEqual((await m.getSessions(['api.read'])).map((s) => s.id), [withApi.id]);
+    } finally {
+      await idp.close();
+    }
+  });
+});

@@ -72,6 +72,8 @@ export interface SessionManagerOptions {
   proactiveRefresh?: boolean;
   /** Upper bound of the random head start of the proactive refresh. */
   refreshJitterMs?: number;
+  /** Time one refresh request may take (default 20 s). */
+  refreshTimeoutMs?: number;
 }
 
 export class SessionManager {
@@ -286,12 +288,13 @@ export class SessionManager {
     }
     let refreshed: StoredSession;
     try {
-      const as = await this.opts.issuers.get(config.issuer, { timeoutMs: REFRESH_TIMEOUT_MS });
+      const timeoutMs = this.opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
+      const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
       refreshed = await refreshSession(
         as,
         makeClient(as, config.clientId),
         current,
-        { issuer: config.issuer, timeoutMs: REFRESH_TIMEOUT_MS },
+        { issuer: config.issuer, timeoutMs },
         this.now,
       );
     } catch (err) {

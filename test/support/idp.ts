@@ -77,6 +77,10 @@ export interface TestIdp {
   readonly injectTokenErrors: string[];
   /** Fault injection: the connections of the next N token requests are destroyed unanswered. */
   dropTokenRequests: number;
+  /** Fault injection: the next token requests get these raw answers (e.g. a 503 HTML page). */
+  readonly injectTokenResponses: { status: number; body: string; contentType?: string }[];
+  /** Fault injection: the next N token requests are held this long before being processed. */
+  stallTokenRequests: { count: number; ms: number };
   /** Introspects a token as a resource server would. */
   introspect(token: string): Promise<{ active: boolean; [claim: string]: unknown }>;
   /** Calls the userinfo endpoint with an access token; returns the HTTP status. */
@@ -185,6 +189,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const tokenCalls: TokenEndpointCall[] = [];
   const injectTokenErrors: string[] = [];
   const issued: IssuedTokens[] = [];
+  const injectTokenResponses: { status: number; body: string; contentType?: string }[] = [];
+  const stall = { count: 0, ms: 0 };
   let revocations = 0;
   const faults = { drop: 0 };
   provider.use(async (ctx, next) => {
@@ -195,6 +201,18 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       tokenCalls.push({ grantType: 'dropped', status: 0, at: Date.now() });
       ctx.req.socket.destroy();
       return;
+    }
+    if (isToken && injectTokenResponses.length > 0) {
+      const raw = injectTokenResponses.shift()!;
+      tokenCalls.push({ grantType: 'injected', status: raw.status, at: Date.now() });
+      ctx.status = raw.status;
+      ctx.type = raw.contentType ?? 'text/html';
+      ctx.body = raw.body;
+      return;
+    }
+    if (isToken && stall.count > 0) {
+      stall.count--;
+      await new Promise((r) => setTimeout(r, stall.ms));
     }
     if (isToken && injectTokenErrors.length > 0) {
       const error = injectTokenErrors.shift()!;
@@ -235,6 +253,14 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     tokenCalls,
     issued,
     injectTokenErrors,
+    injectTokenResponses,
+    get stallTokenRequests() {
+      return stall;
+    },
+    set stallTokenRequests(v: { count: number; ms: number }) {
+      stall.count = v.count;
+      stall.ms = v.ms;
+    },
     get dropTokenRequests() {
       return faults.drop;
     },

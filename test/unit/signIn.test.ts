@@ -318,6 +318,82 @@ describe('token lifecycle faults', () => {
     }
   });
 
+  for (const fault of [
+    { name: 'a 503 HTML error page', status: 503, body: '<html><body>Service Unavailable</body></html>' },
+    { name: 'a 500 with a JSON body that is no OAuth error', status: 500, body: '{"message":"boom"}', contentType: 'application/json' },
+    { name: 'a 502 from a proxy', status: 502, body: 'Bad Gateway', contentType: 'text/plain' },
+  ]) {
+    it(`keeps the session when the refresh gets ${fault.name}`, async () => {
+      const idp = await startTestIdp({ par: false });
+      try {
+        const store = new MemorySecretStore();
+        const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+        const late = harness(idp, {}, store, 2 * 3600_000);
+        idp.injectTokenResponses.push(fault);
+        const during = await late.manager.getSessions(['openid']);
+        assert.equal(during.length, 1);
+        assert.equal(during[0]!.accessToken, session.accessToken);
+        assert.equal(late.changes.length, 0);
+        assert.ok(late.logs.some((l) => /Could not refresh/.test(l)), late.logs.join('\n'));
+        assert.equal(JSON.parse(store.data.get(late.manager.key)!).sessions.length, 1, 'still stored');
+        const after = await late.manager.getSessions(['openid']);
+        assert.notEqual(after[0]!.accessToken, session.accessToken);
+      } finally {
+        await idp.close();
+      }
+    });
+  }
+
+  it('a refresh answer without refresh_token or expires_in keeps the old refresh token and assumes one hour', async () => {
+    const idp = await startTestIdp({ par: false });
+    try {
+      const store = new MemorySecretStore();
+      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+      const late = harness(idp, {}, store, 60_000);
+      // Force the refresh by reporting the current token as refused.
+      idp.injectTokenResponses.push({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ access_token: 'opaque-new-access-token', token_type: 'Bearer' }),
+      });
+      const started = Date.now();
+      const fresh = await late.manager.freshSession(session.id, session.accessToken);
+      assert.equal(fresh!.accessToken, 'opaque-new-access-token');
+      assert.equal(fresh!.refreshToken, session.refreshToken);
+      assert.ok(Math.abs(fresh!.expiresAt - (started + 3600_000)) < 5_000, 'fallback lifetime of one hour');
+      const stored = JSON.parse(store.data.get(late.manager.key)!) as { sessions: { refreshToken: string; accessToken: string }[] };
+      assert.equal(stored.sessions[0]!.refreshToken, session.refreshToken);
+      assert.equal(stored.sessions[0]!.accessToken, 'opaque-new-access-token');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('keeps the session when the refresh times out', async () => {
+    const idp = await startTestIdp({ par: false });
+    try {
+      const store = new MemorySecretStore();
+      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+      const late = new SessionManager({
+        config: { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid'], flow: 'loopback', loopbackPort: 0 },
+        store,
+        issuers: new IssuerCache(silentLogger),
+        flow: new LoopbackFlow(0),
+        log: silentLogger,
+        onDidChange: () => undefined,
+        refreshSkewMs: 2 * 3600_000,
+        refreshTimeoutMs: 300,
+      });
+      idp.stallTokenRequests = { count: 1, ms: 1500 };
+      const during = await late.getSessions(['openid']);
+      assert.equal(during.length, 1);
+      assert.equal(during[0]!.accessToken, session.accessToken);
+      await new Promise((r) => setTimeout(r, 1600)); // the stalled request finishes at the IdP
+    } finally {
+      await idp.close();
+    }
+  });
+
   it('keeps the session while the IdP is down and refreshes after it restarts', async () => {
     const idp = await startTestIdp({ par: false, rotateRefreshToken: true });
     const store = new MemorySecretStore();

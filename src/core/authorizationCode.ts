@@ -8,6 +8,7 @@
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions, type RequestContext } from './http';
+import { checkIdToken, type IdTokenContext } from './idToken';
 
 export interface PendingAuthorization {
   url: URL;
@@ -134,7 +135,7 @@ export async function exchangeCallback(
   client: oauth.Client,
   pending: PendingAuthorization,
   callbackParams: URLSearchParams,
-  ctx: RequestContext,
+  ctx: IdTokenContext,
 ): Promise<CodeExchangeResult> {
   let params: URLSearchParams;
   try {
@@ -157,12 +158,9 @@ export async function exchangeCallback(
       expectedNonce: pending.nonce ?? oauth.expectNoNonce,
       requireIdToken: pending.nonce !== undefined,
     });
-    if (response.id_token) {
-      // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
-      // anyway so a tampered or unsigned token never becomes a session.
-      await oauth.validateApplicationLevelSignature(as, httpResponse, requestOptions(ctx));
-    }
-    return { response, claims: oauth.getValidatedIdTokenClaims(response) };
+    // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
+    // anyway so a tampered or unsigned token never becomes a session.
+    return { response, claims: await checkIdToken(as, client, httpResponse, response, ctx) };
   } catch (err) {
     throw describeFailure(err, 'the token request', ctx);
   }

@@ -2,6 +2,7 @@
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions, type RequestContext } from './http';
+import { checkIdToken, type IdTokenContext } from './idToken';
 import type { StoredSession } from './sessions';
 import { computeExpiresAt } from './tokens';
 
@@ -9,20 +10,17 @@ export async function refreshSession(
   as: oauth.AuthorizationServer,
   client: oauth.Client,
   session: StoredSession,
-  ctx: RequestContext,
+  ctx: IdTokenContext,
   now: () => number,
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', 'The session has no refresh token.', 'invalid_grant');
   try {
     const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), session.refreshToken, requestOptions(ctx));
     const response = await oauth.processRefreshTokenResponse(as, client, httpResponse);
-    if (response.id_token) {
-      await oauth.validateApplicationLevelSignature(as, httpResponse, requestOptions(ctx));
-      // OIDC Core §12.2: a refreshed ID token must be about the same person.
-      const claims = oauth.getValidatedIdTokenClaims(response);
-      if (claims && claims.sub !== session.accountId) {
-        throw new OidcError('protocol', 'The identity provider returned a token for a different account on refresh.');
-      }
+    const claims = await checkIdToken(as, client, httpResponse, response, ctx);
+    // OIDC Core §12.2: a refreshed ID token must be about the same person.
+    if (claims && claims.sub !== session.accountId) {
+      throw new OidcError('protocol', 'The identity provider returned a token for a different account on refresh.');
     }
     const at = now();
     return {

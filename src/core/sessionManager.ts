@@ -180,6 +180,7 @@ export class SessionManager {
       log,
       openBrowser: options.openBrowser,
       ...(options.report ? { report: options.report } : {}),
+      rediscover: () => this.rediscover(options.signal),
       templates: options.templates,
       strings: options.strings,
     };
@@ -294,7 +295,7 @@ export class SessionManager {
         as,
         makeClient(as, config.clientId),
         current,
-        { issuer: config.issuer, timeoutMs },
+        { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
         this.now,
       );
     } catch (err) {
@@ -389,6 +390,12 @@ export class SessionManager {
       this.opts.log.debug(`UserInfo request failed; using the ID token claims only (${err instanceof Error ? err.message : String(err)}).`);
       return claims ?? {};
     }
+  }
+
+  private rediscover(signal?: AbortSignal): Promise<oauth.AuthorizationServer> {
+    this.opts.log.info('The identity provider signed with a key it had not published before: fetching its keys again.');
+    this.opts.issuers.invalidate(this.opts.config.issuer);
+    return this.opts.issuers.get(this.opts.config.issuer, signal ? { signal } : {});
   }
 
   /** Keeps digests of the last few access tokens of each session, for holdsToken(). */

@@ -107,7 +107,7 @@ describe('many windows, one refresh (separate processes)', function () {
           }
           // One refresh per token lifetime: each refresh happens within skew + jitter of expiry,
           // so consecutive refreshes are at least TTL - skew - jitter apart.
-          const minGap = TTL_S * 1000 - SKEW_MS - JITTER_MS - 150;
+          const minGap = TTL_S * 1000 - SKEW_MS - JITTER_MS - 400; // slack for a loaded machine
           for (let i = 1; i < refreshes.length; i++) {
             const gap = refreshes[i]!.at - refreshes[i - 1]!.at;
             assert.ok(gap >= minGap, `refreshes ${i - 1} and ${i} only ${gap} ms apart (a second refresh within one lifetime)`);

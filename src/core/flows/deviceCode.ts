@@ -7,6 +7,7 @@ import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
 import { OidcError } from '../errors';
 import { describeFailure, requestOptions } from '../http';
+import { checkIdToken } from '../idToken';
 import { sleep } from '../timers';
 import type { FlowContext, SignInFlow } from './flow';
 
@@ -92,8 +93,11 @@ export class DeviceCodeFlow implements SignInFlow {
       failures = 0;
       try {
         const result = await oauth.processDeviceCodeResponse(as, client, response);
-        if (result.id_token) await oauth.validateApplicationLevelSignature(as, response, requestOptions(rctx));
-        return { response: result, claims: oauth.getValidatedIdTokenClaims(result) };
+        const claims = await checkIdToken(as, client, response, result, {
+          ...rctx,
+          ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
+        });
+        return { response: result, claims };
       } catch (err) {
         if (err instanceof oauth.ResponseBodyError) {
           switch (err.error) {

@@ -46,6 +46,8 @@ export interface FlowContext {
   hasFallback?: boolean;
   /** Updates the progress message the user sees. */
   report?(message: string): void;
+  /** Discovery again (new JWKS) for signing keys the IdP rotated in. */
+  rediscover?: () => Promise<oauth.AuthorizationServer>;
   templates: PageTemplates;
   strings: PageStrings;
 }

@@ -26,13 +26,14 @@ export class LoopbackFlow implements SignInFlow {
         scopes: ctx.scopes,
         ctx: { issuer: ctx.issuer, signal: ctx.signal },
       });
-      if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
+      if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);
       try {
         const result = await exchangeCallback(ctx.as, ctx.client, pending, callback.params, {
           issuer: ctx.issuer,
           signal: ctx.signal,
+          ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
         });
         callback.respond(renderPage(templates.success, 200, { title: strings.signedInTitle, message: strings.signedInMessage }));
         return result;

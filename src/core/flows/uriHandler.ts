@@ -30,7 +30,7 @@ export class UriHandlerFlow implements SignInFlow {
       scopes: ctx.scopes,
       ctx: { issuer: ctx.issuer, signal: ctx.signal },
     });
-    if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal });
+    if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
     // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
     const listening = new AbortController();
     const stop = () => listening.abort();
@@ -40,7 +40,11 @@ export class UriHandlerFlow implements SignInFlow {
       callback.catch(() => undefined);
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const params = await callback;
-      return await exchangeCallback(ctx.as, ctx.client, pending, params, { issuer: ctx.issuer, signal: ctx.signal });
+      return await exchangeCallback(ctx.as, ctx.client, pending, params, {
+        issuer: ctx.issuer,
+        signal: ctx.signal,
+        ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
+      });
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       listening.abort();

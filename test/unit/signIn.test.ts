@@ -202,6 +202,17 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     assert.equal((await browser.result()).status, 400);
   });
 
+  it('refuses a token response of many megabytes without reading it all', async () => {
+    const h = harness(idp);
+    idp.injectTokenResponses.push({
+      status: 200,
+      contentType: 'application/json',
+      body: `{"access_token":"${'a'.repeat(3 * 1024 * 1024)}","token_type":"Bearer"}`,
+    });
+    await assertRejects(h.manager.createSession(['openid'], robotBrowser()), 'protocol', /larger than 1024 KiB/);
+    assert.deepEqual(await h.manager.getSessions(), []);
+  });
+
   it('reports access_denied from the IdP as a denied sign-in', async () => {
     const h = harness(idp);
     const browser = robotBrowser((url) => completeLogin(url, { action: 'deny' }));

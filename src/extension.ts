@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
       supportsMultipleAccounts: true,
     }),
     vscode.window.registerUriHandler(uriCallbacks),
-    ...registerCommands(provider),
+    ...registerCommands(provider, context.extension.id),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(SETTINGS_SECTION)) {
         provider.applyConfig();

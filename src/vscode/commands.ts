@@ -1,11 +1,13 @@
 /** The command palette: "OpenID Connect: Sign In" and "OpenID Connect: Sign Out". */
 import * as vscode from 'vscode';
 import type { StoredSession } from '../core/sessions';
+import { configureIdentityProvider } from './configure';
 import type { OidcAuthenticationProvider } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';
 
-export function registerCommands(provider: OidcAuthenticationProvider): vscode.Disposable[] {
+export function registerCommands(provider: OidcAuthenticationProvider, extensionId: string): vscode.Disposable[] {
   return [
+    vscode.commands.registerCommand('oidcAuth.configure', () => configureIdentityProvider(extensionId)),
     vscode.commands.registerCommand('oidcAuth.signIn', async () => {
       const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
       try {

@@ -48,14 +48,17 @@ export function reportError(err: unknown, showLog: () => void, retry?: () => voi
   if (error?.kind === 'cancelled') return;
   const message = error?.message ?? vscode.l10n.t('Sign-in failed: {0}', err instanceof Error ? err.message : String(err));
   const openSettingsAction = vscode.l10n.t('Open Settings');
+  const configureAction = vscode.l10n.t('Configure…');
   const retryAction = vscode.l10n.t('Retry');
   const showLogAction = vscode.l10n.t('Show Log');
   const actions: string[] = [];
-  if (error?.kind === 'config' || error?.kind === 'port') actions.push(openSettingsAction);
+  if (error?.kind === 'config') actions.push(openSettingsAction, configureAction);
+  else if (error?.kind === 'port') actions.push(openSettingsAction);
   if (retry && error?.kind !== 'config') actions.push(retryAction);
   actions.push(showLogAction);
   void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
-    if (choice === openSettingsAction) void openSettings();
+    if (choice === configureAction) void vscode.commands.executeCommand('oidcAuth.configure');
+    else if (choice === openSettingsAction) void openSettings();
     else if (choice === retryAction) retry?.();
     else if (choice === showLogAction) showLog();
   });

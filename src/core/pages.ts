@@ -30,16 +30,17 @@ const FALLBACK_TEMPLATE =
   '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{{title}}</title></head>' +
   '<body><h1>{{title}}</h1><p>{{message}}</p><p>{{detail}}</p></body></html>';
 
+/** One page in `media/page.html`; `{{kind}}` (success or failure) picks its look. */
 export function loadPageTemplates(mediaDir: string | undefined): PageTemplates {
-  const read = (name: string) => {
-    if (!mediaDir) return FALLBACK_TEMPLATE;
+  let template = FALLBACK_TEMPLATE;
+  if (mediaDir) {
     try {
-      return readFileSync(path.join(mediaDir, name), 'utf8');
+      template = readFileSync(path.join(mediaDir, 'page.html'), 'utf8');
     } catch {
-      return FALLBACK_TEMPLATE;
+      /* the fallback still says what happened */
     }
-  };
-  return { success: read('signed-in.html'), failure: read('sign-in-failed.html') };
+  }
+  return { success: template.split('{{kind}}').join('success'), failure: template.split('{{kind}}').join('failure') };
 }
 
 export function escapeHtml(value: string): string {

@@ -4,6 +4,19 @@
  * the redirect URI (the extension's loopback server). For plain-Node core tests; the real-VS Code
  * suites use a real browser instead.
  */
+/** A browser's cookie jar, simplified: one origin, paths ignored. */
+function keepCookies(jar: Map<string, string>, res: Response): void {
+  for (const c of res.headers.getSetCookie()) {
+    const [pair] = c.split(';');
+    const eq = pair!.indexOf('=');
+    jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+  }
+}
+
+function cookieHeader(jar: Map<string, string>): Record<string, string> {
+  return jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {};
+}
+
 export interface RobotResult {
   /** The last URL requested: the redirect back to the client. */
   callbackUrl: URL;
@@ -35,18 +48,12 @@ export async function completeLogin(authorizationUrl: URL | string, options: Rob
       method,
       redirect: 'manual',
       headers: {
-        ...(isIdp && jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+        ...(isIdp ? cookieHeader(jar) : {}),
         ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
       },
       ...(body ? { body } : {}),
     });
-    if (isIdp) {
-      for (const c of res.headers.getSetCookie()) {
-        const [pair] = c.split(';');
-        const eq = pair!.indexOf('=');
-        jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-      }
-    }
+    if (isIdp) keepCookies(jar, res);
     const text = await res.text();
     if (!isIdp) return { callbackUrl: url, status: res.status, body: text, headers: res.headers };
     const location = res.headers.get('location');
@@ -101,16 +108,12 @@ export async function completeDeviceLogin(verificationUrl: string, options: Devi
       method,
       redirect: 'manual',
       headers: {
-        ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+        ...cookieHeader(jar),
         ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
       },
       ...(body ? { body } : {}),
     });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const eq = pair!.indexOf('=');
-      jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-    }
+    keepCookies(jar, res);
     const text = await res.text();
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {

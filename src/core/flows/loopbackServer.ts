@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { OidcError } from '../errors';
 import type { Page } from '../pages';
+import { waitForBrowser } from '../timers';
 
 export const CALLBACK_PATH = '/callback';
 
@@ -64,34 +65,12 @@ export class LoopbackServer {
    */
   waitForCallback(expectedState: string, signal: AbortSignal, timeoutMs: number): Promise<ReceivedCallback> {
     if (this.pending) throw new Error('LoopbackServer: already waiting for a callback');
-    return new Promise<ReceivedCallback>((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.pending = undefined;
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new OidcError('timeout', `Sign-in timed out: no answer came back from the browser within ${Math.round(timeoutMs / 1000)} seconds.`));
-      }, timeoutMs);
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.pending = {
-        state: expectedState,
-        resolve: (cb) => {
-          cleanup();
-          resolve(cb);
-        },
-        reject: (err) => {
-          cleanup();
-          reject(err);
-        },
-      };
-    });
+    return waitForBrowser<ReceivedCallback>(
+      signal,
+      timeoutMs,
+      (waiter) => (this.pending = { state: expectedState, ...waiter }),
+      () => (this.pending = undefined),
+    );
   }
 
   close(): Promise<void> {

@@ -4,7 +4,7 @@
  * windows). The same state, PKCE, nonce and iss checks as the loopback flow.
  */
 import { checkAuthorizationAccepted, exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
-import { OidcError } from '../errors';
+import { waitForBrowser } from '../timers';
 import type { FlowContext, SignInFlow } from './flow';
 
 export interface UriCallbackChannel {
@@ -70,27 +70,12 @@ export class UriCallbackRegistry {
   }
 
   waitForCallback(state: string, signal: AbortSignal, timeoutMs: number): Promise<URLSearchParams> {
-    return new Promise<URLSearchParams>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.waiting.delete(state);
-      };
-      const onAbort = () => {
-        done();
-        reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new OidcError('timeout', `Sign-in timed out: no answer came back from the browser within ${Math.round(timeoutMs / 1000)} seconds.`));
-      }, timeoutMs);
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(state, (params) => {
-        done();
-        resolve(params);
-      });
-    });
+    return waitForBrowser<URLSearchParams>(
+      signal,
+      timeoutMs,
+      (waiter) => this.waiting.set(state, waiter.resolve),
+      () => this.waiting.delete(state),
+    );
   }
 
   get pendingCount(): number {

@@ -14,6 +14,7 @@ import type { IssuerCache } from '../core/issuer';
 import type { Logger } from '../core/logger';
 import type { PageTemplates } from '../core/pages';
 import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
+import { scopeKey } from '../core/scopes';
 import { storageKey, type StoredSession } from '../core/sessions';
 import { SharedStateFile } from '../core/sharedState';
 import { openInBrowser } from './browser';
@@ -90,6 +91,8 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     } else {
       this.deps.log.info(`Not configured: ${this.configError?.message ?? ''}`);
     }
+    this.setContext('oidcAuth.configured', this.manager !== undefined);
+    void this.updateSignedInContext().catch(() => undefined);
     // Sessions of the previous issuer or client are no longer this provider's: report them gone,
     // and the new one's sessions as added. Their tokens are never sent to another issuer.
     void this.announceSwitch(old, this.manager);
@@ -101,6 +104,10 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   ): Promise<vscode.AuthenticationSession[]> {
     if (!this.manager) return [];
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
+    // The walkthrough's last step: an extension asked for scopes of its own and got a session.
+    if (sessions.length && scopes && scopeKey(scopes) !== scopeKey(this.manager.config.scopes)) {
+      this.setContext('oidcAuth.sessionShared', true);
+    }
     return sessions.map(toVscodeSession);
   }
 
@@ -203,7 +210,21 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     });
   }
 
+  private readonly contexts = new Map<string, boolean>();
+
+  /** Context keys for the walkthrough and `when` clauses; set only when they change. */
+  private setContext(key: string, value: boolean): void {
+    if (this.contexts.get(key) === value) return;
+    this.contexts.set(key, value);
+    void vscode.commands.executeCommand('setContext', key, value);
+  }
+
+  private async updateSignedInContext(): Promise<void> {
+    this.setContext('oidcAuth.signedIn', (await this.listSessions()).length > 0);
+  }
+
   private fire(change: SessionsChange): void {
+    void this.updateSignedInContext();
     this.emitter.fire({
       added: change.added.map(toVscodeSession),
       removed: change.removed.map(toVscodeSession),

@@ -107,6 +107,7 @@ function redirectRefused(redirectUri: string, detail: string): OidcError {
     `The identity provider refused the redirect URI ${redirectUri} (${detail}); register it for the client to use this flow.`,
     undefined,
     true,
+    'redirectRefused',
   );
 }
 

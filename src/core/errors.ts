@@ -17,7 +17,12 @@ export type OidcErrorKind =
   /** A response failed validation (state, nonce, signature, issuer, ...). */
   | 'protocol'
   /** The loopback port could not be bound. */
-  | 'port';
+  | 'port'
+  /** SecretStorage (the OS keychain) could not be used. */
+  | 'storage';
+
+/** Finer causes the VS Code layer turns into specific advice. */
+export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable';
 
 export class OidcError extends Error {
   override readonly name = 'OidcError';
@@ -28,6 +33,7 @@ export class OidcError extends Error {
     readonly oauthError?: string,
     /** The flow could not start here (no browser, redirect refused): another flow may work. */
     readonly fallback?: boolean,
+    readonly reason?: OidcErrorReason,
   ) {
     super(message);
   }

@@ -99,6 +99,15 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     return new OidcError('idp', `The identity provider rejected ${what} (HTTP ${err.status}).`);
   }
+  if (err instanceof oauth.OperationProcessingError && err.code === oauth.JWT_TIMESTAMP_CHECK) {
+    return new OidcError(
+      'protocol',
+      `The identity provider's token is not valid at this computer's time (${err.message}). Check that the clock is right.`,
+      undefined,
+      undefined,
+      'clockSkew',
+    );
+  }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
     return new OidcError('protocol', `The identity provider's answer to ${what} is not valid: ${err.message}`);
   }
@@ -106,7 +115,7 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
     // fetch() reports connection failures as TypeError("fetch failed") with the reason as cause.
     const cause = (err as { cause?: { code?: string } }).cause;
     const reason = cause?.code ? ` (${cause.code})` : '';
-    return new OidcError('network', `Could not reach the identity provider at ${host}${reason}.`);
+    return new OidcError('network', `Could not reach the identity provider at ${host}${reason}.`, undefined, undefined, 'unreachable');
   }
   const message = err instanceof Error ? err.message : String(err);
   return new OidcError('network', `${what} failed: ${message}`);

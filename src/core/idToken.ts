@@ -54,6 +54,9 @@ export async function checkIdToken(
       throw new OidcError(
         'protocol',
         "The ID token says it was issued in the future. Check that this computer's clock is right.",
+        undefined,
+        undefined,
+        'clockSkew',
       );
     }
     if (claims.iat < now - MAX_IAT_AGE_S) {

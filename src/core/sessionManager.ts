@@ -46,6 +46,8 @@ export interface SignInOptions {
   openBrowser(url: URL, hasFallback: boolean): Promise<void>;
   /** Updates the progress message the user sees. */
   report?(message: string): void;
+  /** Use this flow instead of the configured one (e.g. "Use Device Code" after a failure). */
+  flow?: SignInFlow;
   templates: PageTemplates;
   strings: PageStrings;
   timeoutMs?: number;
@@ -169,7 +171,8 @@ export class SessionManager {
     const requested = requestedScopes(scopes, config.scopes);
     const as = await this.opts.issuers.get(config.issuer, { signal: options.signal });
     const client = makeClient(as, config.clientId);
-    log.info(`Signing in to ${config.issuer.href} with the ${this.opts.flow.id} flow for scopes "${requested.join(' ')}".`);
+    const flow = options.flow ?? this.opts.flow;
+    log.info(`Signing in to ${config.issuer.href} with the ${flow.id} flow for scopes "${requested.join(' ')}".`);
     const ctx: FlowContext = {
       issuer: config.issuer,
       as,
@@ -184,7 +187,7 @@ export class SessionManager {
       templates: options.templates,
       strings: options.strings,
     };
-    const { response, claims } = await this.opts.flow.signIn(ctx);
+    const { response, claims } = await flow.signIn(ctx);
     const idClaims = await this.accountClaims(as, client, response.access_token, claims, options.signal);
     const at = this.now();
     const granted = typeof response.scope === 'string' ? response.scope : undefined;

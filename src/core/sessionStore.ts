@@ -3,6 +3,7 @@
  * global storage folder when there is one. Reads take the newest copy (highest revision); writes
  * go to both. Unreadable SecretStorage data is set aside, never thrown.
  */
+import { OidcError } from './errors';
 import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
@@ -39,7 +40,14 @@ export class SessionStore {
         this.log.warn(`Could not write the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    await this.secrets.store(this.key, serializeState(next));
+    try {
+      await this.secrets.store(this.key, serializeState(next));
+    } catch (err) {
+      throw new OidcError(
+        'storage',
+        `VS Code could not save the session in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
+      );
+    }
     return next;
   }
 

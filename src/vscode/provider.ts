@@ -117,10 +117,15 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   async createSession(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
+    return this.signIn(scopes);
+  }
+
+  /** Signs in; `flowOverride` replaces the configured flow for this one attempt. */
+  async signIn(scopes: readonly string[], flowOverride?: SignInFlow): Promise<vscode.AuthenticationSession> {
     const manager = this.manager;
     if (!manager) {
       const err = this.configError ?? new OidcError('config', 'OpenID Connect is not configured.');
-      reportError(err, this.deps.showLog);
+      reportError(err, { showLog: this.deps.showLog });
       throw err;
     }
     const title = vscode.l10n.t('Signing in to {0}…', manager.config.issuer.host);
@@ -129,6 +134,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
         manager.createSession(scopes, {
           signal,
           report,
+          ...(flowOverride ? { flow: flowOverride } : {}),
           openBrowser: openInBrowser,
           templates: this.deps.templates,
           strings: localizedPageStrings(),
@@ -137,7 +143,12 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       return toVscodeSession(session);
     } catch (err) {
       this.deps.log.error(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
-      reportError(err, this.deps.showLog, () => void this.createSession(scopes).catch(() => undefined));
+      const again = (flow?: SignInFlow) => void this.signIn(scopes, flow).catch(() => undefined);
+      reportError(err, {
+        showLog: this.deps.showLog,
+        retry: () => again(flowOverride),
+        ...(flowOverride?.id === 'deviceCode' ? {} : { useDeviceCode: () => again(this.deviceCodeFlow()) }),
+      });
       throw err;
     }
   }
@@ -175,6 +186,10 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     this.emitter.dispose();
   }
 
+  private deviceCodeFlow(): SignInFlow {
+    return new DeviceCodeFlow({ presenter: vscodeDeviceCodePresenter });
+  }
+
   private createFlow(config: ProviderConfig): SignInFlow {
     return new ChosenFlow(
       config.flow,
@@ -186,7 +201,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
           case 'uriHandler':
             return new UriHandlerFlow(this.deps.uriCallbacks);
           case 'deviceCode':
-            return new DeviceCodeFlow({ presenter: vscodeDeviceCodePresenter });
+            return this.deviceCodeFlow();
         }
       },
       (notice) => {

@@ -39,27 +39,51 @@ export function withCancellableProgress<T>(
   );
 }
 
+export interface ErrorActions {
+  showLog(): void;
+  retry?(): void;
+  /** Sign in again with the device code flow (offered where another flow failed to start). */
+  useDeviceCode?(): void;
+}
+
 /**
- * Tells the user what went wrong and offers the next step. Not awaited by callers: a
- * notification must never hold up the operation that failed.
+ * Tells the user what went wrong and offers the next step: the message names the cause, the
+ * buttons are what fixes it. Not awaited by callers: a notification must never hold up the
+ * operation that failed. README.md's troubleshooting table lists these.
  */
-export function reportError(err: unknown, showLog: () => void, retry?: () => void): void {
+export function reportError(err: unknown, handlers: ErrorActions): void {
   const error = err instanceof OidcError ? err : undefined;
   if (error?.kind === 'cancelled') return;
   const message = error?.message ?? vscode.l10n.t('Sign-in failed: {0}', err instanceof Error ? err.message : String(err));
+  const actions = new Map<string, () => void>();
   const openSettingsAction = vscode.l10n.t('Open Settings');
-  const configureAction = vscode.l10n.t('Configure…');
-  const retryAction = vscode.l10n.t('Retry');
-  const showLogAction = vscode.l10n.t('Show Log');
-  const actions: string[] = [];
-  if (error?.kind === 'config') actions.push(openSettingsAction, configureAction);
-  else if (error?.kind === 'port') actions.push(openSettingsAction);
-  if (retry && error?.kind !== 'config') actions.push(retryAction);
-  actions.push(showLogAction);
-  void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
-    if (choice === configureAction) void vscode.commands.executeCommand('oidcAuth.configure');
-    else if (choice === openSettingsAction) void openSettings();
-    else if (choice === retryAction) retry?.();
-    else if (choice === showLogAction) showLog();
+  const add = (label: string, run: (() => void) | undefined) => {
+    if (run) actions.set(label, run);
+  };
+  const retry = handlers.retry;
+  const deviceCode = handlers.useDeviceCode;
+  switch (error?.reason ?? error?.kind) {
+    case 'config':
+      add(openSettingsAction, () => void openSettings());
+      add(vscode.l10n.t('Configure…'), () => void vscode.commands.executeCommand('oidcAuth.configure'));
+      break;
+    case 'port':
+      add(openSettingsAction, () => void openSettings());
+      add(vscode.l10n.t('Use Device Code'), deviceCode);
+      break;
+    case 'redirectRefused': {
+      const uri = /redirect URI (\S+)/.exec(message)?.[1];
+      add(vscode.l10n.t('Copy Redirect URI'), uri ? () => void vscode.env.clipboard.writeText(uri) : undefined);
+      add(vscode.l10n.t('Use Device Code'), deviceCode);
+      break;
+    }
+    case 'storage':
+      break;
+    default:
+      add(vscode.l10n.t('Retry'), retry);
+  }
+  add(vscode.l10n.t('Show Log'), handlers.showLog);
+  void vscode.window.showErrorMessage(message, ...actions.keys()).then((choice) => {
+    if (choice) actions.get(choice)?.();
   });
 }

@@ -137,6 +137,7 @@ export async function exchangeCallback(
   pending: PendingAuthorization,
   callbackParams: URLSearchParams,
   ctx: IdTokenContext,
+  tokenParameters: Record<string, string> = {},
 ): Promise<CodeExchangeResult> {
   let params: URLSearchParams;
   try {
@@ -145,7 +146,6 @@ export async function exchangeCallback(
     throw describeFailure(err, 'the sign-in', ctx);
   }
   try {
-    const opts = requestOptions(ctx);
     const httpResponse = await oauth.authorizationCodeGrantRequest(
       as,
       client,
@@ -153,7 +153,7 @@ export async function exchangeCallback(
       params,
       pending.redirectUri,
       pending.codeVerifier,
-      opts,
+      { ...requestOptions(ctx), additionalParameters: tokenParameters },
     );
     const response = await oauth.processAuthorizationCodeResponse(as, client, httpResponse, {
       expectedNonce: pending.nonce ?? oauth.expectNoNonce,

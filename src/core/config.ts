@@ -14,6 +14,20 @@ export interface ProviderConfig {
   loopbackPort: number;
   /** How long a sign-in waits for the person in the browser, in seconds. */
   signInTimeoutSeconds?: number;
+  /** The common `audience` parameter, sent with the authorization and token requests. */
+  audience?: string;
+  /** RFC 8707 resource indicator, sent with the authorization and token requests. */
+  resource?: string;
+  /** More parameters for the authorization request (never overriding the protocol's own). */
+  extraAuthorizationParameters?: Record<string, string>;
+}
+
+/** Parameters a provider adds to the authorization request and to token requests. */
+export function extraParameters(config: ProviderConfig): { authorization: Record<string, string>; token: Record<string, string> } {
+  const token: Record<string, string> = {};
+  if (config.audience) token.audience = config.audience;
+  if (config.resource) token.resource = config.resource;
+  return { authorization: { ...config.extraAuthorizationParameters, ...token }, token };
 }
 
 export interface RawProviderSettings {
@@ -23,6 +37,9 @@ export interface RawProviderSettings {
   flow?: unknown;
   loopbackPort?: unknown;
   signInTimeout?: unknown;
+  audience?: unknown;
+  resource?: unknown;
+  extraAuthorizationParameters?: unknown;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -75,5 +92,37 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     throw new OidcError('config', `The loopback port ${String(raw.loopbackPort)} is not a port number (0-65535).`);
   }
   const timeout = typeof raw.signInTimeout === 'number' && raw.signInTimeout >= 10 ? raw.signInTimeout : undefined;
-  return { issuer, clientId, scopes, flow, loopbackPort: port, ...(timeout ? { signInTimeoutSeconds: timeout } : {}) };
+  const text = (value: unknown, name: string): string | undefined => {
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw new OidcError('config', `${name} must be a string.`);
+    return value;
+  };
+  const audience = text(raw.audience, 'audience');
+  const resource = text(raw.resource, 'resource');
+  if (resource !== undefined) {
+    try {
+      new URL(resource);
+    } catch {
+      throw new OidcError('config', `resource must be an absolute URI (RFC 8707), not "${resource}".`);
+    }
+  }
+  let extra: Record<string, string> | undefined;
+  if (raw.extraAuthorizationParameters !== undefined && raw.extraAuthorizationParameters !== null) {
+    const value = raw.extraAuthorizationParameters;
+    if (typeof value !== 'object' || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+      throw new OidcError('config', 'extraAuthorizationParameters must be an object of string values.');
+    }
+    extra = value as Record<string, string>;
+  }
+  return {
+    issuer,
+    clientId,
+    scopes,
+    flow,
+    loopbackPort: port,
+    ...(timeout ? { signInTimeoutSeconds: timeout } : {}),
+    ...(audience ? { audience } : {}),
+    ...(resource ? { resource } : {}),
+    ...(extra ? { extraAuthorizationParameters: extra } : {}),
+  };
 }

@@ -12,10 +12,14 @@ export async function refreshSession(
   session: StoredSession,
   ctx: IdTokenContext,
   now: () => number,
+  tokenParameters: Record<string, string> = {},
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', 'The session has no refresh token.', 'invalid_grant');
   try {
-    const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), session.refreshToken, requestOptions(ctx));
+    const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), session.refreshToken, {
+      ...requestOptions(ctx),
+      additionalParameters: tokenParameters,
+    });
     const response = await oauth.processRefreshTokenResponse(as, client, httpResponse);
     const claims = await checkIdToken(as, client, httpResponse, response, ctx);
     // OIDC Core §12.2: a refreshed ID token must be about the same person.

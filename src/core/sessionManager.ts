@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
-import type { ProviderConfig } from './config';
+import { extraParameters, type ProviderConfig } from './config';
 import { OidcError } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
@@ -184,6 +184,7 @@ export class SessionManager {
       openBrowser: options.openBrowser,
       ...(options.report ? { report: options.report } : {}),
       rediscover: () => this.rediscover(options.signal),
+      parameters: extraParameters(config),
       templates: options.templates,
       strings: options.strings,
     };
@@ -300,6 +301,7 @@ export class SessionManager {
         current,
         { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
         this.now,
+        extraParameters(config).token,
       );
     } catch (err) {
       if (err instanceof OidcError && err.oauthError === 'invalid_grant') {

@@ -26,6 +26,11 @@ export interface TestIdpOptions {
   /** Offer Pushed Authorization Requests (RFC 9126), as oidc-provider does by default. Default true. */
   par?: boolean;
   /**
+   * Accept RFC 8707 `resource` indicators: access tokens for a resource become JWTs whose `aud`
+   * is the resource.
+   */
+  resourceIndicators?: boolean;
+  /**
    * Issue a refresh token whenever the client may use the grant (as Keycloak, Okta and most IdPs
    * do) instead of only for `offline_access` with `prompt=consent` (oidc-provider's default).
    * Default true.
@@ -66,6 +71,8 @@ export interface TestIdp {
   readonly clientId: string;
   /** Every call to the token endpoint, in order. */
   readonly tokenCalls: TokenEndpointCall[];
+  /** The raw parameters of every authorization, PAR, device authorization and token request. */
+  readonly requests: { path: string; params: Record<string, string> }[];
   /** What the token endpoint issued, in order (lets tests check tokens at the IdP's side). */
   readonly issued: IssuedTokens[];
   /** Successful revocation requests. */
@@ -151,6 +158,19 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       introspection: { enabled: true, allowedPolicy: async () => true },
       deviceFlow: { enabled: options.deviceFlow === true },
       pushedAuthorizationRequests: { enabled: options.par !== false },
+      resourceIndicators: options.resourceIndicators
+        ? {
+            enabled: true,
+            defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string[]) => oneOf?.[0],
+            useGrantedResource: async () => true,
+            getResourceServerInfo: async (_ctx: KoaContextWithOIDC, resourceIndicator: string) => ({
+              scope: 'api.read api.write',
+              audience: resourceIndicator,
+              accessTokenFormat: 'jwt' as const,
+              accessTokenTTL: options.accessTokenTtl ?? 3600,
+            }),
+          }
+        : { enabled: false },
     },
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
@@ -189,6 +209,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const tokenCalls: TokenEndpointCall[] = [];
   const injectTokenErrors: string[] = [];
   const issued: IssuedTokens[] = [];
+  const requests: { path: string; params: Record<string, string> }[] = [];
   const injectTokenResponses: { status: number; body: string; contentType?: string }[] = [];
   const stall = { count: 0, ms: 0 };
   let revocations = 0;
@@ -222,6 +243,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       return;
     }
     await next();
+    if (['/auth', '/request', '/token', '/device/auth'].includes(ctx.path)) {
+      const raw = (ctx.method === 'POST' ? (ctx as KoaContextWithOIDC).oidc?.body : ctx.query) as Record<string, unknown> | undefined;
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(raw ?? {})) if (typeof v === 'string') params[k] = v;
+      requests.push({ path: ctx.path, params });
+    }
     if (isToken) {
       const params = (ctx as KoaContextWithOIDC).oidc?.params as Record<string, unknown> | undefined;
       const body = ctx.body as { error?: string; access_token?: string; refresh_token?: string; scope?: string } | undefined;
@@ -251,6 +278,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     provider,
     clientId: TEST_CLIENT_ID,
     tokenCalls,
+    requests,
     issued,
     injectTokenErrors,
     injectTokenResponses,

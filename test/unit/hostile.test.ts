@@ -526,6 +526,43 @@ describe('hostile IdP: attacks on the sign-in', function () {
   });
 });
 
+describe('hostile IdP with pushed authorization requests (PAR)', () => {
+  let idp: HostileIdp;
+  before(async () => {
+    idp = await startHostileIdp({ par: true });
+  });
+  after(() => idp.close());
+  afterEach(() => {
+    idp.tokenAnswers.length = 0;
+    for (const m of managers.splice(0)) m.dispose();
+  });
+
+  it('an ID token with a bad signature is rejected on the PAR path too', async () => {
+    idp.tokenAnswers.push({ idToken: { signature: 'tampered' } });
+    const h = harness(idp);
+    const browser = redirectBrowser();
+    let opened: URL | undefined;
+    const open = browser.openBrowser;
+    browser.openBrowser = async (url, fallback) => {
+      opened = url;
+      return open(url, fallback);
+    };
+    await assertSignInRejected(idp, h, browser, 'protocol', /JWT signature verification failed/);
+    assert.deepEqual([...opened!.searchParams.keys()].sort(), ['client_id', 'request_uri'], 'the parameters went through PAR');
+  });
+
+  it('a PAR endpoint answering a non-JSON error page: sign-in fails before any browser opens', async () => {
+    idp.metadata = { pushed_authorization_request_endpoint: `${idp.issuer}/not-par` };
+    const h = harness(idp);
+    let opened = false;
+    const browser = { ...redirectBrowser(), openBrowser: async () => void (opened = true) };
+    await rejection(h.manager.createSession([], browser), 'protocol', /pushed authorization request is not valid/);
+    assert.equal(opened, false);
+    assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+    idp.metadata = {};
+  });
+});
+
 describe('hostile IdP: refresh and key rotation', () => {
   let idp: HostileIdp;
   before(async () => {

@@ -58,7 +58,13 @@ export class DeviceCodeFlow implements SignInFlow {
     }
     let device: oauth.DeviceAuthorizationResponse;
     try {
-      const response = await oauth.deviceAuthorizationRequest(as, client, oauth.None(), { scope: ctx.scopes.join(' ') }, requestOptions(rctx));
+      const response = await oauth.deviceAuthorizationRequest(
+        as,
+        client,
+        oauth.None(),
+        { ...ctx.parameters?.authorization, scope: ctx.scopes.join(' ') },
+        requestOptions(rctx),
+      );
       device = await oauth.processDeviceAuthorizationResponse(as, client, response);
     } catch (err) {
       throw describeFailure(err, 'the device authorization request', rctx);
@@ -82,7 +88,10 @@ export class DeviceCodeFlow implements SignInFlow {
       await wait(delay, signal);
       let response: Response;
       try {
-        response = await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, requestOptions(rctx));
+        response = await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, {
+          ...requestOptions(rctx),
+          additionalParameters: ctx.parameters?.token ?? {},
+        });
       } catch (err) {
         if (signal.aborted) throw new OidcError('cancelled', 'Sign-in was cancelled.');
         // RFC 8628 §3.5: a connection timeout must back off; keep the sign-in alive meanwhile.

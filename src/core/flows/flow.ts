@@ -46,6 +46,8 @@ export interface FlowContext {
   hasFallback?: boolean;
   /** Updates the progress message the user sees. */
   report?(message: string): void;
+  /** Extra parameters (audience, resource, …) for the authorization and token requests. */
+  parameters?: { authorization: Record<string, string>; token: Record<string, string> };
   /** Discovery again (new JWKS) for signing keys the IdP rotated in. */
   rediscover?: () => Promise<oauth.AuthorizationServer>;
   templates: PageTemplates;

@@ -25,6 +25,7 @@ export class LoopbackFlow implements SignInFlow {
         redirectUri: server.redirectUri,
         scopes: ctx.scopes,
         ctx: { issuer: ctx.issuer, signal: ctx.signal },
+        ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
       });
       if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
@@ -34,7 +35,7 @@ export class LoopbackFlow implements SignInFlow {
           issuer: ctx.issuer,
           signal: ctx.signal,
           ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-        });
+        }, ctx.parameters?.token);
         callback.respond(renderPage(templates.success, 200, { title: strings.signedInTitle, message: strings.signedInMessage }));
         return result;
       } catch (err) {

@@ -29,6 +29,7 @@ export class UriHandlerFlow implements SignInFlow {
       redirectUri,
       scopes: ctx.scopes,
       ctx: { issuer: ctx.issuer, signal: ctx.signal },
+      ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
     });
     if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
     // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
@@ -44,7 +45,7 @@ export class UriHandlerFlow implements SignInFlow {
         issuer: ctx.issuer,
         signal: ctx.signal,
         ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-      });
+      }, ctx.parameters?.token);
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       listening.abort();

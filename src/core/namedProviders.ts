@@ -1,0 +1,64 @@
+/**
+ * `oidcAuth.providers`: one authentication provider per entry, `oidc.<id>`. Entries are checked
+ * one by one; a bad entry is reported with the field at fault and does not stop the others.
+ */
+import { parseProviderConfig, type ProviderConfig } from './config';
+import { OidcError } from './errors';
+
+export interface NamedProvider {
+  /** The entry's id; the VS Code provider id is `oidc.<id>`. */
+  id: string;
+  label: string;
+  config: ProviderConfig;
+}
+
+export interface NamedProvidersResult {
+  providers: NamedProvider[];
+  /** One line per rejected entry, naming the entry and the field. */
+  problems: string[];
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export function parseNamedProviders(value: unknown, defaultScopes: readonly string[]): NamedProvidersResult {
+  const providers: NamedProvider[] = [];
+  const problems: string[] = [];
+  if (value === undefined || value === null) return { providers, problems };
+  if (!Array.isArray(value)) return { providers, problems: ['oidcAuth.providers must be a list of providers.'] };
+  const seen = new Set<string>();
+  value.forEach((entry: unknown, index) => {
+    const where = `oidcAuth.providers[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${where}: must be an object with id, label, issuer and clientId.`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    if (typeof e.id !== 'string' || !ID.test(e.id)) {
+      problems.push(`${where}.id: must be 1-64 letters, digits, "-" or "_", starting with a letter or digit.`);
+      return;
+    }
+    const id = e.id;
+    if (seen.has(id.toLowerCase())) {
+      problems.push(`${where}.id: "${id}" is used by an earlier entry.`);
+      return;
+    }
+    seen.add(id.toLowerCase());
+    const label = typeof e.label === 'string' && e.label.trim() ? e.label.trim() : id;
+    try {
+      const config = parseProviderConfig(e, defaultScopes);
+      providers.push({ id, label, config });
+    } catch (err) {
+      const message = err instanceof OidcError ? err.message : String(err);
+      problems.push(`${where} (${id}): ${fieldOf(message)}${message}`);
+    }
+  });
+  return { providers, problems };
+}
+
+/** Names the field a config error is about, for a message that says where to look. */
+function fieldOf(message: string): string {
+  if (/issuer/i.test(message)) return 'issuer: ';
+  if (/client ID/i.test(message)) return 'clientId: ';
+  if (/port/i.test(message)) return 'loopbackPort: ';
+  return ''; // audience, resource and extraAuthorizationParameters messages start with the field
+}

@@ -1,0 +1,605 @@
+/**
+ * Network and server faults between the core and a real oidc-provider, injected by a proxy
+ * (test/support/faultProxy.ts) that the IdP's issuer points at: connection refused, reset
+ * before and in the middle of an answer, stalls past the request timeout, 500/502/503 with and
+ * without Retry-After, and HTML where JSON belongs, during discovery, the code exchange,
+ * refresh, device polling and revocation. test/SECURITY.md lists what each test shows.
+ */
+import * as assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { exchangeCallback, makeClient, prepareAuthorization } from '../../src/core/authorizationCode';
+import type { ProviderConfig } from '../../src/core/config';
+import { OidcError } from '../../src/core/errors';
+import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
+import { ENGLISH_PAGE_STRINGS, type SignInFlow } from '../../src/core/flows/flow';
+import { LoopbackFlow } from '../../src/core/flows/loopback';
+import { discover, IssuerCache } from '../../src/core/issuer';
+import type { Logger } from '../../src/core/logger';
+import { loadPageTemplates } from '../../src/core/pages';
+import { revokeToken } from '../../src/core/refresh';
+import { MemorySecretStore } from '../../src/core/secretStore';
+import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessionManager';
+import type { StoredSession } from '../../src/core/sessions';
+import { sleep } from '../../src/core/timers';
+import { startFaultProxy, type FaultAction, type FaultProxy } from '../support/faultProxy';
+import { startTestIdp, type TestIdp } from '../support/idp';
+import { completeDeviceLogin, completeLogin, type RobotResult } from '../support/loginRobot';
+
+const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
+
+const DISCOVERY = '/.well-known/openid-configuration';
+const TOKEN = '/token';
+const REVOCATION = '/token/revocation';
+
+const HTML_PAGE = '<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Something went wrong</h1></body></html>';
+
+interface Fault {
+  name: string;
+  /** What the proxy does to the matching request; `refused` takes the proxy down instead. */
+  action: FaultAction | 'refused';
+  /** An HTTP error status: the message should name it. */
+  status?: number;
+}
+
+/** Every fault, each applied in every phase below. */
+const FAULTS: Fault[] = [
+  { name: 'connection refused', action: 'refused' },
+  { name: 'connection reset before the answer', action: { kind: 'reset' } },
+  { name: 'connection reset in the middle of the answer', action: { kind: 'reset-mid-response' } },
+  { name: 'HTTP 500 with an HTML page', action: { kind: 'answer', status: 500, body: HTML_PAGE }, status: 500 },
+  { name: 'HTTP 502 from a gateway', action: { kind: 'answer', status: 502, body: '<html><body>502 Bad Gateway</body></html>' }, status: 502 },
+  {
+    name: 'HTTP 503 with Retry-After',
+    action: { kind: 'answer', status: 503, body: HTML_PAGE, headers: { 'retry-after': '120' } },
+    status: 503,
+  },
+  { name: 'HTTP 503 without Retry-After', action: { kind: 'answer', status: 503, body: 'Service Unavailable', contentType: 'text/plain' }, status: 503 },
+  { name: 'HTTP 200 with an HTML page instead of JSON', action: { kind: 'answer', status: 200, body: HTML_PAGE } },
+];
+
+const managers: SessionManager[] = [];
+
+interface Harness {
+  manager: SessionManager;
+  issuers: IssuerCache;
+  store: MemorySecretStore;
+  changes: SessionsChange[];
+  logs: string[];
+}
+
+function capture(logs: string[]): Logger {
+  return {
+    trace: (m) => logs.push(m),
+    debug: (m) => logs.push(m),
+    info: (m) => logs.push(m),
+    warn: (m) => logs.push(m),
+    error: (m) => logs.push(m),
+  };
+}
+
+async function rejection(p: Promise<unknown>, kind: OidcError['kind'] | OidcError['kind'][], message: RegExp): Promise<OidcError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof OidcError, `expected an OidcError, got ${err instanceof Error ? err.stack : String(err)}`);
+    assert.ok(([] as string[]).concat(kind).includes(err.kind), `kind ${err.kind}: ${err.message}`);
+    assert.match(err.message, message);
+    return err;
+  }
+  assert.fail('expected a rejection');
+}
+
+function portIsClosed(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+describe('faults between the core and oidc-provider (through a fault proxy)', function () {
+  let proxy: FaultProxy;
+  let idp: TestIdp;
+  let issuer: URL;
+
+  before(async () => {
+    proxy = await startFaultProxy();
+    idp = await startTestIdp({ deviceFlow: true, par: false, issuerHost: proxy.issuerHostFor() });
+    proxy.setTarget(idp.port);
+    issuer = new URL(idp.issuer);
+    assert.equal(issuer.origin, proxy.origin, 'the issuer is on the proxy');
+  });
+  after(async () => {
+    await proxy.close();
+    await idp.close();
+  });
+  afterEach(async () => {
+    proxy.clear();
+    await proxy.up().catch(() => undefined);
+    idp.injectTokenErrors.length = 0;
+    for (const m of managers.splice(0)) m.dispose();
+  });
+
+  function harness(
+    options: { store?: MemorySecretStore; refreshSkewMs?: number; refreshTimeoutMs?: number; flow?: SignInFlow; scopes?: string[] } = {},
+  ): Harness {
+    const changes: SessionsChange[] = [];
+    const logs: string[] = [];
+    const log = capture(logs);
+    const store = options.store ?? new MemorySecretStore();
+    const issuers = new IssuerCache(log);
+    const config: ProviderConfig = {
+      issuer,
+      clientId: idp.clientId,
+      scopes: options.scopes ?? ['openid', 'profile', 'email', 'offline_access'],
+      flow: 'loopback',
+      loopbackPort: 0,
+    };
+    const manager = new SessionManager({
+      config,
+      store,
+      issuers,
+      flow: options.flow ?? new LoopbackFlow(0),
+      log,
+      onDidChange: (c) => changes.push(c),
+      // The tests refresh on demand; a timer firing at load would race the injected fault.
+      proactiveRefresh: false,
+      ...(options.refreshSkewMs !== undefined ? { refreshSkewMs: options.refreshSkewMs } : {}),
+      ...(options.refreshTimeoutMs !== undefined ? { refreshTimeoutMs: options.refreshTimeoutMs } : {}),
+    });
+    managers.push(manager);
+    return { manager, issuers, store, changes, logs };
+  }
+
+  /** Sign-in options whose "browser" is the login robot (through the proxy). */
+  function robotBrowser(robot: (url: URL) => Promise<RobotResult> = (url) => completeLogin(url)) {
+    let run: Promise<RobotResult> | undefined;
+    const options: SignInOptions & { result: () => Promise<RobotResult> } = {
+      signal: new AbortController().signal,
+      templates,
+      strings: ENGLISH_PAGE_STRINGS,
+      openBrowser: async (url) => {
+        run = robot(url);
+        run.catch(() => undefined);
+      },
+      result: () => run ?? Promise.reject(new Error('browser never opened')),
+    };
+    return options;
+  }
+
+  /** Applies `fault` to the next request for `path` (for `refused`, takes the proxy down now). */
+  async function apply(fault: Fault, target: string, method?: string): Promise<void> {
+    if (fault.action === 'refused') return proxy.down();
+    proxy.inject({ path: target, action: fault.action, ...(method ? { method } : {}) });
+  }
+
+  function assertNoSecrets(texts: string[], extra: string[] = []): void {
+    const secrets = [...idp.issued.flatMap((t) => [t.accessToken, t.refreshToken ?? '']).filter(Boolean), ...extra];
+    for (const text of texts) {
+      for (const s of secrets) assert.ok(!text.includes(s), `a token or code leaked: ${text.slice(0, 200)}`);
+    }
+  }
+
+  async function signedIn(store = new MemorySecretStore()): Promise<{ h: Harness; session: StoredSession }> {
+    const h = harness({ store });
+    const session = await h.manager.createSession([], robotBrowser());
+    return { h, session };
+  }
+
+  // ---------------------------------------------------------------- discovery (at sign-in)
+  describe('discovery at sign-in', () => {
+    const expected: Record<string, { kind: OidcError['kind']; message: RegExp }> = {
+      'connection refused': { kind: 'network', message: /Could not reach the identity provider at 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/ },
+      'connection reset before the answer': { kind: 'network', message: /Could not reach the identity provider at 127\.0\.0\.1:\d+/ },
+      'connection reset in the middle of the answer': { kind: 'network', message: /Could not reach the identity provider at 127\.0\.0\.1:\d+/ },
+      // Server errors: the sign-in fails and says so, though not which error (see the
+      // PRODUCT BUG tests "messages name the HTTP status" below).
+      'HTTP 500 with an HTML page': { kind: 'protocol', message: /does not look like an OpenID Connect issuer|HTTP 500/ },
+      'HTTP 502 from a gateway': { kind: 'protocol', message: /does not look like an OpenID Connect issuer|HTTP 502/ },
+      'HTTP 503 with Retry-After': { kind: 'protocol', message: /does not look like an OpenID Connect issuer|HTTP 503/ },
+      'HTTP 503 without Retry-After': { kind: 'protocol', message: /does not look like an OpenID Connect issuer|HTTP 503/ },
+      'HTTP 200 with an HTML page instead of JSON': { kind: 'protocol', message: /does not look like an OpenID Connect issuer/ },
+    };
+    for (const fault of FAULTS) {
+      it(`${fault.name}: sign-in fails clearly, nothing stored, no browser, and the next sign-in works`, async () => {
+        const h = harness();
+        await apply(fault, DISCOVERY);
+        let opened = false;
+        const browser = { ...robotBrowser(), openBrowser: async () => void (opened = true) };
+        const want = expected[fault.name]!;
+        const err = await rejection(h.manager.createSession([], browser), [want.kind, 'network'], want.message);
+        assert.equal(opened, false, 'no browser was opened');
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+        assert.equal(h.changes.length, 0);
+        assertNoSecrets([...h.logs, err.message]);
+        // The failure is not cached: once the IdP answers again, sign-in works.
+        await proxy.up();
+        proxy.clear();
+        const session = await h.manager.createSession([], robotBrowser());
+        assert.equal(session.accountId, 'alice');
+      });
+    }
+
+    it('a stall longer than the request timeout: discovery gives up in time with a timeout error', async () => {
+      proxy.inject({ path: DISCOVERY, action: { kind: 'stall', ms: 5000 } });
+      const started = Date.now();
+      await rejection(discover(issuer, { timeoutMs: 300 }, capture([])), 'timeout', /did not answer discovery in time/);
+      assert.ok(Date.now() - started < 2000, 'gave up at the timeout');
+      proxy.inject({ path: DISCOVERY, action: { kind: 'stall', ms: 5000 } });
+      const cache = new IssuerCache(capture([]));
+      await rejection(cache.get(issuer, { timeoutMs: 300 }), 'timeout', /in time/);
+      const as = await cache.get(issuer, { timeoutMs: 2000 });
+      assert.equal(as.issuer, issuer.href, 'the timed-out attempt was not cached');
+    });
+  });
+
+  // ---------------------------------------------------------------- code exchange
+  describe('code exchange', () => {
+    const expected: Record<string, { kind: OidcError['kind']; message: RegExp }> = {
+      'connection refused': { kind: 'network', message: /Could not reach the identity provider at 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/ },
+      'connection reset before the answer': { kind: 'network', message: /Could not reach the identity provider/ },
+      'connection reset in the middle of the answer': { kind: 'network', message: /Could not reach the identity provider/ },
+      'HTTP 500 with an HTML page': { kind: 'protocol', message: /token request is not valid|HTTP 500/ },
+      'HTTP 502 from a gateway': { kind: 'protocol', message: /token request is not valid|HTTP 502/ },
+      'HTTP 503 with Retry-After': { kind: 'protocol', message: /token request is not valid|HTTP 503/ },
+      'HTTP 503 without Retry-After': { kind: 'protocol', message: /token request is not valid|HTTP 503/ },
+      'HTTP 200 with an HTML page instead of JSON': { kind: 'protocol', message: /token request is not valid: .*application\/json/ },
+    };
+    for (const fault of FAULTS) {
+      it(`${fault.name}: sign-in fails clearly, the browser is told, nothing stored, the port closes`, async () => {
+        const h = harness();
+        let code = '';
+        const browser = robotBrowser(async (url) => {
+          const atCallback = await completeLogin(url, { stopAtCallback: true });
+          code = atCallback.callbackUrl.searchParams.get('code') ?? '';
+          await apply(fault, TOKEN, 'POST');
+          const res = await fetch(atCallback.callbackUrl);
+          return { callbackUrl: atCallback.callbackUrl, status: res.status, body: await res.text(), headers: res.headers };
+        });
+        const want = expected[fault.name]!;
+        const err = await rejection(h.manager.createSession([], browser), [want.kind, 'network'], want.message);
+        const page = await browser.result();
+        assert.equal(page.status, 400);
+        assert.match(page.body, /Sign-in failed/);
+        assert.ok(await portIsClosed(Number(page.callbackUrl.port)), 'the loopback port is closed');
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+        assert.equal(h.store.data.get(h.manager.key), undefined, 'nothing written');
+        assert.equal(h.changes.length, 0);
+        assertNoSecrets([...h.logs, err.message, page.body], [code]);
+      });
+    }
+
+    it('a stall longer than the request timeout: the exchange gives up with a timeout error', async () => {
+      const log = capture([]);
+      const as = await discover(issuer, {}, log);
+      const client = makeClient(as, idp.clientId);
+      const pending = await prepareAuthorization({
+        as,
+        client,
+        redirectUri: 'http://127.0.0.1:9/callback',
+        scopes: ['openid'],
+        ctx: { issuer },
+      });
+      const atCallback = await completeLogin(pending.url, { stopAtCallback: true });
+      proxy.inject({ path: TOKEN, action: { kind: 'stall', ms: 5000 } });
+      const started = Date.now();
+      await rejection(
+        exchangeCallback(as, client, pending, atCallback.callbackUrl.searchParams, { issuer, timeoutMs: 300 }),
+        'timeout',
+        /did not answer the token request in time/,
+      );
+      assert.ok(Date.now() - started < 2000);
+    });
+  });
+
+  // ---------------------------------------------------------------- refresh
+  describe('refresh', () => {
+    let store: MemorySecretStore;
+    let session: StoredSession;
+    before(async () => {
+      store = new MemorySecretStore();
+      ({ session } = await signedIn(store));
+    });
+
+    const refreshFaults: Fault[] = [...FAULTS, { name: 'a stall longer than the refresh timeout', action: { kind: 'stall', ms: 3000 } }];
+    for (const fault of refreshFaults) {
+      it(`${fault.name}: the session is kept with its tokens, then refreshed once the IdP answers`, async () => {
+        const late = harness({ store, refreshSkewMs: 2 * 3600_000, refreshTimeoutMs: 500 });
+        const before = (await late.manager.getSessionsWithoutRefresh())[0]!;
+        // Discovery first, so that the fault hits the refresh request itself.
+        await late.issuers.get(issuer);
+        await apply(fault, TOKEN, 'POST');
+        const during = await late.manager.getSessions(['openid']);
+        assert.equal(during.length, 1, 'the session survives');
+        assert.equal(during[0]!.id, session.id);
+        assert.equal(during[0]!.accessToken, before.accessToken, 'with the tokens it had');
+        assert.equal(during[0]!.refreshToken, before.refreshToken);
+        assert.equal(late.changes.filter((c) => c.removed.length).length, 0, 'no removal announced');
+        assert.equal((JSON.parse(store.data.get(late.manager.key)!) as { sessions: unknown[] }).sessions.length, 1, 'still stored');
+        assert.ok(late.logs.some((l) => /Could not refresh/.test(l)), late.logs.join('\n'));
+        assertNoSecrets(late.logs);
+        await proxy.up();
+        proxy.clear();
+        const after = await late.manager.getSessions(['openid']);
+        assert.equal(after.length, 1);
+        assert.notEqual(after[0]!.accessToken, before.accessToken, 'refreshed once the IdP answers again');
+        assert.equal(await idp.userinfoStatus(after[0]!.accessToken), 200);
+      });
+    }
+
+    it('discovery failing at refresh time (fresh window, IdP down): the session is kept', async () => {
+      const late = harness({ store, refreshSkewMs: 2 * 3600_000, refreshTimeoutMs: 500 });
+      const before = (await late.manager.getSessionsWithoutRefresh())[0]!;
+      await proxy.down();
+      const during = await late.manager.getSessions(['openid']);
+      assert.equal(during[0]!.accessToken, before.accessToken);
+      assert.ok(late.logs.some((l) => /Could not refresh.*Could not reach/.test(l)), late.logs.join('\n'));
+      await proxy.up();
+      proxy.inject({ path: DISCOVERY, action: { kind: 'answer', status: 503, body: HTML_PAGE } });
+      const again = await late.manager.getSessions(['openid']);
+      assert.equal(again[0]!.accessToken, before.accessToken, 'a 503 on discovery keeps it too');
+      assert.equal((await late.manager.getSessions(['openid']))[0]!.id, session.id);
+    });
+  });
+
+  // ---------------------------------------------------------------- device polling
+  describe('device polling', () => {
+    interface DeviceRun {
+      delays: number[];
+      beforePoll: ((n: number) => Promise<void> | void) | undefined;
+    }
+
+    function deviceHarness(run: DeviceRun, approve = true): Harness {
+      const flow = new DeviceCodeFlow({
+        presenter: {
+          // The person approves before the first poll, so each poll's answer is decided by the fault.
+          showDeviceCode: async (info) => {
+            if (approve) await completeDeviceLogin(info.verificationUriComplete!);
+          },
+          waitingMessage: () => 'waiting',
+        },
+        sleep: async (ms, signal) => {
+          run.delays.push(ms);
+          await sleep(2, signal);
+          await run.beforePoll?.(run.delays.length);
+        },
+      });
+      return harness({ flow, scopes: ['openid', 'email'] });
+    }
+
+    const signIn = (h: Harness) =>
+      h.manager.createSession([], {
+        signal: new AbortController().signal,
+        templates,
+        strings: ENGLISH_PAGE_STRINGS,
+        openBrowser: async () => undefined,
+      });
+
+    for (const fault of FAULTS.slice(0, 3)) {
+      it(`${fault.name}: polling backs off and retries, and the sign-in completes`, async () => {
+        const run: DeviceRun = { delays: [], beforePoll: undefined };
+        const h = deviceHarness(run);
+        // A poll cut off mid-answer must be one the IdP answered "pending": a cut-off success
+        // spends the device code (next test).
+        if (fault.name.includes('middle')) idp.injectTokenErrors.push('authorization_pending');
+        run.beforePoll = async (n) => {
+          if (n === 1) await apply(fault, TOKEN, 'POST');
+          if (n === 2) await proxy.up();
+        };
+        const session = await signIn(h);
+        assert.equal(session.accountLabel, 'alice@example.test');
+        assert.deepEqual(run.delays, [5000, 10000], 'the RFC 8628 interval, then doubled after the network error');
+        assert.ok(h.logs.some((l) => /Polling the identity provider failed .*retrying/.test(l)), h.logs.join('\n'));
+        assertNoSecrets(h.logs);
+      });
+    }
+
+    // PRODUCT BUG: src/core/flows/deviceCode.ts DeviceCodeFlow.signIn() retries only when the
+    // request itself throws (connection errors) or a TimeoutError; an HTTP 502/503 answer reaches
+    // processDeviceCodeResponse(), which throws an OperationProcessingError that ends the sign-in
+    // although the person may already have approved at the IdP. Gateway errors and 503 are
+    // transient: they should back off like network errors (honouring Retry-After when larger).
+    for (const fault of FAULTS.filter((f) => f.status === 502 || f.status === 503)) {
+      it.skip(`${fault.name}: polling backs off and retries, and the sign-in completes`, async () => {
+        const run: DeviceRun = { delays: [], beforePoll: undefined };
+        const h = deviceHarness(run);
+        run.beforePoll = (n) => {
+          if (n === 1 && fault.action !== 'refused') proxy.inject({ path: TOKEN, action: fault.action });
+        };
+        const session = await signIn(h);
+        assert.equal(session.accountLabel, 'alice@example.test');
+        assert.equal(run.delays.length, 2);
+        assert.ok(run.delays[1]! >= 5000);
+      });
+    }
+
+    for (const fault of FAULTS.filter((f) => f.status === 502 || f.status === 503)) {
+      it(`${fault.name}: the sign-in neither hangs nor stores a partial session`, async () => {
+        const run: DeviceRun = { delays: [], beforePoll: undefined };
+        const h = deviceHarness(run);
+        run.beforePoll = (n) => {
+          if (n === 1 && fault.action !== 'refused') proxy.inject({ path: TOKEN, action: fault.action });
+        };
+        // Today: fails with "…answer to the device code sign-in is not valid…" (see the skipped
+        // test above); once retried, it completes. Either way no half-made session.
+        const outcome = await signIn(h).then(
+          (session) => session,
+          (err: unknown) => err,
+        );
+        if (outcome instanceof OidcError) {
+          assert.match(outcome.message, /device code sign-in/);
+          assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+          assertNoSecrets([...h.logs, outcome.message]);
+        } else {
+          assert.equal((outcome as StoredSession).accountLabel, 'alice@example.test');
+        }
+      });
+    }
+
+    for (const fault of FAULTS.filter((f) => f.status === 500 || f.name.startsWith('HTTP 200'))) {
+      it(`${fault.name}: the sign-in fails clearly, nothing stored`, async () => {
+        const run: DeviceRun = { delays: [], beforePoll: undefined };
+        const h = deviceHarness(run);
+        run.beforePoll = (n) => {
+          if (n === 1 && fault.action !== 'refused') proxy.inject({ path: TOKEN, action: fault.action });
+        };
+        const err = await rejection(signIn(h), ['protocol', 'network'], /device code sign-in/);
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+        assertNoSecrets([...h.logs, err.message]);
+      });
+    }
+
+    it('the successful poll cut off mid-answer: the code is spent at the IdP, the sign-in fails clearly', async () => {
+      const run: DeviceRun = { delays: [], beforePoll: undefined };
+      const h = deviceHarness(run);
+      run.beforePoll = (n) => {
+        if (n === 1) proxy.inject({ path: TOKEN, action: { kind: 'reset-mid-response' } });
+      };
+      const err = await rejection(signIn(h), ['idp', 'network', 'protocol'], /device code sign-in|identity provider/);
+      assert.equal(run.delays.length, 2, 'retried once after the cut, then the IdP refused the spent code');
+      assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+      assertNoSecrets([...h.logs, err.message]);
+    });
+
+    for (const fault of FAULTS.slice(0, 2)) {
+      it(`${fault.name} at the device authorization request: the sign-in fails clearly`, async () => {
+        const run: DeviceRun = { delays: [], beforePoll: undefined };
+        const h = deviceHarness(run, false);
+        // Discovery through a working proxy, then break only the device authorization request.
+        await h.issuers.get(issuer);
+        await apply(fault, '/device/auth', 'POST');
+        await rejection(signIn(h), 'network', /Could not reach the identity provider/);
+        assert.deepEqual(run.delays, [], 'no polling without a device code');
+      });
+    }
+  });
+
+  // ---------------------------------------------------------------- revocation
+  describe('revocation at sign-out', () => {
+    for (const fault of FAULTS.filter((f) => !f.name.startsWith('HTTP 200'))) {
+      it(`${fault.name}: the local session is removed anyway and revokeError says why`, async () => {
+        const { h, session } = await signedIn();
+        await apply(fault, REVOCATION, 'POST');
+        const result = await h.manager.removeSessions([session.id]);
+        assert.deepEqual(result.removed.map((s) => s.id), [session.id]);
+        assert.ok(result.revokeError instanceof OidcError, 'revokeError is set');
+        assert.match(result.revokeError.message, /revocation|Could not reach/);
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+        assert.equal((JSON.parse(h.store.data.get(h.manager.key)!) as { sessions: unknown[] }).sessions.length, 0, 'removed from storage');
+        assert.equal(h.changes.at(-1)!.removed[0]!.id, session.id, 'removal announced');
+        assert.ok(h.logs.some((l) => /Could not revoke/.test(l)), h.logs.join('\n'));
+        assertNoSecrets([...h.logs, result.revokeError.message]);
+      });
+    }
+
+    it('HTTP 200 with an HTML page: counts as revoked (RFC 7009 looks at the status only)', async () => {
+      const { h, session } = await signedIn();
+      proxy.inject({ path: REVOCATION, method: 'POST', action: { kind: 'answer', status: 200, body: HTML_PAGE } });
+      const result = await h.manager.removeSessions([session.id]);
+      assert.equal(result.revokeError, undefined);
+      assert.equal(result.removed.length, 1);
+      assert.equal((await idp.introspect(session.refreshToken!)).active, true, 'the IdP never saw it: the token stays valid there');
+    });
+
+    it('discovery failing at sign-out (fresh window, IdP down): removed locally, revokeError set', async () => {
+      const store = new MemorySecretStore();
+      const { session } = await signedIn(store);
+      const other = harness({ store });
+      await proxy.down();
+      const result = await other.manager.removeSessions([session.id]);
+      assert.equal(result.removed.length, 1);
+      assert.equal(result.revokeError?.kind, 'network');
+      assert.match(result.revokeError!.message, /Could not reach/);
+      assert.deepEqual(await other.manager.getSessionsWithoutRefresh(), []);
+    });
+
+    it('a stall longer than the request timeout: revocation gives up with a timeout error', async () => {
+      const { session } = await signedIn();
+      const as = await discover(issuer, {}, capture([]));
+      proxy.inject({ path: REVOCATION, action: { kind: 'stall', ms: 5000 } });
+      const started = Date.now();
+      await rejection(
+        revokeToken(as, makeClient(as, idp.clientId), session.refreshToken!, 'refresh_token', { issuer, timeoutMs: 300 }),
+        'timeout',
+        /did not answer the revocation in time/,
+      );
+      assert.ok(Date.now() - started < 2000);
+    });
+  });
+
+  // ---------------------------------------------------------------- rotation
+  describe('refresh with rotating refresh tokens', () => {
+    it('a refresh answer lost mid-response: the session is kept, then lost at the next refresh (IdP reuse detection)', async () => {
+      const rotProxy = await startFaultProxy();
+      const rotIdp = await startTestIdp({ par: false, rotateRefreshToken: true, issuerHost: rotProxy.issuerHostFor() });
+      rotProxy.setTarget(rotIdp.port);
+      try {
+        const rotIssuer = new URL(rotIdp.issuer);
+        const make = (store: MemorySecretStore, logs: string[]) =>
+          new SessionManager({
+            config: { issuer: rotIssuer, clientId: rotIdp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 },
+            store,
+            issuers: new IssuerCache(capture(logs)),
+            flow: new LoopbackFlow(0),
+            log: capture(logs),
+            onDidChange: () => undefined,
+            proactiveRefresh: false,
+            refreshSkewMs: 2 * 3600_000,
+          });
+        const store = new MemorySecretStore();
+        const logs: string[] = [];
+        const first = make(store, []);
+        managers.push(first);
+        const session = await first.createSession([], robotBrowser());
+        const late = make(store, logs);
+        managers.push(late);
+        rotProxy.inject({ path: TOKEN, method: 'POST', action: { kind: 'reset-mid-response' } });
+        const during = await late.getSessions(['openid']);
+        assert.equal(during[0]?.refreshToken, session.refreshToken, 'kept after the cut-off answer');
+        // The IdP rotated the refresh token when it answered; the client never saw the new one.
+        const after = await late.getSessions(['openid']);
+        assert.deepEqual(after, [], 'the old refresh token is refused: signed out');
+        assert.ok(logs.some((l) => /no longer accepts the session .*invalid_grant/.test(l)), logs.join('\n'));
+      } finally {
+        await rotProxy.close();
+        await rotIdp.close();
+      }
+    });
+  });
+
+  // ---------------------------------------------------------------- messages
+  // PRODUCT BUG: src/core/http.ts describeFailure() maps an HTTP 5xx answer (oauth4webapi's
+  // OperationProcessingError RESPONSE_IS_NOT_CONFORM, whose `cause` is the Response) to
+  // "The identity provider's answer to … is not valid: "response" is not a conform … response
+  // (unexpected HTTP status code)", kind 'protocol'; and src/core/issuer.ts discover() turns it
+  // into "… does not look like an OpenID Connect issuer". Neither says the IdP is down or
+  // overloaded (HTTP 503) nor that trying later may work.
+  describe('messages name the HTTP status of a server error', () => {
+    it.skip('503 at discovery', async () => {
+      proxy.inject({ path: DISCOVERY, action: { kind: 'answer', status: 503, body: HTML_PAGE } });
+      await rejection(discover(issuer, {}, capture([])), 'network', /HTTP 503/);
+    });
+
+    it.skip('503 at the code exchange', async () => {
+      const h = harness();
+      const browser = robotBrowser(async (url) => {
+        const atCallback = await completeLogin(url, { stopAtCallback: true });
+        proxy.inject({ path: TOKEN, action: { kind: 'answer', status: 503, body: HTML_PAGE } });
+        const res = await fetch(atCallback.callbackUrl);
+        return { callbackUrl: atCallback.callbackUrl, status: res.status, body: await res.text(), headers: res.headers };
+      });
+      await rejection(h.manager.createSession([], browser), 'network', /HTTP 503/);
+    });
+
+    it.skip('503 at revocation', async () => {
+      const { h, session } = await signedIn();
+      proxy.inject({ path: REVOCATION, action: { kind: 'answer', status: 503, body: HTML_PAGE } });
+      const result = await h.manager.removeSessions([session.id]);
+      assert.match(result.revokeError?.message ?? '', /HTTP 503/);
+    });
+  });
+});

@@ -3,8 +3,9 @@ import * as vscode from 'vscode';
 import { IssuerCache } from './core/issuer';
 import { loadPageTemplates, type PageTemplates } from './core/pages';
 import { createLogger } from './vscode/log';
-import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL } from './vscode/provider';
-import { DEFAULT_SCOPES, SETTINGS_SECTION } from './vscode/settings';
+import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL, type ProviderDeps } from './vscode/provider';
+import { ProviderRegistry } from './vscode/providerRegistry';
+import { DEFAULT_SCOPES, readProviderConfig, SETTINGS_SECTION } from './vscode/settings';
 import { createApi, type OidcAuthApi } from './vscode/api';
 import { registerCommands } from './vscode/commands';
 import { UriCallbacks } from './vscode/uriCallbacks';
@@ -16,7 +17,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   const uriCallbacks = new UriCallbacks(context.extension.id, log);
   // Read the page templates only when a sign-in first needs them: activation stays cheap.
   let templates: PageTemplates | undefined;
-  const provider = new OidcAuthenticationProvider({
+  const deps: ProviderDeps = {
     secrets: context.secrets,
     globalStorage: context.globalStorageUri,
     issuers,
@@ -26,17 +27,27 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
     },
     uriCallbacks,
     showLog: () => channel.show(),
+  };
+  const provider = new OidcAuthenticationProvider(deps, {
+    id: PROVIDER_ID,
+    label: PROVIDER_LABEL,
+    readConfig: readProviderConfig,
+    primary: true,
   });
+  const named = new ProviderRegistry(deps);
+  named.sync();
 
   context.subscriptions.push(
     channel,
     provider,
+    named,
     vscode.authentication.registerAuthenticationProvider(PROVIDER_ID, PROVIDER_LABEL, provider, {
       supportsMultipleAccounts: true,
     }),
     vscode.window.registerUriHandler(uriCallbacks),
-    ...registerCommands(provider, context.extension.id),
+    ...registerCommands(provider, () => [provider, ...named.providers], context.extension.id, () => channel.show()),
     vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(`${SETTINGS_SECTION}.providers`)) named.sync();
       if (e.affectsConfiguration(SETTINGS_SECTION)) {
         provider.applyConfig();
         offerSignIn();

@@ -1,42 +1,71 @@
-/** The command palette: "OpenID Connect: Sign In" and "OpenID Connect: Sign Out". */
+/**
+ * The command palette: Sign In, Sign Out, Configure Identity Provider…, Show Status, Show Log
+ * (category "OpenID Connect").
+ */
 import * as vscode from 'vscode';
 import type { StoredSession } from '../core/sessions';
 import { configureIdentityProvider } from './configure';
 import type { OidcAuthenticationProvider } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';
+import { statusReport } from './status';
 
-export function registerCommands(provider: OidcAuthenticationProvider, extensionId: string): vscode.Disposable[] {
+export function registerCommands(
+  primary: OidcAuthenticationProvider,
+  all: () => OidcAuthenticationProvider[],
+  extensionId: string,
+  showLog: () => void,
+): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('oidcAuth.configure', () => configureIdentityProvider(extensionId)),
-    vscode.commands.registerCommand('oidcAuth.signIn', async () => {
+    vscode.commands.registerCommand('oidcAuth.showLog', showLog),
+    vscode.commands.registerCommand('oidcAuth.showStatus', async () => {
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: await statusReport(all()) });
+      await vscode.window.showTextDocument(doc, { preview: true });
+    }),
+    // Takes an optional provider id (`oidc`, `oidc.<id>`), e.g. from a keybinding.
+    vscode.commands.registerCommand('oidcAuth.signIn', async (providerId?: unknown) => {
+      const candidates = all().filter((p) => p.isConfigured || p.injectedSession);
+      let provider = primary;
+      const named = typeof providerId === 'string' ? all().find((p) => p.identity.id === providerId) : undefined;
+      if (named) {
+        provider = named;
+      } else if (candidates.length > 1) {
+        const pick = await vscode.window.showQuickPick(
+          candidates.map((p) => ({ label: p.identity.label, description: p.identity.id, provider: p })),
+          { placeHolder: vscode.l10n.t('Sign in with which identity provider?') },
+        );
+        if (!pick) return;
+        provider = pick.provider;
+      } else if (candidates.length === 1) {
+        provider = candidates[0]!;
+      }
       const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
       try {
         // Nothing is returned: a command anyone can run must not hand out tokens. Extensions get
         // sessions through vscode.authentication.getSession, behind the user's consent.
-        await provider.createSession(scopes);
+        await provider.signIn(provider === primary ? scopes : [], undefined);
       } catch {
         // Already reported to the user by the provider.
       }
     }),
     vscode.commands.registerCommand('oidcAuth.signOut', async () => {
-      const sessions = await provider.listSessions();
-      if (sessions.length === 0) {
+      const accounts: { label: string; description: string; provider: OidcAuthenticationProvider; sessions: StoredSession[] }[] = [];
+      for (const provider of all()) {
+        for (const group of groupByAccount(await provider.listSessions())) {
+          accounts.push({ label: group.label, description: provider.identity.label, provider, sessions: group.sessions });
+        }
+      }
+      if (accounts.length === 0) {
         void vscode.window.showInformationMessage(vscode.l10n.t('You are not signed in with OpenID Connect.'));
         return;
       }
-      const accounts = groupByAccount(sessions);
-      let chosen: StoredSession[] | undefined = accounts.length === 1 ? accounts[0]!.sessions : undefined;
-      if (!chosen) {
-        const pick = await vscode.window.showQuickPick(
-          accounts.map((a) => ({ label: a.label, sessions: a.sessions })),
-          { placeHolder: vscode.l10n.t('Choose the account to sign out') },
-        );
-        chosen = pick?.sessions;
-      }
+      const chosen =
+        accounts.length === 1
+          ? accounts[0]
+          : await vscode.window.showQuickPick(accounts, { placeHolder: vscode.l10n.t('Choose the account to sign out') });
       if (!chosen) return;
-      const label = chosen[0]!.accountLabel;
-      await provider.remove(chosen.map((s) => s.id));
-      void vscode.window.showInformationMessage(vscode.l10n.t('Signed out of {0}.', label));
+      await chosen.provider.remove(chosen.sessions.map((s) => s.id));
+      void vscode.window.showInformationMessage(vscode.l10n.t('Signed out of {0}.', chosen.label));
     }),
   ];
 }

@@ -1,6 +1,7 @@
 /**
- * The VS Code AuthenticationProvider for `oidc`: adapts the core SessionManager to VS Code's
- * sessions, change events, settings, progress and errors.
+ * A VS Code AuthenticationProvider (`oidc`, or `oidc.<id>` for an `oidcAuth.providers` entry):
+ * adapts the core SessionManager to VS Code's sessions, change events, settings, progress and
+ * errors, and serves an injected token (CI) when the environment provides one.
  */
 import * as vscode from 'vscode';
 import type { ProviderConfig } from '../core/config';
@@ -21,11 +22,20 @@ import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
 import { VscodeSecretStore } from './secretStore';
-import { readProviderConfig } from './settings';
 import { localizedPageStrings, reportError, withCancellableProgress } from './ui';
 
 export const PROVIDER_ID = 'oidc';
 export const PROVIDER_LABEL = 'OpenID Connect';
+
+export interface ProviderIdentity {
+  /** `oidc` or `oidc.<id>`. */
+  id: string;
+  label: string;
+  /** The provider's settings; throws an OidcError of kind `config` when they are not usable. */
+  readConfig: () => ProviderConfig;
+  /** The top-level provider drives the walkthrough's context keys. */
+  primary: boolean;
+}
 
 export interface ProviderDeps {
   secrets: vscode.SecretStorage;
@@ -45,9 +55,20 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private manager: SessionManager | undefined;
   private configError: OidcError | undefined;
   private storeWatch: vscode.Disposable | undefined;
+  private readonly injected: vscode.AuthenticationSession | undefined;
+  private injectedHidden = false;
 
-  constructor(private readonly deps: ProviderDeps) {
+  constructor(
+    private readonly deps: ProviderDeps,
+    readonly identity: ProviderIdentity,
+  ) {
     this.store = new VscodeSecretStore(deps.secrets);
+    this.injected = injectedSession(identity.id);
+    if (this.injected) {
+      deps.log.info(
+        `${identity.id}: serving the access token from the environment variable ${injectionVariable(identity.id)}; it is never refreshed or stored.`,
+      );
+    }
     this.applyConfig();
   }
 
@@ -55,7 +76,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   applyConfig(): void {
     let config: ProviderConfig | undefined;
     try {
-      config = readProviderConfig();
+      config = this.identity.readConfig();
       this.configError = undefined;
     } catch (err) {
       this.configError = err instanceof OidcError ? err : new OidcError('config', String(err));
@@ -71,6 +92,14 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     this.storeWatch?.dispose();
     this.storeWatch = undefined;
     old?.dispose();
+    if (old) {
+      // Another issuer or client: sign out of the old one (revoking there), so its tokens are
+      // never offered to callers of this provider again.
+      void old
+        .getSessionsWithoutRefresh()
+        .then((sessions) => (sessions.length ? old.removeSessions(sessions.map((x) => x.id)) : undefined))
+        .catch((err: unknown) => this.deps.log.warn(`Could not sign out of the previous identity provider: ${String(err)}`));
+    }
     this.manager = config ? this.createManager(config) : undefined;
     if (this.manager) {
       const manager = this.manager;
@@ -87,21 +116,23 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
         watcher.onDidCreate(reload),
         watcher.onDidDelete(reload),
       );
-      this.deps.log.info(`Using the identity provider ${config!.issuer.href} with client ${config!.clientId}.`);
+      this.deps.log.info(`${this.identity.id}: using the identity provider ${config!.issuer.href} with client ${config!.clientId}.`);
     } else {
-      this.deps.log.info(`Not configured: ${this.configError?.message ?? ''}`);
+      this.deps.log.info(`${this.identity.id}: not configured: ${this.configError?.message ?? ''}`);
     }
     this.setContext('oidcAuth.configured', this.manager !== undefined);
     void this.updateSignedInContext().catch(() => undefined);
-    // Sessions of the previous issuer or client are no longer this provider's: report them gone,
-    // and the new one's sessions as added. Their tokens are never sent to another issuer.
-    void this.announceSwitch(old, this.manager);
+    // The new issuer's sessions (if any were stored before) are this provider's now.
+    void this.announceSwitch(this.manager);
   }
 
   async getSessions(
     scopes: readonly string[] | undefined,
     options?: vscode.AuthenticationProviderSessionOptions,
   ): Promise<vscode.AuthenticationSession[]> {
+    if (this.injected) {
+      return this.injectedHidden || (options?.account && options.account.id !== this.injected.account.id) ? [] : [this.injected];
+    }
     if (!this.manager) return [];
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
     // The walkthrough's last step: an extension asked for scopes of its own and got a session.
@@ -122,6 +153,13 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
   /** Signs in; `flowOverride` replaces the configured flow for this one attempt. */
   async signIn(scopes: readonly string[], flowOverride?: SignInFlow): Promise<vscode.AuthenticationSession> {
+    if (this.injected) {
+      if (this.injectedHidden) {
+        this.injectedHidden = false;
+        this.emitter.fire({ added: [this.injected], removed: [], changed: [] });
+      }
+      return this.injected;
+    }
     const manager = this.manager;
     if (!manager) {
       const err = this.configError ?? new OidcError('config', 'OpenID Connect is not configured.');
@@ -154,12 +192,23 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   async removeSession(sessionId: string): Promise<void> {
+    if (this.injected && sessionId === this.injected.id) {
+      // An injected token is not ours to revoke: hide it for the life of this window.
+      this.injectedHidden = true;
+      this.emitter.fire({ added: [], removed: [this.injected], changed: [] });
+      return;
+    }
     await this.remove([sessionId]);
   }
 
   /** Sessions as stored, without refreshing anything (for sign-out and status). */
   async listSessions(): Promise<StoredSession[]> {
     return this.manager ? this.manager.getSessionsWithoutRefresh() : [];
+  }
+
+  /** The injected session, when the environment provides one and it is not hidden. */
+  get injectedSession(): vscode.AuthenticationSession | undefined {
+    return this.injectedHidden ? undefined : this.injected;
   }
 
   async remove(ids: string[]): Promise<RemoveResult> {
@@ -229,7 +278,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
   /** Context keys for the walkthrough and `when` clauses; set only when they change. */
   private setContext(key: string, value: boolean): void {
-    if (this.contexts.get(key) === value) return;
+    if (!this.identity.primary || this.contexts.get(key) === value) return;
     this.contexts.set(key, value);
     void vscode.commands.executeCommand('setContext', key, value);
   }
@@ -247,12 +296,10 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     });
   }
 
-  private async announceSwitch(old: SessionManager | undefined, next: SessionManager | undefined): Promise<void> {
-    if (!old) return;
+  private async announceSwitch(next: SessionManager | undefined): Promise<void> {
     try {
-      const removed = await old.getSessionsWithoutRefresh();
       const added = next ? await next.getSessionsWithoutRefresh() : [];
-      if (removed.length || added.length) this.fire({ added, removed, changed: [] });
+      if (added.length) this.fire({ added, removed: [], changed: [] });
     } catch (err) {
       this.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
     }
@@ -261,4 +308,21 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
 export function toVscodeSession(s: StoredSession): vscode.AuthenticationSession {
   return { id: s.id, accessToken: s.accessToken, account: { id: s.accountId, label: s.accountLabel }, scopes: s.scopes };
+}
+
+/** `OIDC_AUTH_ACCESS_TOKEN` for `oidc`, `OIDC_AUTH_<ID>_ACCESS_TOKEN` for `oidc.<id>`. */
+export function injectionVariable(providerId: string): string {
+  const id = providerId === PROVIDER_ID ? '' : `${providerId.slice(PROVIDER_ID.length + 1).toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
+  return `OIDC_AUTH_${id}ACCESS_TOKEN`;
+}
+
+function injectedSession(providerId: string): vscode.AuthenticationSession | undefined {
+  const token = process.env[injectionVariable(providerId)];
+  if (!token) return undefined;
+  return {
+    id: `${providerId}.injected`,
+    accessToken: token,
+    account: { id: 'injected', label: vscode.l10n.t('Token from {0}', injectionVariable(providerId)) },
+    scopes: [],
+  };
 }

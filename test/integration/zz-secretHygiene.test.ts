@@ -23,6 +23,8 @@ describe('secret hygiene of the whole run', () => {
     const logs = process.env.OIDC_TEST_VSCODE_LOGS;
     if (!logs) this.skip();
     const tokens = issuedTokenValues();
+    const injected = process.env.OIDC_AUTH_CI_ACCESS_TOKEN;
+    if (injected) tokens.push(injected);
     assert.ok(tokens.length >= 2, 'the suites signed in, so there are tokens to look for');
     // Output channels are written asynchronously; give the last lines a moment to land.
     await new Promise((r) => setTimeout(r, 1500));

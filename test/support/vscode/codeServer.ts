@@ -29,6 +29,9 @@ export interface CodeServerRunOptions {
 }
 
 /** Settings of the test profile: a quiet window that starts fast. */
+/** What the extension host finds in OIDC_AUTH_CI_ACCESS_TOKEN: a stand-in for a CI secret. */
+export const INJECTED_TEST_TOKEN = 'injected-ci-token-for-oidc-auth-tests';
+
 /** The extension whose log level the run raises to trace. */
 const EXTENSION_UNDER_TEST = 'oidc-auth.oidc-auth';
 
@@ -262,6 +265,8 @@ class CodeServerRun {
     else delete env[GREP_ENV];
     // Where the server writes its logs (output channels included), for suites that search them.
     env.OIDC_TEST_VSCODE_LOGS = path.join(userData, 'logs');
+    // Token injection for a named provider `ci` (test/integration/namedProviders.test.ts).
+    env.OIDC_AUTH_CI_ACCESS_TOKEN = INJECTED_TEST_TOKEN;
     const args = [
       serverMain,
       '--enable-smoke-test-driver',

@@ -1,0 +1,40 @@
+/** "OpenID Connect: Show Status": what each provider is doing, and never a token. */
+import * as vscode from 'vscode';
+import type { OidcAuthenticationProvider } from './provider';
+
+export async function statusReport(providers: OidcAuthenticationProvider[]): Promise<string> {
+  const lines = [`# ${vscode.l10n.t('OpenID Connect status')}`, ''];
+  const when = (ms: number | undefined) => (ms ? new Date(ms).toLocaleString() : vscode.l10n.t('never'));
+  for (const provider of providers) {
+    const { id, label } = provider.identity;
+    lines.push(`## ${label} (\`${id}\`)`, '');
+    let config;
+    try {
+      config = provider.identity.readConfig();
+    } catch (err) {
+      lines.push(`- ${vscode.l10n.t('Not configured: {0}', err instanceof Error ? err.message : String(err))}`);
+    }
+    if (config) {
+      lines.push(
+        `- ${vscode.l10n.t('Issuer')}: ${config.issuer.href}`,
+        `- ${vscode.l10n.t('Client ID')}: ${config.clientId}`,
+        `- ${vscode.l10n.t('Flow')}: ${config.flow}`,
+      );
+    }
+    if (provider.injectedSession) {
+      lines.push(`- ${vscode.l10n.t('Serving a token from the environment ({0}); never refreshed or stored.', provider.injectedSession.account.label)}`);
+    }
+    const sessions = await provider.listSessions();
+    if (sessions.length === 0 && !provider.injectedSession) lines.push(`- ${vscode.l10n.t('Not signed in.')}`);
+    for (const s of sessions) {
+      lines.push(
+        `- **${s.accountLabel}** — ${vscode.l10n.t('scopes')}: ${s.scopes.join(' ') || '—'}; ` +
+          `${vscode.l10n.t('access token expires')}: ${when(s.expiresAt)}; ` +
+          `${vscode.l10n.t('last refreshed')}: ${when(s.refreshedAt)}; ` +
+          `${s.refreshToken ? vscode.l10n.t('can refresh') : vscode.l10n.t('no refresh token')}`,
+      );
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}

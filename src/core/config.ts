@@ -20,6 +20,8 @@ export interface ProviderConfig {
   resource?: string;
   /** More parameters for the authorization request (never overriding the protocol's own). */
   extraAuthorizationParameters?: Record<string, string>;
+  /** `clientCredentials`: a service account (client secret in SecretStorage), no person signs in. */
+  grant?: 'authorizationCode' | 'clientCredentials';
 }
 
 /** Parameters a provider adds to the authorization request and to token requests. */
@@ -40,6 +42,7 @@ export interface RawProviderSettings {
   audience?: unknown;
   resource?: unknown;
   extraAuthorizationParameters?: unknown;
+  grant?: unknown;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -114,7 +117,11 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     }
     extra = value as Record<string, string>;
   }
+  if (raw.grant !== undefined && raw.grant !== 'authorizationCode' && raw.grant !== 'clientCredentials') {
+    throw new OidcError('config', `grant must be "authorizationCode" or "clientCredentials", not "${String(raw.grant)}".`);
+  }
   return {
+    ...(raw.grant === 'clientCredentials' ? { grant: 'clientCredentials' as const } : {}),
     issuer,
     clientId,
     scopes,

@@ -24,8 +24,12 @@ export async function statusReport(providers: OidcAuthenticationProvider[]): Pro
     if (provider.injectedSession) {
       lines.push(`- ${vscode.l10n.t('Serving a token from the environment ({0}); never refreshed or stored.', provider.injectedSession.account.label)}`);
     }
+    const service = await provider.serviceAccountStatus();
+    if (service) {
+      lines.push(`- ${service.secretStored ? vscode.l10n.t('Service account: client secret stored in the OS keychain.') : vscode.l10n.t('Service account: no client secret stored yet (sign in to enter it).')}`);
+    }
     const sessions = await provider.listSessions();
-    if (sessions.length === 0 && !provider.injectedSession) lines.push(`- ${vscode.l10n.t('Not signed in.')}`);
+    if (sessions.length === 0 && !provider.injectedSession && !service) lines.push(`- ${vscode.l10n.t('Not signed in.')}`);
     for (const s of sessions) {
       lines.push(
         `- **${s.accountLabel}** — ${vscode.l10n.t('scopes')}: ${s.scopes.join(' ') || '—'}; ` +

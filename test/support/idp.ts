@@ -9,6 +9,8 @@ import Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 export const TEST_CLIENT_ID = 'oidc-auth-test';
+/** A confidential client for the client credentials grant (service accounts). */
+export const SERVICE_CLIENT = { client_id: 'oidc-auth-service', client_secret: 'service-secret-for-tests' };
 /** A confidential client the tests use to call the introspection endpoint as a resource server. */
 const INTROSPECTION_CLIENT = { client_id: 'resource-server', client_secret: 'resource-server-secret' };
 
@@ -138,7 +140,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   };
 
   const configuration: Configuration = {
-    clients: [testClient, introspectionClient, ...(options.clients ?? [])],
+    clients: [
+      testClient,
+      introspectionClient,
+      { ...SERVICE_CLIENT, grant_types: ['client_credentials'], redirect_uris: [], response_types: [] },
+      ...(options.clients ?? []),
+    ],
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'api.read', 'api.write'],
     claims: {
@@ -157,6 +164,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       // The tests' resource server may introspect any token; any client may revoke its own.
       introspection: { enabled: true, allowedPolicy: async () => true },
       deviceFlow: { enabled: options.deviceFlow === true },
+      clientCredentials: { enabled: true },
       pushedAuthorizationRequests: { enabled: options.par !== false },
       resourceIndicators: options.resourceIndicators
         ? {

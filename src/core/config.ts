@@ -6,6 +6,7 @@ export const FLOW_SETTINGS: readonly FlowSetting[] = ['auto', 'loopback', 'uriHa
 
 export interface ProviderConfig {
   issuer: URL;
+  /** Empty: register a client dynamically (RFC 7591). */
   clientId: string;
   /** Scopes requested on every sign-in besides the caller's. */
   scopes: string[];
@@ -83,7 +84,8 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     throw new OidcError('config', 'No identity provider is configured: set the issuer URL and the client ID.');
   }
   if (!issuerRaw) throw new OidcError('config', 'The issuer URL of the identity provider is not set.');
-  if (!clientId) throw new OidcError('config', 'The client ID for the identity provider is not set.');
+  // No client ID: one is registered at the IdP when it offers dynamic client registration
+  // (RFC 7591); otherwise signing in says the client ID is missing.
   const issuer = parseIssuer(issuerRaw);
 
   const scopes = Array.isArray(raw.scopes)

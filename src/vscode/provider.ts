@@ -18,6 +18,7 @@ import type { PageTemplates } from '../core/pages';
 import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
 import { scopeKey } from '../core/scopes';
 import { storageKey, type StoredSession } from '../core/sessions';
+import { parseRegistration, registerClient } from '../core/registration';
 import { SharedStateFile } from '../core/sharedState';
 import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
@@ -60,6 +61,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private injectedHidden = false;
   /** Set instead of `manager` for a service account (`grant: "clientCredentials"`). */
   private service: ClientCredentialsTokens | undefined;
+  /** Settings without a client ID, until a client is registered (RFC 7591) or found registered. */
+  private awaitingRegistration: ProviderConfig | undefined;
+  private restoring: Promise<void> = Promise.resolve();
+  /** The manager's client was registered dynamically. */
+  private dynamicClient = false;
 
   constructor(
     private readonly deps: ProviderDeps,
@@ -85,11 +91,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       this.configError = err instanceof OidcError ? err : new OidcError('config', String(err));
     }
     const old = this.manager;
-    const same =
-      old && config && old.config.issuer.href === config.issuer.href && old.config.clientId === config.clientId;
-    if (same && config) {
+    const sameClient = old && config && (old.config.clientId === config.clientId || (config.clientId === '' && this.dynamicClient));
+    if (old && config && sameClient && old.config.issuer.href === config.issuer.href) {
       // Scopes, flow or port changed: sessions stay, new sign-ins use the new values.
-      old.reconfigure(config, this.createFlow(config));
+      const effective = { ...config, clientId: old.config.clientId };
+      old.reconfigure(effective, this.createFlow(effective));
       return;
     }
     this.storeWatch?.dispose();
@@ -104,30 +110,64 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
         .catch((err: unknown) => this.deps.log.warn(`Could not sign out of the previous identity provider: ${String(err)}`));
     }
     this.service = config?.grant === 'clientCredentials' ? this.createService(config) : undefined;
-    this.manager = config && !this.service ? this.createManager(config) : undefined;
-    if (this.manager) {
-      const manager = this.manager;
-      const reload = () => void manager.reload().catch((err: unknown) => this.deps.log.warn(`Could not reload sessions: ${String(err)}`));
-      // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
-      // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
-      const watcher = vscode.workspace.createFileSystemWatcher(
-        new vscode.RelativePattern(this.deps.globalStorage, `${manager.key}.state`),
+    this.manager = undefined;
+    this.dynamicClient = false;
+    this.awaitingRegistration = config && !this.service && config.clientId === '' ? config : undefined;
+    if (config && !this.service && !this.awaitingRegistration) {
+      this.useManager(this.createManager(config));
+    } else if (this.awaitingRegistration) {
+      this.deps.log.info(`${this.identity.id}: no client ID set; a client will be registered at ${config!.issuer.href} when needed.`);
+      this.restoring = this.restoreRegistration(this.awaitingRegistration).catch((err: unknown) =>
+        this.deps.log.warn(`Could not read the client registration: ${String(err)}`),
       );
-      this.storeWatch = vscode.Disposable.from(
-        this.store.onDidChange(manager.key, reload),
-        watcher,
-        watcher.onDidChange(reload),
-        watcher.onDidCreate(reload),
-        watcher.onDidDelete(reload),
-      );
-      this.deps.log.info(`${this.identity.id}: using the identity provider ${config!.issuer.href} with client ${config!.clientId}.`);
-    } else {
+    } else if (!this.service) {
       this.deps.log.info(`${this.identity.id}: not configured: ${this.configError?.message ?? ''}`);
     }
-    this.setContext('oidcAuth.configured', this.manager !== undefined);
+    this.setContext('oidcAuth.configured', this.isConfigured);
     void this.updateSignedInContext().catch(() => undefined);
+  }
+
+  /** Makes `manager` this provider's, watching storage for other windows' changes. */
+  private useManager(manager: SessionManager): void {
+    this.manager = manager;
+    const reload = () => void manager.reload().catch((err: unknown) => this.deps.log.warn(`Could not reload sessions: ${String(err)}`));
+    // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
+    // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
+    const watcher = vscode.workspace.createFileSystemWatcher(
+      new vscode.RelativePattern(this.deps.globalStorage, `${manager.key}.state`),
+    );
+    this.storeWatch = vscode.Disposable.from(
+      this.store.onDidChange(manager.key, reload),
+      watcher,
+      watcher.onDidChange(reload),
+      watcher.onDidCreate(reload),
+      watcher.onDidDelete(reload),
+    );
+    this.deps.log.info(`${this.identity.id}: using the identity provider ${manager.config.issuer.href} with client ${manager.config.clientId}.`);
     // The new issuer's sessions (if any were stored before) are this provider's now.
-    void this.announceSwitch(this.manager);
+    void this.announceSwitch(manager);
+  }
+
+  /** A client registered earlier for this issuer (RFC 7591), if any. */
+  private async restoreRegistration(config: ProviderConfig): Promise<void> {
+    const registration = parseRegistration(await this.deps.secrets.get(registrationKey(config.issuer.href)), config.issuer.href);
+    if (registration && this.awaitingRegistration === config) this.adoptRegistration(config, registration.clientId);
+  }
+
+  private adoptRegistration(config: ProviderConfig, clientId: string): void {
+    this.awaitingRegistration = undefined;
+    this.dynamicClient = true;
+    this.useManager(this.createManager({ ...config, clientId }));
+    void this.updateSignedInContext().catch(() => undefined);
+  }
+
+  /** Registers a public client at the IdP and keeps the registration in SecretStorage. */
+  private async register(config: ProviderConfig): Promise<void> {
+    const as = await this.deps.issuers.get(config.issuer);
+    const registration = await registerClient(as, { issuer: config.issuer });
+    await this.deps.secrets.store(registrationKey(config.issuer.href), JSON.stringify(registration));
+    this.deps.log.info(`${this.identity.id}: registered the client ${registration.clientId} at ${config.issuer.href}.`);
+    if (this.awaitingRegistration === config) this.adoptRegistration(config, registration.clientId);
   }
 
   async getSessions(
@@ -138,6 +178,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       return this.injectedHidden || (options?.account && options.account.id !== this.injected.account.id) ? [] : [this.injected];
     }
     if (this.service) return this.serviceSessions(scopes);
+    if (this.awaitingRegistration) await this.restoring;
     if (!this.manager) return [];
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
     // The walkthrough's last step: an extension asked for scopes of its own and got a session.
@@ -166,6 +207,19 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       return this.injected;
     }
     if (this.service) return this.signInServiceAccount(scopes);
+    if (this.awaitingRegistration) {
+      await this.restoring;
+      const pending = this.awaitingRegistration;
+      if (pending) {
+        try {
+          await this.register(pending);
+        } catch (err) {
+          this.deps.log.error(`Client registration failed: ${err instanceof Error ? err.message : String(err)}`);
+          reportError(err, { showLog: this.deps.showLog });
+          throw err;
+        }
+      }
+    }
     const manager = this.manager;
     if (!manager) {
       const err = this.configError ?? new OidcError('config', 'OpenID Connect is not configured.');
@@ -240,7 +294,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   get isConfigured(): boolean {
-    return this.manager !== undefined || this.service !== undefined;
+    return this.manager !== undefined || this.service !== undefined || this.awaitingRegistration !== undefined;
   }
 
   /** For Show Status: the service account's state, or undefined for a sign-in provider. */
@@ -405,4 +459,9 @@ function injectedSession(providerId: string): vscode.AuthenticationSession | und
     account: { id: 'injected', label: vscode.l10n.t('Token from {0}', injectionVariable(providerId)) },
     scopes: [],
   };
+}
+
+/** Where a dynamically registered client is kept, per issuer. */
+function registrationKey(issuer: string): string {
+  return `${storageKey(issuer, '')}.registration`;
 }

@@ -25,6 +25,8 @@ export interface TestIdpOptions {
   rotateRefreshToken?: boolean;
   /** Enable the Device Authorization Grant. */
   deviceFlow?: boolean;
+  /** Offer open dynamic client registration (RFC 7591). */
+  registration?: boolean;
   /** Offer Pushed Authorization Requests (RFC 9126), as oidc-provider does by default. Default true. */
   par?: boolean;
   /**
@@ -165,6 +167,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       introspection: { enabled: true, allowedPolicy: async () => true },
       deviceFlow: { enabled: options.deviceFlow === true },
       clientCredentials: { enabled: true },
+      registration: { enabled: options.registration === true },
       pushedAuthorizationRequests: { enabled: options.par !== false },
       resourceIndicators: options.resourceIndicators
         ? {
@@ -251,7 +254,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       return;
     }
     await next();
-    if (['/auth', '/request', '/token', '/device/auth'].includes(ctx.path)) {
+    if (['/auth', '/request', '/token', '/device/auth', '/reg'].includes(ctx.path)) {
       const raw = (ctx.method === 'POST' ? (ctx as KoaContextWithOIDC).oidc?.body : ctx.query) as Record<string, unknown> | undefined;
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries(raw ?? {})) if (typeof v === 'string') params[k] = v;

@@ -21,7 +21,7 @@ describe('oidcAuth.providers', () => {
         { id: 'work', label: 'Company Keycloak', issuer: 'https://sso.example.com/realms/main', clientId: 'vscode' },
         { id: 'bad id!', issuer: 'https://x.example', clientId: 'c' },
         { id: 'plain', issuer: 'http://login.example.com', clientId: 'c' },
-        { id: 'noclient', issuer: 'https://x.example' },
+        { id: 'noport', issuer: 'https://x.example', clientId: 'c', loopbackPort: 99999 },
         { id: 'WORK', issuer: 'https://y.example', clientId: 'c' },
         { id: 'res', issuer: 'https://z.example', clientId: 'c', resource: 'not a uri' },
         'nonsense',
@@ -42,7 +42,7 @@ describe('oidcAuth.providers', () => {
     assert.equal(result.problems.length, 6);
     assert.match(result.problems[0]!, /^oidcAuth\.providers\[1\]\.id:/);
     assert.match(result.problems[1]!, /^oidcAuth\.providers\[2\] \(plain\): issuer: .*uses http/);
-    assert.match(result.problems[2]!, /^oidcAuth\.providers\[3\] \(noclient\): clientId: /);
+    assert.match(result.problems[2]!, /^oidcAuth\.providers\[3\] \(noport\): loopbackPort: /);
     assert.match(result.problems[3]!, /^oidcAuth\.providers\[4\]\.id: "WORK" is used by an earlier entry/);
     assert.match(result.problems[4]!, /^oidcAuth\.providers\[5\] \(res\): resource must be an absolute URI/);
     assert.match(result.problems[5]!, /^oidcAuth\.providers\[6\]: must be an object/);

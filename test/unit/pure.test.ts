@@ -35,7 +35,8 @@ describe('issuer and settings validation', () => {
   });
   it('names what is missing', () => {
     assert.throws(() => parseProviderConfig({}, []), /No identity provider is configured/);
-    assert.throws(() => parseProviderConfig({ issuer: 'https://x.example' }, []), /client ID/);
+    // Without a client ID one is registered dynamically at sign-in (RFC 7591).
+    assert.equal(parseProviderConfig({ issuer: 'https://x.example' }, []).clientId, '');
     assert.throws(() => parseProviderConfig({ clientId: 'c' }, []), /issuer URL/);
     assert.throws(() => parseProviderConfig({ issuer: 'https://x.example', clientId: 'c', loopbackPort: 70000 }, []), /port/);
   });

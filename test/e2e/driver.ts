@@ -17,6 +17,10 @@ export interface SessionEvent {
   providerId: string;
   session: ReportedSession | null | { error: string };
   at: number;
+  /** The event's `added`/`removed`/`changed`, when the consumer's VS Code passes them (proposed API). */
+  added?: unknown;
+  removed?: unknown;
+  changed?: unknown;
 }
 
 interface Hello {
@@ -32,6 +36,8 @@ interface Command {
   resolve(value: unknown): void;
   reject(err: Error): void;
   sent: boolean;
+  /** The consumer instance this command is for; default the current one. */
+  instance?: string;
 }
 
 type Waiter = () => boolean;
@@ -47,6 +53,12 @@ export class ConsumerDriver {
   private readonly waiters = new Set<Waiter>();
   private current: string | undefined;
   url = '';
+  /**
+   * Several consumer instances at once, one per VS Code window (windows.test.ts): a new hello no
+   * longer retires the older instances, and commands may name their instance (`call`'s last
+   * argument). Default false: the newest instance replaces the older ones (a reload).
+   */
+  multiInstance = false;
 
   async start(): Promise<string> {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -98,8 +110,8 @@ export class ConsumerDriver {
     return found!;
   }
 
-  /** Sends a command to the current consumer instance; resolves with its result. */
-  call<T = unknown>(op: string, args: unknown, timeoutMs: number): Promise<T> {
+  /** Sends a command to the current consumer instance (or to `instance`); resolves with its result. */
+  call<T = unknown>(op: string, args: unknown, timeoutMs: number, instance?: string): Promise<T> {
     const seq = ++this.seq;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -113,6 +125,7 @@ export class ConsumerDriver {
         op,
         args,
         sent: false,
+        ...(instance !== undefined ? { instance } : {}),
         resolve: (v) => {
           clearTimeout(timer);
           resolve(v as T);
@@ -162,12 +175,16 @@ export class ConsumerDriver {
   }
 
   private flush(): void {
-    while (this.queue.length > 0) {
-      const i = this.polls.findIndex((p) => p.instance === this.current);
-      if (i < 0) return;
+    for (let k = 0; k < this.queue.length; ) {
+      const target = this.queue[k]!.instance ?? this.current;
+      const i = this.polls.findIndex((p) => p.instance === target);
+      if (i < 0) {
+        k++; // no poll from that instance yet: keep it queued, in order
+        continue;
+      }
       const poll = this.polls.splice(i, 1)[0]!;
       clearTimeout(poll.timer);
-      const cmd = this.queue.shift()!;
+      const cmd = this.queue.splice(k, 1)[0]!;
       cmd.sent = true;
       this.inFlight.set(cmd.seq, cmd);
       poll.res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ seq: cmd.seq, op: cmd.op, args: cmd.args }));
@@ -178,7 +195,7 @@ export class ConsumerDriver {
     const url = new URL(req.url ?? '/', 'http://driver');
     if (req.method === 'GET' && url.pathname === '/poll') {
       const instance = url.searchParams.get('instance') ?? '';
-      if (this.current !== undefined && instance !== this.current) {
+      if (this.current !== undefined && instance !== this.current && !this.multiInstance) {
         res.writeHead(410).end(); // an older extension host: stop polling
         return;
       }
@@ -219,7 +236,9 @@ export class ConsumerDriver {
     switch (msg.kind) {
       case 'hello':
         this.hellos.push({ instance, extensionId: String(msg.extensionId), at: Date.now() });
-        if (instance !== this.current) {
+        if (instance !== this.current && this.multiInstance) {
+          this.current = instance; // the older instances (other windows) keep running
+        } else if (instance !== this.current) {
           // A new extension host (first start or after a reload): commands not yet answered by
           // the old one will never be; fail them, and send new ones to the new instance.
           for (const cmd of this.inFlight.values()) cmd.reject(new Error('the extension host restarted'));
@@ -246,6 +265,9 @@ export class ConsumerDriver {
           providerId: String(msg.providerId),
           session: (msg.session ?? null) as SessionEvent['session'],
           at: Date.now(),
+          ...(msg.added !== undefined ? { added: msg.added } : {}),
+          ...(msg.removed !== undefined ? { removed: msg.removed } : {}),
+          ...(msg.changed !== undefined ? { changed: msg.changed } : {}),
         });
         break;
     }

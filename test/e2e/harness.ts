@@ -140,7 +140,8 @@ export async function startWorld(log: (line: string) => void, options: WorldOpti
     const install = ensureCodeServerInstall({ onlyIfMissing: true });
     let t = Date.now();
     const vsix = extensionVsix();
-    const consumer = consumerVsix(E2E_DIR);
+    // Per world, so suites running at the same time never install each other's half-written package.
+    const consumer = consumerVsix(options.name ? path.join(E2E_DIR, options.name) : E2E_DIR);
     log(`packages ready in ${Date.now() - t} ms: ${path.relative(repoRoot, vsix)}, ${path.relative(repoRoot, consumer)}`);
 
     const ipv6 = process.env.OIDC_E2E_ISSUER_HOST === '[::1]';

@@ -204,3 +204,182 @@ export async function screenshotAll(context: BrowserContext | undefined, dir: st
   }
   return files;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dialogs and notifications read as a person reads them (flows.test.ts)
+// ---------------------------------------------------------------------------------------------
+
+export interface DialogContent {
+  box: Locator;
+  /** The first line (`.dialog-message-text`). */
+  message: string;
+  /** The detail under it (`.dialog-message-detail`), '' when none. */
+  detail: string;
+  buttons: string[];
+}
+
+/** Waits (bounded) for a modal dialog whose text matches `text`; returns what it says, without clicking. */
+export async function waitForDialog(page: Page, text: RegExp, timeoutMs: number): Promise<DialogContent> {
+  const box = page.locator('.monaco-dialog-box').filter({ hasText: text }).first();
+  await box.waitFor({ state: 'visible', timeout: timeoutMs });
+  const read = async (selector: string) =>
+    (await box.locator(selector).first().innerText({ timeout: 2000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
+  const buttons = (await box.locator('.dialog-buttons .monaco-button').allInnerTexts()).map((b) => b.trim()).filter(Boolean);
+  return { box, message: await read('.dialog-message-text'), detail: await read('.dialog-message-detail'), buttons };
+}
+
+/** Clicks `name` in `dialog` and waits (bounded) for the dialog to close. */
+export async function clickButtonIn(dialogBox: Locator, name: string, timeoutMs = 10_000): Promise<void> {
+  await dialogBox.locator('.dialog-buttons .monaco-button').filter({ hasText: new RegExp(`^${escapeRegExp(name)}$`) }).first().click({ timeout: 5000 });
+  await dialogBox.waitFor({ state: 'hidden', timeout: timeoutMs });
+}
+
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export interface ToastContent {
+  toast: Locator;
+  /** The toast's message line (for progress: the title and the reported message), whitespace folded. */
+  message: string;
+  /** The whole toast's text (message, source, buttons). */
+  text: string;
+  buttons: string[];
+  /** `.codicon-error` / `-warning` / `-info` of the toast's icon, when there is one. */
+  severity: 'error' | 'warning' | 'info' | undefined;
+}
+
+/** The notification toast whose text matches `text` (a locator; may match nothing). */
+export function toast(page: Page, text: RegExp): Locator {
+  return page.locator('.notification-toast').filter({ hasText: text }).first();
+}
+
+async function readToast(t: Locator): Promise<ToastContent> {
+  const fold = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const message = fold(await t.locator('.notification-list-item-message').first().innerText({ timeout: 2000 }).catch(() => ''));
+  const text = fold(await t.innerText({ timeout: 2000 }).catch(() => ''));
+  const buttons = (await t.locator('.notification-list-item-buttons-container .monaco-button').allInnerTexts()).map((b) => b.trim()).filter(Boolean);
+  const icon = (await t.locator('.notification-list-item-icon').first().getAttribute('class', { timeout: 2000 }).catch(() => '')) ?? '';
+  const severity = /codicon-error/.test(icon) ? 'error' : /codicon-warning/.test(icon) ? 'warning' : /codicon-info/.test(icon) ? 'info' : undefined;
+  return { toast: t, message, text, buttons, severity };
+}
+
+/** Waits (bounded) for a visible notification toast whose text matches `text`. */
+export async function waitForToast(page: Page, text: RegExp, timeoutMs: number): Promise<ToastContent> {
+  const t = toast(page, text);
+  await t.waitFor({ state: 'visible', timeout: timeoutMs });
+  return readToast(t);
+}
+
+/** Every visible toast, read. */
+export async function allToasts(page: Page): Promise<ToastContent[]> {
+  const all = page.locator('.notification-toast');
+  const out: ToastContent[] = [];
+  for (let i = 0; i < (await all.count()); i++) out.push(await readToast(all.nth(i)));
+  return out;
+}
+
+/** Clicks the button `name` of the toast matching `text`. */
+export async function clickToastButton(page: Page, text: RegExp, name: string, timeoutMs = 5000): Promise<void> {
+  const t = toast(page, text);
+  // Toasts show their buttons on hover in some layouts; hovering first is what a person does.
+  await t.hover({ timeout: timeoutMs }).catch(() => undefined);
+  await t
+    .locator('.notification-list-item-buttons-container .monaco-button')
+    .filter({ hasText: new RegExp(`^${escapeRegExp(name)}$`) })
+    .first()
+    .click({ timeout: timeoutMs });
+}
+
+// ---------------------------------------------------------------------------------------------
+// oidc-provider's device pages (RFC 8628 verification), in a real tab
+// ---------------------------------------------------------------------------------------------
+
+export interface DevicePagesResult {
+  /** Screens passed, in order: 'code' (user-code input), 'confirm', 'login', 'consent'. */
+  screens: string[];
+  /** The code the IdP's confirmation page displayed ("should be displayed on your device"). */
+  confirmedCode: string | undefined;
+  title: string;
+  bodyText: string;
+}
+
+/** Clicks `target` and waits (bounded) until the tab shows a new document. */
+async function clickForNewDocument(tab: Page, target: Locator, timeoutMs: number): Promise<void> {
+  await tab.evaluate(() => ((window as unknown as { __e2eOld?: boolean }).__e2eOld = true));
+  await target.click({ timeout: 5000 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const old = await tab.evaluate(() => (window as unknown as { __e2eOld?: boolean }).__e2eOld === true).catch(() => true);
+    if (!old) return;
+    if (Date.now() > deadline) throw new Error(`the page ${tab.url().replace(/\?.*/, '?…')} did not change after the click`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Completes oidc-provider's device verification in `tab`, as a person does: the user-code page
+ * (typing `userCode` when it is not prefilled), "Confirm Device" → Continue, the login form,
+ * the consent → until "Sign-in Success". Fails with the page's text on the IdP's error pages.
+ */
+export async function completeDevicePages(tab: Page, login: string, timeoutMs: number, userCode?: string): Promise<DevicePagesResult> {
+  const deadline = Date.now() + timeoutMs;
+  const screens: string[] = [];
+  let confirmedCode: string | undefined;
+  const left = () => Math.max(1000, deadline - Date.now());
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`the device sign-in did not finish; last page ${tab.url()} "${await tab.title().catch(() => '')}" after ${screens.join(', ')}`);
+    await tab.waitForLoadState('domcontentloaded', { timeout: left() });
+    const title = await tab.title().catch(() => '');
+    const body = async () => (await tab.locator('body').innerText({ timeout: 5000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
+    if (title === 'Sign-in Success') return { screens, confirmedCode, title, bodyText: await body() };
+    if (title === 'Device Login Confirmation') {
+      screens.push('confirm');
+      confirmedCode = (await tab.locator('code').first().innerText({ timeout: 5000 })).trim();
+      await clickForNewDocument(tab, tab.locator('button[autofocus][form="op.deviceConfirmForm"]'), left());
+      continue;
+    }
+    const codeInput = tab.locator('form#op\\.deviceInputForm input[name="user_code"]');
+    if (await codeInput.isVisible().catch(() => false)) {
+      const text = await body();
+      if (/incorrect|interrupted|error/i.test(text)) throw new Error(`the IdP's device page says: ${text.slice(0, 300)}`);
+      screens.push('code');
+      if (!(await codeInput.inputValue())) {
+        if (!userCode) throw new Error('the device page asks for the code and none was given');
+        await codeInput.fill(userCode);
+      }
+      await clickForNewDocument(tab, tab.locator('button[form="op.deviceInputForm"]'), left());
+      continue;
+    }
+    let url: URL | undefined;
+    try {
+      url = new URL(tab.url());
+    } catch {
+      url = undefined;
+    }
+    if (url?.pathname.startsWith('/interaction/')) {
+      const submit = tab.locator('button[type="submit"]').first();
+      if (!(await submit.isVisible().catch(() => false))) {
+        await sleep(200);
+        continue;
+      }
+      const loginField = tab.locator('input[name="login"]');
+      if (await loginField.isVisible()) {
+        screens.push('login');
+        await loginField.fill(login);
+        await tab.locator('input[name="password"]').fill('any password');
+      } else {
+        screens.push('consent');
+      }
+      await clickForNewDocument(tab, submit, left());
+      continue;
+    }
+    // The auto-submitting form_post page, or a redirect in passing; an IdP error page stays.
+    const here = tab.url();
+    await sleep(500);
+    if (tab.url() === here && (await tab.title().catch(() => '')) === title) {
+      const text = await body();
+      if (/error|not found|invalid/i.test(text) && !/Submitting/i.test(title)) throw new Error(`the device sign-in stopped at ${here}: ${text.slice(0, 400)}`);
+    }
+  }
+}

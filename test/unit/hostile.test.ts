@@ -18,7 +18,7 @@ import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/issuer';
-import type { Logger } from '../../src/core/logger';
+import { redact, type Logger } from '../../src/core/logger';
 import { loadPageTemplates, renderPage } from '../../src/core/pages';
 import { refreshSession, revokeToken } from '../../src/core/refresh';
 import { MemorySecretStore } from '../../src/core/secretStore';
@@ -381,7 +381,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
     await assertSignInRejected(idp, h, redirectBrowser(), 'protocol', /unsupported `token_type`/);
   });
 
-  it('token response of 5 MB with Content-Length is refused without reading it', async () => {
+  it('token response of 5 MB with Content-Length is refused', async () => {
     idp.tokenAnswers.push({ raw: { body: `{"access_token":"${'a'.repeat(5 * 1024 * 1024)}","token_type":"Bearer"}` } });
     const h = harness(idp);
     await assertSignInRejected(idp, h, redirectBrowser(), 'protocol', /larger than 1024 KiB/);
@@ -636,17 +636,52 @@ describe('hostile IdP: refresh and key rotation', () => {
     assert.equal(idp.count('/.well-known/openid-configuration'), discovery0 + 2, 'one rediscovery only');
   });
 
-  it('revocation is sent to the IdP with the refresh token, and a hostile revocation answer only sets revokeError', async () => {
+  it('revocation is sent with the refresh token; a refused revocation still removes the session and sets revokeError', async () => {
     const h = harness(idp);
     const session = await h.manager.createSession([], redirectBrowser());
-    idp.revocationAnswers.push({ status: 400, body: JSON.stringify({ error: 'invalid_request', error_description: session.refreshToken }) });
+    idp.revocationAnswers.push({ status: 400, body: JSON.stringify({ error: 'invalid_request', error_description: 'no such token' }) });
     const result = await h.manager.removeSessions([session.id]);
     assert.equal(result.removed.length, 1);
-    assert.ok(result.revokeError instanceof OidcError);
+    assert.equal(result.revokeError?.kind, 'idp');
+    assert.match(result.revokeError!.message, /refused the revocation \(invalid_request: no such token\)/);
     assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
     const revoke = idp.requests.filter((r) => r.path === '/revoke').at(-1)!;
     assert.equal(revoke.params.get('token'), session.refreshToken);
     assert.equal(revoke.params.get('token_type_hint'), 'refresh_token');
+    assertNoSecrets(idp, [...h.logs, result.revokeError!.message], 'a log line or revokeError');
+  });
+
+  // PRODUCT BUG: src/core/http.ts describeFailure() copies the IdP's error_description verbatim
+  // into the OidcError message, and src/core/sessionManager.ts logs it (removeSessions: "Could not
+  // revoke …", refreshLocked: "Could not refresh …"). An IdP that echoes the submitted token
+  // ("token <value> is not revocable") puts the refresh token into the log, and redact() in
+  // src/vscode/log.ts does not catch it (no `=`/`:` after the word, not a JWT, and it is given no
+  // known secrets). revokeError, shown to the user, carries it too. Checked after redact(), as
+  // the output channel would get it.
+  it.skip('an IdP that echoes the refresh token in error_description (revocation): the token is not logged', async () => {
+    const h = harness(idp);
+    const session = await h.manager.createSession([], redirectBrowser());
+    idp.revocationAnswers.push({
+      status: 400,
+      body: JSON.stringify({ error: 'invalid_request', error_description: `token ${session.refreshToken} is not revocable` }),
+    });
+    const result = await h.manager.removeSessions([session.id]);
+    assert.equal(result.removed.length, 1);
+    assertNoSecrets(idp, [...h.logs.map((l) => redact(l)), result.revokeError!.message], 'a (redacted) log line or revokeError');
+  });
+
+  // PRODUCT BUG: the same as above, on the refresh path (a non-invalid_grant error is logged with
+  // its message by SessionManager.refreshLocked()).
+  it.skip('an IdP that echoes the refresh token in error_description (refresh): the token is not logged, the session is kept', async () => {
+    const store = new MemorySecretStore();
+    const session = await harness(idp, { store }).manager.createSession([], redirectBrowser());
+    const late = harness(idp, { store });
+    idp.tokenAnswers.push({
+      raw: { status: 400, body: JSON.stringify({ error: 'invalid_request', error_description: `refresh token ${session.refreshToken} malformed` }) },
+    });
+    const fresh = await late.manager.freshSession(session.id, session.accessToken);
+    assert.equal(fresh?.accessToken, session.accessToken);
+    assertNoSecrets(idp, late.logs.map((l) => redact(l)), 'a (redacted) log line');
   });
 });
 
@@ -694,6 +729,7 @@ describe('loopback redirect server under attack', () => {
       assert.equal(new URL(server.redirectUri).hostname, '127.0.0.1');
       assert.equal(await portIsClosed(server.port, '127.0.0.1'), false, 'reachable on 127.0.0.1');
       assert.ok(await portIsClosed(server.port, '127.0.0.2'), 'not on another loopback address (no wildcard bind)');
+      assert.ok(await portIsClosed(server.port, '::1'), 'not on IPv6 (no dual-stack wildcard bind)');
       const external = firstExternalIPv4();
       if (external) assert.ok(await portIsClosed(server.port, external), `not on ${external}`);
     } finally {

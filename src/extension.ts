@@ -1,4 +1,5 @@
 /** Activation: settings → provider, commands, and the Accounts-menu entry. */
+import { mkdirSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { IssuerCache } from './core/issuer';
 import { loadPageTemplates, type PageTemplates } from './core/pages';
@@ -14,6 +15,12 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   const channel = vscode.window.createOutputChannel('OpenID Connect', { log: true });
   const log = createLogger(channel);
   const issuers = new IssuerCache(log);
+  // The shared state's watcher sees nothing inside a folder that does not exist yet.
+  try {
+    mkdirSync(context.globalStorageUri.fsPath, { recursive: true });
+  } catch (err) {
+    log.warn(`Could not create the global storage folder: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const uriCallbacks = new UriCallbacks(context.extension.id, log);
   // Read the page templates only when a sign-in first needs them: activation stays cheap.
   let templates: PageTemplates | undefined;

@@ -7,9 +7,11 @@ import { OidcError } from './errors';
 import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
-import type { SharedStateFile } from './sharedState';
+import { SharedStateUnreadableError, type SharedStateFile } from './sharedState';
 
 export class SessionStore {
+  private lastUnreadable: string | undefined;
+
   constructor(
     private readonly secrets: SecretStore,
     readonly key: string,
@@ -54,9 +56,15 @@ export class SessionStore {
   private async readShared(): Promise<StoredState | undefined> {
     if (!this.shared) return undefined;
     try {
-      return await this.shared.read();
+      const state = await this.shared.read();
+      this.lastUnreadable = undefined;
+      return state;
     } catch (err) {
-      this.log.debug(`Could not read the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
+      const message = `Could not read the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`;
+      // Unreadable state means this window cannot see the others' sign-ins: worth a warning, once.
+      if (err instanceof SharedStateUnreadableError && message !== this.lastUnreadable) this.log.warn(message);
+      else this.log.debug(message);
+      this.lastUnreadable = err instanceof SharedStateUnreadableError ? message : undefined;
       return undefined;
     }
   }

@@ -1,7 +1,7 @@
 /**
  * State shared by every window of one machine, in the extension's global storage folder: a lock
  * file that serializes refreshes across windows, and the sessions written there encrypted
- * (AES-256-GCM) with a key kept in SecretStorage.
+ * (AES-256-GCM) with a key kept in SecretStorage that never changes once made.
  *
  * Why a folder and not only SecretStorage: desktop VS Code shares one SecretStorage between
  * windows, but browser-hosted VS Code gives each window its own snapshot, never tells the others
@@ -24,14 +24,32 @@ export class LockTimeoutError extends Error {
   override readonly name = 'LockTimeoutError';
 }
 
+/** The state file exists but cannot be read with this window's key, or is not valid state. */
+export class SharedStateUnreadableError extends Error {
+  override readonly name = 'SharedStateUnreadableError';
+}
+
+export interface SharedStateOptions {
+  staleLockMs?: number;
+  lockWaitMs?: number;
+  pollMs?: number;
+  /**
+   * Also keep the file key in a 0600 file beside the state. Needed where windows do not share one
+   * SecretStorage (browser-hosted VS Code: each window holds its own snapshot, so a window opened
+   * before the first sign-in would never learn the key another window made). On the desktop the
+   * key stays only in SecretStorage, so the state file alone is useless to a reader of the disk.
+   */
+  keyFile?: boolean;
+}
+
 export class SharedStateFile {
-  private key: Buffer | undefined;
+  private key: Promise<Buffer> | undefined;
 
   constructor(
     private readonly dir: string,
     private readonly name: string,
     private readonly secrets: SecretStore,
-    private readonly options: { staleLockMs?: number; lockWaitMs?: number; pollMs?: number } = {},
+    private readonly options: SharedStateOptions = {},
   ) {}
 
   get statePath(): string {
@@ -42,15 +60,27 @@ export class SharedStateFile {
     return path.join(this.dir, `${this.name}.lock`);
   }
 
+  get keyPath(): string {
+    return path.join(this.dir, `${this.name}.key`);
+  }
+
   /** Runs `task` while holding the cross-window lock. */
-  async withLock<T>(task: () => Promise<T>): Promise<T> {
+  withLock<T>(task: () => Promise<T>): Promise<T> {
+    return this.hold(this.lockPath, task);
+  }
+
+  /**
+   * Runs `task` holding the lock file `lockPath`. Key creation has a lock of its own, so a window
+   * that reads the state while holding the refresh lock cannot deadlock on itself.
+   */
+  private async hold<T>(lockPath: string, task: () => Promise<T>): Promise<T> {
     await fs.mkdir(this.dir, { recursive: true });
     const staleMs = this.options.staleLockMs ?? STALE_LOCK_MS;
     const deadline = Date.now() + (this.options.lockWaitMs ?? LOCK_WAIT_MS);
     const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
     for (;;) {
       try {
-        const handle = await fs.open(this.lockPath, 'wx');
+        const handle = await fs.open(lockPath, 'wx');
         await handle.writeFile(token);
         await handle.close();
         break;
@@ -58,11 +88,11 @@ export class SharedStateFile {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       try {
-        const stat = await fs.stat(this.lockPath);
+        const stat = await fs.stat(lockPath);
         if (Date.now() - stat.mtimeMs > staleMs) {
           // The holder died: take the lock over. Rename first so two windows cannot both remove it.
-          const aside = `${this.lockPath}.stale.${token}`;
-          await fs.rename(this.lockPath, aside).then(() => fs.rm(aside, { force: true }), () => undefined);
+          const aside = `${lockPath}.stale.${token}`;
+          await fs.rename(lockPath, aside).then(() => fs.rm(aside, { force: true }), () => undefined);
           continue;
         }
       } catch {
@@ -74,12 +104,15 @@ export class SharedStateFile {
     try {
       return await task();
     } finally {
-      const holder = await fs.readFile(this.lockPath, 'utf8').catch(() => undefined);
-      if (holder === token) await fs.rm(this.lockPath, { force: true });
+      const holder = await fs.readFile(lockPath, 'utf8').catch(() => undefined);
+      if (holder === token) await fs.rm(lockPath, { force: true });
     }
   }
 
-  /** The shared state, or undefined when there is none or it cannot be read with our key. */
+  /**
+   * The shared state, or undefined when there is none. Throws SharedStateUnreadableError when a
+   * file exists that this window cannot decrypt or parse, so the caller can say so in the log.
+   */
   async read(): Promise<StoredState | undefined> {
     let data: Buffer;
     try {
@@ -88,16 +121,18 @@ export class SharedStateFile {
       return undefined;
     }
     const key = await this.fileKey();
-    if (data.length < 12 + 16 + 1) return undefined;
+    if (data.length < 12 + 16 + 1) throw new SharedStateUnreadableError('the shared state file is truncated');
+    let plain: string;
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(12, 28));
-      const plain = Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8');
-      const parsed = parseStoredState(plain);
-      return parsed.ok ? parsed.state : undefined;
+      plain = Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8');
     } catch {
-      return undefined;
+      throw new SharedStateUnreadableError('the shared state file does not decrypt with this window\'s key');
     }
+    const parsed = parseStoredState(plain);
+    if (!parsed.ok) throw new SharedStateUnreadableError(`the shared state file is not valid: ${parsed.reason}`);
+    return parsed.state;
   }
 
   /** Writes the state atomically (temp file + rename), so readers never see half a file. */
@@ -116,17 +151,53 @@ export class SharedStateFile {
     await fs.rm(this.statePath, { force: true });
   }
 
-  /** The file key: created once, then only ever read. */
-  private async fileKey(): Promise<Buffer> {
-    if (this.key) return this.key;
-    const secretName = `${this.name}.fileKey`;
-    const stored = await this.secrets.get(secretName);
-    if (stored && Buffer.from(stored, 'base64').length === 32) {
-      this.key = Buffer.from(stored, 'base64');
-    } else {
-      this.key = randomBytes(32);
-      await this.secrets.store(secretName, this.key.toString('base64'));
-    }
+  /** The file key: made once for all windows, then only ever read. */
+  private fileKey(): Promise<Buffer> {
+    this.key ??= this.loadOrCreateKey().catch((err: unknown) => {
+      this.key = undefined; // let the next call try again
+      throw err;
+    });
     return this.key;
   }
+
+  private get secretName(): string {
+    return `${this.name}.fileKey`;
+  }
+
+  private async loadOrCreateKey(): Promise<Buffer> {
+    const fast = this.options.keyFile ? await this.readKeyFile() : asKey(await this.secrets.get(this.secretName));
+    if (fast) {
+      if (this.options.keyFile) await this.mirrorToSecrets(fast);
+      return fast;
+    }
+    // Decide under a lock, so two windows starting together cannot each make their own key.
+    return this.hold(`${this.keyPath}.lock`, async () => {
+      const fromFile = this.options.keyFile ? await this.readKeyFile() : undefined;
+      const fromSecrets = asKey(await this.secrets.get(this.secretName));
+      const key = fromFile ?? fromSecrets ?? randomBytes(32);
+      if (this.options.keyFile && !fromFile) {
+        const tmp = `${this.keyPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+        await fs.writeFile(tmp, key.toString('base64'), { mode: 0o600 });
+        await fs.rename(tmp, this.keyPath);
+      }
+      if (!fromSecrets || !fromSecrets.equals(key)) await this.secrets.store(this.secretName, key.toString('base64'));
+      return key;
+    });
+  }
+
+  private async readKeyFile(): Promise<Buffer | undefined> {
+    return asKey(await fs.readFile(this.keyPath, 'utf8').catch(() => undefined));
+  }
+
+  /** Keeps SecretStorage holding the key the file holds (same value everywhere, so no writer can lose). */
+  private async mirrorToSecrets(key: Buffer): Promise<void> {
+    const stored = asKey(await this.secrets.get(this.secretName));
+    if (!stored || !stored.equals(key)) await this.secrets.store(this.secretName, key.toString('base64'));
+  }
+}
+
+function asKey(encoded: string | undefined): Buffer | undefined {
+  if (!encoded) return undefined;
+  const key = Buffer.from(encoded.trim(), 'base64');
+  return key.length === 32 ? key : undefined;
 }

@@ -400,7 +400,8 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     return new SessionManager({
       config,
       store: this.store,
-      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store),
+      // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
+      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, { keyFile: describeEnvironment().isWeb }),
       issuers: this.deps.issuers,
       flow: this.createFlow(config),
       log: this.deps.log,

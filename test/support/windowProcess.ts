@@ -58,7 +58,8 @@ async function run(task: WindowTask): Promise<WindowReport> {
   manager = new SessionManager({
     config,
     store,
-    shared: new SharedStateFile(task.sharedDir, key, store),
+    // As in the product: browser-hosted windows keep the file key beside the state.
+    shared: new SharedStateFile(task.sharedDir, key, store, { keyFile: task.mode !== 'desktop' }),
     issuers: new IssuerCache(silentLogger),
     flow: noFlow,
     log: silentLogger,

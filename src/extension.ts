@@ -81,7 +81,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
     });
   }
   offerSignIn();
-  return createApi(() => provider.sessions);
+  return createApi(() => [provider, ...named.providers]);
 }
 
 export function deactivate(): void {

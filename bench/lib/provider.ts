@@ -56,7 +56,7 @@ export async function startProvider(
     },
     { id: PROVIDER_ID, label: PROVIDER_LABEL, readConfig: readProviderConfig, primary: true },
   );
-  const api = createApi(() => provider.sessions);
+  const api = createApi(() => [provider]);
   return {
     provider,
     api,

@@ -21,8 +21,9 @@
  *
  * Knobs (for experiments, not CI): OIDC_E2E_WINDOWS_TTL (access-token lifetime, s; default 90),
  * OIDC_E2E_WINDOWS_ROTATE=0 (no refresh-token rotation: a double refresh is then not fatal at
- * the IdP, so only assertions 2 and 3 can see it), OIDC_E2E_WINDOWS_OPEN_FIRST=1 (open window 2
- * before the sign-in, so its SecretStorage copy predates everything the sign-in stored). Logs and screenshots: .test-logs/e2e/windows/.
+ * the IdP, so only assertions 2 and 3 can see it), OIDC_E2E_WINDOWS_OPEN_FIRST=0 (open window 2
+ * after the sign-in; by default it is open before, so its SecretStorage copy predates everything
+ * the sign-in stored: the harder case, which once lost the session). Logs and screenshots: .test-logs/e2e/windows/.
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -48,8 +49,8 @@ const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
 const TTL_S = Number(process.env.OIDC_E2E_WINDOWS_TTL ?? 90);
 const ROTATE = process.env.OIDC_E2E_WINDOWS_ROTATE !== '0';
-/** Open window 2 before the sign-in instead of after it (OIDC_E2E_WINDOWS_OPEN_FIRST=1). */
-const OPEN_FIRST = process.env.OIDC_E2E_WINDOWS_OPEN_FIRST === '1';
+/** Open window 2 before the sign-in (default), or after it (OIDC_E2E_WINDOWS_OPEN_FIRST=0). */
+const OPEN_FIRST = process.env.OIDC_E2E_WINDOWS_OPEN_FIRST !== '0';
 /** The extension's REFRESH_SKEW_MS and REFRESH_JITTER_MS (src/core/sessionManager.ts), in ms. */
 const SKEW_MS = 60_000;
 const JITTER_MS = 30_000;
@@ -501,6 +502,21 @@ describe('oidc-auth in two VS Code windows at once (code-server entry.js, one Ch
     await until('window 2 to hold the new token', 30_000, async () =>
       (await getSession(1, { silent: true }, 15_000))?.accessToken === result.calls[1] ? true : undefined,
     );
+    assert.deepEqual(failedCalls(), [], `the token endpoint refused: ${describeCalls(failedCalls())}`);
+  });
+
+  it('6. API, scopes form (no session object): getAccessToken(scopes, { forceRefresh }) and withAutoRefresh(scopes, fn) from window 2', async function () {
+    const { idp, driver } = w();
+    const t0 = Date.now();
+    const r = await driver.call<{ before: string; forced: string; calls: string[]; value: string }>('apiScopes', { scopes: SCOPES }, 30_000, instances[1]);
+    const calls = refreshCalls().filter((c) => c.at >= t0 && c.at <= Date.now());
+    log(`scopes form: ${tag(r.before)} → forced ${tag(r.forced)}; fn got ${r.calls.map(tag).join(', ')}; IdP refreshes: ${calls.length}`);
+    assert.equal((await idp.introspect(r.before)).active, true, 'the served token is active');
+    assert.notEqual(r.forced, r.before, 'forceRefresh gave a new token');
+    assert.deepEqual([r.value, r.calls.length, r.calls[0]], ['ok', 2, r.forced]);
+    assert.notEqual(r.calls[1], r.calls[0], 'the retry got a new token');
+    assert.equal(calls.length, 2, 'one refresh for forceRefresh, one for the 401 retry');
+    assert.equal(r.calls[1], idp.issued.at(-1)!.accessToken);
     assert.deepEqual(failedCalls(), [], `the token endpoint refused: ${describeCalls(failedCalls())}`);
     const total = w().idp.tokenCalls;
     log(`whole run: ${total.filter((c) => c.grantType === 'refresh_token').length} refreshes, ${failedCalls().length} failures at the IdP`);

@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/pages';
 import { MemorySecretStore } from '../../src/core/secretStore';
 import { SessionManager } from '../../src/core/sessionManager';
-import { createApi, isUnauthorized } from '../../src/vscode/api';
+import { createApi, isUnauthorized, type ApiProvider } from '../../src/vscode/api';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 
@@ -42,6 +42,16 @@ const asVscodeSession = (s: { id: string; accessToken: string; accountId: string
   scopes: s.scopes,
 });
 
+/** The provider surface the API uses, over a bare manager (the VS Code provider adds only UI). */
+function apiProvider(m: SessionManager, id = 'oidc'): ApiProvider {
+  return {
+    identity: { id },
+    sessions: m,
+    getSessions: async (scopes, options) => (await m.getSessions(scopes, options?.account?.id)).map(asVscodeSession),
+    createSession: async (scopes) => asVscodeSession(await signIn(m, 'carol', [...scopes])),
+  };
+}
+
 describe('reactive refresh for consumers', () => {
   let idp: TestIdp;
   before(async () => {
@@ -66,7 +76,7 @@ describe('reactive refresh for consumers', () => {
 
   it('the API gives tokens only to holders of the session, and retries once on 401', async () => {
     const m = manager(idp);
-    const api = createApi(() => m);
+    const api = createApi(() => [apiProvider(m)]);
     const session = asVscodeSession(await signIn(m));
     await assert.rejects(api.getAccessToken({ ...session, accessToken: 'guessed' }), /not a current session/);
     await assert.rejects(api.getAccessToken({ ...session, id: 'other' }), /not a current session/);
@@ -97,6 +107,40 @@ describe('reactive refresh for consumers', () => {
     // After sign-out the session's tokens open nothing.
     await m.removeSessions([session.id]);
     await assert.rejects(api.getAccessToken(session), /not a current session/);
+  });
+
+  it('the scopes form: a token for scopes from a signed-in session, forceRefresh, createIfNone, 401 retry', async () => {
+    const m = manager(idp);
+    const other = manager(idp);
+    const api = createApi(() => [apiProvider(m), apiProvider(other, 'oidc.other')]);
+    await assert.rejects(api.getAccessToken(['openid']), (err: Error & { code?: string }) => err.code === 'NotSignedIn' && /sign in first/.test(err.message));
+    await assert.rejects(api.getAccessToken(['openid'], { providerId: 'oidc.nope' }), /no provider "oidc.nope"/);
+    const created = await api.getAccessToken(['openid'], { createIfNone: true });
+    assert.equal((await idp.introspect(created)).active, true);
+    assert.equal(await api.getAccessToken(['openid']), created, 'a valid token is served as it is');
+    await assert.rejects(api.getAccessToken(['openid', 'profile']), /NotSignedIn|covers the scopes/, 'a session must cover the scopes');
+    await assert.rejects(api.getAccessToken(['openid'], { providerId: 'oidc.other' }), /sign in first/, 'providers do not share sessions');
+
+    const before = refreshCount(idp);
+    const forced = await Promise.all(Array.from({ length: 20 }, () => api.getAccessToken(['openid'], { forceRefresh: true })));
+    assert.equal(refreshCount(idp) - before, 1, 'twenty forced callers, one refresh');
+    assert.equal(new Set(forced).size, 1);
+    assert.notEqual(forced[0], created);
+
+    const seen: string[] = [];
+    const active = await api.withAutoRefresh(['openid'], async (token) => {
+      seen.push(token);
+      if (seen.length === 1) throw Object.assign(new Error('Unauthorized'), { response: { status: 401 } });
+      return (await idp.introspect(token)).active;
+    });
+    assert.equal(active, true);
+    assert.deepEqual([seen.length, seen[0]], [2, forced[0]]);
+    assert.notEqual(seen[1], seen[0]);
+    assert.equal(refreshCount(idp) - before, 2);
+    // The account option picks among several accounts.
+    const carol = (await m.getSessions(['openid']))[0]!;
+    assert.equal(await api.getAccessToken(['openid'], { account: { id: carol.accountId, label: carol.accountLabel } }), seen[1]);
+    await assert.rejects(api.getAccessToken(['openid'], { account: { id: 'nobody', label: 'nobody' } }), /sign in first/);
   });
 
   it('recognises 401 the way common HTTP clients report it', () => {

@@ -21,7 +21,7 @@ import { refreshSession, revokeToken } from './refresh';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes';
 import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
-import { storageKey, type StoredSession, type StoredState } from './sessions';
+import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
 import type { SharedStateFile } from './sharedState';
 import { accountLabel, computeExpiresAt, lacksLabelClaims, needsRefresh, type IdTokenClaimsLike } from './tokens';
 
@@ -38,6 +38,12 @@ export interface SessionsChange {
   added: StoredSession[];
   removed: StoredSession[];
   changed: StoredSession[];
+  /**
+   * Removed sessions the user did not sign out of: the IdP refused their refresh token
+   * (`invalid_grant`) or the access token expired with no refresh token. Set only in the window
+   * that found out, so the user is told once.
+   */
+  ended?: StoredSession[];
 }
 
 export interface SignInOptions {
@@ -123,10 +129,17 @@ export class SessionManager {
 
   /** Sessions covering `scopes` (all sessions when undefined), with tokens fresh where possible. */
   async getSessions(scopes?: readonly string[], accountId?: string): Promise<StoredSession[]> {
-    const state = await this.load();
-    const matching = state.sessions.filter(
-      (s) => (!scopes || coversScopes(s.requestedScopes, scopes)) && (accountId === undefined || s.accountId === accountId),
-    );
+    const matches = (state: StoredState) =>
+      state.sessions.filter(
+        (s) => (!scopes || coversScopes(s.requestedScopes, scopes)) && (accountId === undefined || s.accountId === accountId),
+      );
+    let matching = matches(await this.load());
+    if (matching.length === 0) {
+      // Another window may have signed in a moment ago, before its change reached this window's
+      // watchers: look at storage before answering "none" (misses are rare, hits stay in memory).
+      await this.reload();
+      matching = matches(this.state ?? emptyState());
+    }
     const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     const now = this.now();
     if (!matching.some((s) => needsRefresh(s.expiresAt, now, skew))) return matching;
@@ -288,7 +301,7 @@ export class SessionManager {
     if (!due) return current;
     if (!current.refreshToken) {
       log.info(`The access token of ${current.accountLabel} expired and there is no refresh token: signing out.`);
-      await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [] });
+      await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [], ended: [current] });
       return undefined;
     }
     let refreshed: StoredSession;
@@ -306,7 +319,7 @@ export class SessionManager {
     } catch (err) {
       if (err instanceof OidcError && err.oauthError === 'invalid_grant') {
         log.warn(`The identity provider no longer accepts the session of ${current.accountLabel} (invalid_grant): signing out.`);
-        await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [] });
+        await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [], ended: [current] });
         return undefined;
       }
       // A network or server fault must not cost the user the session: keep it and try later.

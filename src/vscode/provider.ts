@@ -429,6 +429,34 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       removed: change.removed.map(toVscodeSession),
       changed: change.changed.map(toVscodeSession),
     });
+    if (change.ended?.length) this.announceEnded(change.ended);
+  }
+
+  private endedPending: StoredSession[] = [];
+
+  /**
+   * Tells the user, once for everything that ended together, that the IdP ended a session they
+   * did not sign out of, and offers to sign in again with the same scopes.
+   */
+  private announceEnded(ended: StoredSession[]): void {
+    const first = this.endedPending.length === 0;
+    this.endedPending.push(...ended);
+    if (!first) return;
+    setTimeout(() => {
+      const sessions = this.endedPending;
+      this.endedPending = [];
+      const accounts = [...new Set(sessions.map((s) => s.accountLabel))].join(', ');
+      const host = this.manager?.config.issuer.host ?? this.identity.label;
+      const again = vscode.l10n.t('Sign In Again');
+      void vscode.window
+        .showWarningMessage(
+          vscode.l10n.t('{0} signed you out of {1} ({2}): the session expired or was revoked. Extensions using it need you to sign in again.', host, this.identity.label, accounts),
+          again,
+        )
+        .then((choice) => {
+          if (choice === again) void this.signIn(sessions[0]!.scopes).catch(() => undefined);
+        });
+    }, 0);
   }
 
   private async announceSwitch(next: SessionManager | undefined): Promise<void> {

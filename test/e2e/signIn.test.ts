@@ -27,7 +27,10 @@ import {
   openQuickPickItems,
   runCommandFromPalette,
   screenshotAll,
+  allToasts,
+  clickToastButton,
   waitForTab,
+  waitForToast,
   waitForWorkbench,
 } from './workbench';
 
@@ -290,5 +293,40 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     const menu = await accountsMenuUntil(page, (l) => l.some((x) => x.includes(EMAIL)), 15_000);
     await closeMenus(page);
     assert.ok(menu.some((l) => l.includes(EMAIL)), `Accounts menu: ${JSON.stringify(menu)}`);
+  });
+
+  it('f. the IdP revokes the session: the next refresh ends it, one notification says so with "Sign In Again", which signs in again', async function () {
+    const { page, context, driver, idp } = w();
+    const held = await driver.getSession(SCOPES, { silent: true }, 15_000);
+    assert.ok(held, 'signed in after e.');
+    const grant = idp.issued.filter((t) => t.accessToken === held.accessToken).at(-1);
+    assert.ok(grant?.refreshToken, 'the IdP issued a refresh token with the session');
+    const res = await fetch(`${w().issuer}/token/revocation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: grant.refreshToken, token_type_hint: 'refresh_token', client_id: idp.clientId }),
+    });
+    assert.equal(res.status, 200, 'revoked at the IdP');
+    const eventsBefore = driver.events.length;
+
+    // A consumer reports a 401: the refresh meets invalid_grant.
+    await assert.rejects(driver.call('apiGetAccessToken', { scopes: SCOPES, forceRefresh: true }, 30_000), /signed out|not a current session/);
+    await driver.waitForEvent((e) => e.session === null, eventsBefore, 20_000, 'onDidChangeSessions without the session');
+    const notice = await waitForToast(page, /signed you out/, 15_000);
+    log(`notice: ${notice.message} [${notice.buttons.join(', ')}] (${notice.severity})`);
+    assert.ok(notice.message.includes(EMAIL), notice.message);
+    assert.match(notice.message, /expired or was revoked/);
+    assert.ok(notice.buttons.includes('Sign In Again'), `buttons: ${notice.buttons.join(', ')}`);
+    assert.equal((await allToasts(page)).filter((t) => /signed you out/.test(t.message)).length, 1, 'told once');
+
+    const codesBefore = authorizationCodeGrants();
+    await clickToastButton(page, /signed you out/, 'Sign In Again');
+    const tab = await waitForTab(context, isSignInTab, 30_000);
+    const result = await completeIdpLogin(tab, LOGIN, isCallback, 60_000);
+    log(`IdP screens ${result.screens.join(' → ') || '(none)'}; page "${result.title}"`);
+    await tab.close();
+    const back = await driver.waitForEvent((e) => (e.session as ReportedSession | null)?.account.label === EMAIL, eventsBefore, 30_000, 'the session back');
+    assert.equal(authorizationCodeGrants(), codesBefore + 1, 'signed in again at the IdP');
+    assert.equal((await idp.introspect((back.session as ReportedSession).accessToken)).active, true);
   });
 });

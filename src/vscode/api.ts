@@ -34,6 +34,22 @@ export interface OidcAuthApi {
    * (`status`, `statusCode` or `response.status`), gets a new token once and calls `fn` once more.
    */
   withAutoRefresh<T>(session: vscode.AuthenticationSession, fn: (accessToken: string) => Promise<T>): Promise<T>;
+  /**
+   * For a provider with `dpop` on: the value of the `DPoP` header for one request to your API,
+   * sent with `Authorization: DPoP <access token>` (RFC 9449 §7). Make a new one per request.
+   */
+  createDPoPProof(session: vscode.AuthenticationSession, request: DPoPProofRequest): Promise<string>;
+}
+
+export interface DPoPProofRequest {
+  /** The request's HTTP method. */
+  method: string;
+  /** The request's URL. */
+  url: string | URL;
+  /** The access token the request carries, when not `session.accessToken` (e.g. one withAutoRefresh passed you). */
+  accessToken?: string;
+  /** The nonce your API asked for in its `DPoP-Nonce` header, if it did. */
+  nonce?: string;
 }
 
 export function createApi(manager: () => SessionManager | undefined): OidcAuthApi {
@@ -50,6 +66,7 @@ export function createApi(manager: () => SessionManager | undefined): OidcAuthAp
   return {
     apiVersion: 1,
     getAccessToken,
+    createDPoPProof: (session, request) => createDPoPProof(manager(), session, request),
     async withAutoRefresh<T>(session: vscode.AuthenticationSession, fn: (accessToken: string) => Promise<T>): Promise<T> {
       const token = await getAccessToken(session);
       try {
@@ -61,6 +78,25 @@ export function createApi(manager: () => SessionManager | undefined): OidcAuthAp
       }
     },
   };
+}
+
+/** A DPoP proof bound to a token of a session the caller holds (the same check as getAccessToken). */
+async function createDPoPProof(
+  current: SessionManager | undefined,
+  session: vscode.AuthenticationSession,
+  request: DPoPProofRequest,
+): Promise<string> {
+  const token = request.accessToken ?? session.accessToken;
+  if (!current || !current.holdsToken(session.id, session.accessToken) || !current.holdsToken(session.id, token)) {
+    throw new Error('OpenID Connect: this is not a current session of the oidc provider (signed out, or not obtained from vscode.authentication.getSession).');
+  }
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    throw new Error(`OpenID Connect: createDPoPProof needs an absolute URL, not "${String(request.url)}".`);
+  }
+  return current.createDPoPProof(session.id, token, { method: request.method, url, ...(request.nonce !== undefined ? { nonce: request.nonce } : {}) });
 }
 
 /** HTTP 401 as the common HTTP clients report it. */

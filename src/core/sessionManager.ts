@@ -100,6 +100,9 @@ export class SessionManager {
     this.now = opts.now ?? Date.now;
     this.store = new SessionStore(opts.store, this.key, opts.shared, opts.log, this.now);
     this.dpopKeys = new DPoPKeys(opts.store, dpopKeyName(this.key), opts.log);
+    // Made at start rather than at the first sign-in: browser-hosted windows see only the secrets
+    // that existed when they opened, and a window with another key cannot refresh bound tokens.
+    if (opts.config.dpop) this.dpopKeys.requestHandle().catch((err: unknown) => opts.log.warn(`DPoP key: ${String(err)}`));
   }
 
   /** Stops the refresh timer; the manager must not be used afterwards. */

@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/pages';
 import { MemorySecretStore } from '../../src/core/secretStore';
 import { SessionManager, type SignInOptions } from '../../src/core/sessionManager';
+import { storageKey } from '../../src/core/sessions';
 import { sleep } from '../../src/core/timers';
 import { createApi } from '../../src/vscode/api';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
@@ -105,6 +106,19 @@ function thumbprint(jwk: PublicJwk): string {
   return createHash('sha256').update(canonical).digest('base64url');
 }
 
+/** A store that tells when a key is written. */
+class WatchedStore extends MemorySecretStore {
+  private readonly waiters = new Map<string, (value: string) => void>();
+  written(key: string): Promise<string> {
+    const now = this.data.get(key);
+    return now !== undefined ? Promise.resolve(now) : new Promise((resolve) => this.waiters.set(key, resolve));
+  }
+  override async store(key: string, value: string) {
+    await super.store(key, value);
+    this.waiters.get(key)?.(value);
+  }
+}
+
 async function boundJkt(idp: TestIdp, token: string): Promise<unknown> {
   const info = await idp.introspect(token);
   assert.equal(info.active, true, 'the token is active');
@@ -171,6 +185,15 @@ describe('DPoP against oidc-provider', function () {
     assert.ok(session.refreshToken, 'a refresh token was issued');
   });
 
+  it('makes the key when it starts, before any sign-in (windows opened later see it)', async () => {
+    const store = new WatchedStore();
+    const h = harness(idp.issuer, idp.clientId, { store });
+    const stored = await store.written(dpopKeyName(h.manager.key));
+    const session = await h.manager.createSession([], robotBrowser());
+    assert.equal(h.store.data.get(dpopKeyName(h.manager.key)), stored, 'the sign-in used the key made at start');
+    assert.equal(await boundJkt(idp, session.accessToken), thumbprint(storedJwk(h)));
+  });
+
   it('refresh sends a proof with the same key: the new token is bound to it too', async () => {
     const h = harness(idp.issuer, idp.clientId);
     const session = await h.manager.createSession([], robotBrowser());
@@ -208,9 +231,10 @@ describe('DPoP against oidc-provider', function () {
 
   it('an unreadable stored key is replaced with a warning, and sign-in works with the new one', async () => {
     for (const corrupt of ['not json', '{"version":1,"alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}}', '{"version":9}']) {
+      // Stored before the manager starts, which is when it loads the key.
       const store = new MemorySecretStore();
+      store.data.set(dpopKeyName(storageKey(new URL(idp.issuer).href, idp.clientId)), corrupt);
       const h = harness(idp.issuer, idp.clientId, { store });
-      store.data.set(dpopKeyName(h.manager.key), corrupt);
       const session = await h.manager.createSession([], robotBrowser());
       assert.ok(h.logs.some((l) => /stored DPoP key is unreadable; making a new one/.test(l)), `warned for ${corrupt}`);
       assert.notEqual(store.data.get(dpopKeyName(h.manager.key)), corrupt);

@@ -25,10 +25,8 @@ describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
     await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
     idp = await startTestIdp();
     trackIssuedTokens(idp);
-    await config().update('issuer', idp.issuer, vscode.ConfigurationTarget.Global);
-    await config().update('clientId', idp.clientId, vscode.ConfigurationTarget.Global);
-    await config().update('flow', 'loopback', vscode.ConfigurationTarget.Global);
-    await config().update('dpop', true, vscode.ConfigurationTarget.Global);
+    const settings = { issuer: idp.issuer, clientId: idp.clientId, flow: 'loopback', dpop: true };
+    for (const [key, value] of Object.entries(settings)) await config().update(key, value, vscode.ConfigurationTarget.Global);
   });
 
   after(async () => {

@@ -81,7 +81,7 @@ export function createApi(manager: () => SessionManager | undefined): OidcAuthAp
 }
 
 /** A DPoP proof bound to a token of a session the caller holds (the same check as getAccessToken). */
-async function createDPoPProof(
+export async function createDPoPProof(
   current: SessionManager | undefined,
   session: vscode.AuthenticationSession,
   request: DPoPProofRequest,

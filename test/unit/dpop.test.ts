@@ -18,9 +18,9 @@ import { silentLogger, type Logger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/pages';
 import { MemorySecretStore } from '../../src/core/secretStore';
 import { SessionManager, type SignInOptions } from '../../src/core/sessionManager';
-import { storageKey } from '../../src/core/sessions';
+import { storageKey, type StoredSession } from '../../src/core/sessions';
 import { sleep } from '../../src/core/timers';
-import { createApi } from '../../src/vscode/api';
+import { createDPoPProof, type DPoPProofRequest } from '../../src/vscode/api';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
@@ -145,6 +145,14 @@ function decodeJwt(jwt: string): { header: Record<string, unknown>; payload: Rec
   };
 }
 
+/** The session object VS Code hands a consumer. */
+const asVsSession = (s: StoredSession) => ({ id: s.id, accessToken: s.accessToken, account: { id: s.accountId, label: s.accountLabel }, scopes: s.scopes });
+
+/** The API's createDPoPProof as the extension's exports call it, for the manager of `oidc`. */
+const proofApi = (manager: SessionManager) => ({
+  createDPoPProof: (session: ReturnType<typeof asVsSession>, request: DPoPProofRequest) => createDPoPProof(manager, session, request),
+});
+
 const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
 const calls = (idp: TestIdp, grant: string) => idp.tokenCalls.filter((c) => c.grantType === grant).map((c) => c.error ?? c.status);
 
@@ -245,8 +253,8 @@ describe('DPoP against oidc-provider', function () {
   it('makes proofs for other extensions: signature, jwk, htm, htu, ath and nonce check out, and the IdP accepts one', async () => {
     const h = harness(idp.issuer, idp.clientId);
     const session = await h.manager.createSession([], robotBrowser());
-    const api = createApi(() => h.manager);
-    const vsSession = { id: session.id, accessToken: session.accessToken, account: { id: session.accountId, label: session.accountLabel }, scopes: session.scopes };
+    const api = proofApi(h.manager);
+    const vsSession = asVsSession(session);
     const proof = await api.createDPoPProof(vsSession, { method: 'post', url: 'https://api.example.test/things?page=2#top', nonce: 'server-nonce-1' });
     const { header, payload, signed, signature } = decodeJwt(proof);
     assert.equal(header.typ, 'dpop+jwt');
@@ -280,8 +288,8 @@ describe('DPoP against oidc-provider', function () {
   it('makes proofs only for a session the caller holds, and only when the provider uses DPoP', async () => {
     const h = harness(idp.issuer, idp.clientId);
     const session = await h.manager.createSession([], robotBrowser());
-    const api = createApi(() => h.manager);
-    const vsSession = { id: session.id, accessToken: session.accessToken, account: { id: session.accountId, label: session.accountLabel }, scopes: session.scopes };
+    const api = proofApi(h.manager);
+    const vsSession = asVsSession(session);
     const request = { method: 'GET', url: 'https://api.example.test/' };
     await assert.rejects(api.createDPoPProof({ ...vsSession, accessToken: 'guessed' }, request), /not a current session/);
     await assert.rejects(api.createDPoPProof({ ...vsSession, id: 'other' }, request), /not a current session/);

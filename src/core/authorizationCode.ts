@@ -6,6 +6,7 @@
  * algorithm.
  */
 import * as oauth from 'oauth4webapi';
+import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
@@ -146,22 +147,25 @@ export async function exchangeCallback(
     throw describeFailure(err, 'the sign-in', ctx);
   }
   try {
-    const httpResponse = await oauth.authorizationCodeGrantRequest(
-      as,
-      client,
-      oauth.None(),
-      params,
-      pending.redirectUri,
-      pending.codeVerifier,
-      { ...requestOptions(ctx), additionalParameters: tokenParameters },
-    );
-    const response = await oauth.processAuthorizationCodeResponse(as, client, httpResponse, {
-      expectedNonce: pending.nonce ?? oauth.expectNoNonce,
-      requireIdToken: pending.nonce !== undefined,
+    return await withDPoPNonceRetry(client, async () => {
+      const httpResponse = await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        oauth.None(),
+        params,
+        pending.redirectUri,
+        pending.codeVerifier,
+        { ...requestOptions(ctx), ...dpopOptions(client), additionalParameters: tokenParameters },
+      );
+      const response = await oauth.processAuthorizationCodeResponse(as, client, httpResponse, {
+        expectedNonce: pending.nonce ?? oauth.expectNoNonce,
+        requireIdToken: pending.nonce !== undefined,
+        ...tokenTypeOptions(client),
+      });
+      // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
+      // anyway so a tampered or unsigned token never becomes a session.
+      return { response, claims: await checkIdToken(as, client, httpResponse, response, ctx) };
     });
-    // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
-    // anyway so a tampered or unsigned token never becomes a session.
-    return { response, claims: await checkIdToken(as, client, httpResponse, response, ctx) };
   } catch (err) {
     throw describeFailure(err, 'the token request', ctx);
   }

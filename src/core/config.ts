@@ -23,6 +23,8 @@ export interface ProviderConfig {
   extraAuthorizationParameters?: Record<string, string>;
   /** `clientCredentials`: a service account (client secret in SecretStorage), no person signs in. */
   grant?: 'authorizationCode' | 'clientCredentials';
+  /** DPoP (RFC 9449): bind the tokens to a key pair kept in SecretStorage. */
+  dpop?: boolean;
 }
 
 /** Parameters a provider adds to the authorization request and to token requests. */
@@ -44,6 +46,7 @@ export interface RawProviderSettings {
   resource?: unknown;
   extraAuthorizationParameters?: unknown;
   grant?: unknown;
+  dpop?: unknown;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -122,6 +125,9 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
   if (raw.grant !== undefined && raw.grant !== 'authorizationCode' && raw.grant !== 'clientCredentials') {
     throw new OidcError('config', `grant must be "authorizationCode" or "clientCredentials", not "${String(raw.grant)}".`);
   }
+  if (raw.dpop !== undefined && raw.dpop !== null && typeof raw.dpop !== 'boolean') {
+    throw new OidcError('config', `dpop must be true or false, not "${String(raw.dpop)}".`);
+  }
   return {
     ...(raw.grant === 'clientCredentials' ? { grant: 'clientCredentials' as const } : {}),
     issuer,
@@ -133,5 +139,6 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     ...(audience ? { audience } : {}),
     ...(resource ? { resource } : {}),
     ...(extra ? { extraAuthorizationParameters: extra } : {}),
+    ...(raw.dpop === true ? { dpop: true } : {}),
   };
 }

@@ -1,5 +1,6 @@
 /** One refresh-token grant, validated: new tokens for a stored session. */
 import * as oauth from 'oauth4webapi';
+import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
@@ -16,11 +17,15 @@ export async function refreshSession(
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', 'The session has no refresh token.', 'invalid_grant');
   try {
-    const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), session.refreshToken, {
-      ...requestOptions(ctx),
-      additionalParameters: tokenParameters,
+    const refreshToken = session.refreshToken;
+    const { httpResponse, response } = await withDPoPNonceRetry(client, async () => {
+      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, {
+        ...requestOptions(ctx),
+        ...dpopOptions(client),
+        additionalParameters: tokenParameters,
+      });
+      return { httpResponse, response: await oauth.processRefreshTokenResponse(as, client, httpResponse, tokenTypeOptions(client)) };
     });
-    const response = await oauth.processRefreshTokenResponse(as, client, httpResponse);
     const claims = await checkIdToken(as, client, httpResponse, response, ctx);
     // OIDC Core §12.2: a refreshed ID token must be about the same person.
     if (claims && claims.sub !== session.accountId) {

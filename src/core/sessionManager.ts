@@ -11,6 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
 import { extraParameters, type ProviderConfig } from './config';
+import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
@@ -97,11 +98,17 @@ export class SessionManager {
   /** Digests (never the tokens) of recent access tokens per session id. */
   private readonly previousTokens = new Map<string, string[]>();
   private disposed = false;
+  /** Loaded on first use, and only when the provider uses DPoP. */
+  private readonly dpopKeys: DPoPKeys;
 
   constructor(private readonly opts: SessionManagerOptions) {
     this.key = storageKey(opts.config.issuer.href, opts.config.clientId);
     this.now = opts.now ?? Date.now;
     this.store = new SessionStore(opts.store, this.key, opts.shared, opts.log, this.now);
+    this.dpopKeys = new DPoPKeys(opts.store, dpopKeyName(this.key), opts.log);
+    // Made at start rather than at the first sign-in: browser-hosted windows see only the secrets
+    // that existed when they opened, and a window with another key cannot refresh bound tokens.
+    if (opts.config.dpop) this.dpopKeys.requestHandle().catch((err: unknown) => opts.log.warn(`DPoP key: ${String(err)}`));
   }
 
   /** Stops the refresh timer; the manager must not be used afterwards. */
@@ -172,6 +179,17 @@ export class SessionManager {
     return session.accessToken === token || (this.previousTokens.get(id) ?? []).includes(tokenDigest(token));
   }
 
+  /**
+   * The `DPoP` header value for a request to a resource server with an access token of session
+   * `id` (RFC 9449 §7): `ath` binds it to that token, which must be one the caller holds.
+   */
+  async createDPoPProof(id: string, accessToken: string, request: { method: string; url: URL; nonce?: string }): Promise<string> {
+    if (!this.opts.config.dpop) throw new OidcError('config', 'This provider does not use DPoP; send the access token as a Bearer token.');
+    await this.load();
+    if (!this.holdsToken(id, accessToken)) throw new OidcError('config', 'The access token is not one of this session.');
+    return this.dpopKeys.proof({ ...request, accessToken });
+  }
+
   /** Every stored session as it is, refreshing nothing. */
   async getSessionsWithoutRefresh(): Promise<StoredSession[]> {
     return [...(await this.load()).sessions];
@@ -183,7 +201,7 @@ export class SessionManager {
     const scopes = uniqueScopes(callerScopes.length ? callerScopes : config.scopes);
     const requested = requestedScopes(scopes, config.scopes);
     const as = await this.opts.issuers.get(config.issuer, { signal: options.signal });
-    const client = makeClient(as, config.clientId);
+    const client = await this.client(as);
     const flow = options.flow ?? this.opts.flow;
     log.info(`Signing in to ${config.issuer.href} with the ${flow.id} flow for scopes "${requested.join(' ')}".`);
     const ctx: FlowContext = {
@@ -310,7 +328,7 @@ export class SessionManager {
       const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
       refreshed = await refreshSession(
         as,
-        makeClient(as, config.clientId),
+        await this.client(as),
         current,
         { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
         this.now,
@@ -396,18 +414,23 @@ export class SessionManager {
     // Some IdPs put only `sub` in the ID token; the UserInfo endpoint has the readable claims.
     try {
       const ctx = { issuer: this.opts.config.issuer, signal, timeoutMs: 10_000 };
-      const response = await oauth.userInfoRequest(as, client, accessToken, requestOptions(ctx));
-      const info = await oauth.processUserInfoResponse(
-        as,
-        client,
-        typeof claims?.sub === 'string' ? claims.sub : oauth.skipSubjectCheck,
-        response,
-      );
+      const info = await withDPoPNonceRetry(client, async () => {
+        const response = await oauth.userInfoRequest(as, client, accessToken, { ...requestOptions(ctx), ...dpopOptions(client) });
+        return oauth.processUserInfoResponse(as, client, typeof claims?.sub === 'string' ? claims.sub : oauth.skipSubjectCheck, response);
+      });
       return { ...info, ...(claims ?? {}), email: info.email, preferred_username: info.preferred_username, name: info.name };
     } catch (err) {
       this.opts.log.debug(`UserInfo request failed; using the ID token claims only (${err instanceof Error ? err.message : String(err)}).`);
       return claims ?? {};
     }
+  }
+
+  /** The client object for token requests, carrying the DPoP handle when the provider uses DPoP. */
+  private async client(as: oauth.AuthorizationServer): Promise<oauth.Client> {
+    const client = makeClient(as, this.opts.config.clientId);
+    if (!this.opts.config.dpop) return client;
+    checkDPoPSupported(as);
+    return bindDPoP(client, await this.dpopKeys.requestHandle());
   }
 
   private rediscover(signal?: AbortSignal): Promise<oauth.AuthorizationServer> {

@@ -50,6 +50,22 @@ export interface OidcAuthApi {
    */
   withAutoRefresh<T>(scopes: readonly string[], fn: (accessToken: string) => Promise<T>, options?: ScopedAccessTokenOptions): Promise<T>;
   withAutoRefresh<T>(session: vscode.AuthenticationSession, fn: (accessToken: string) => Promise<T>): Promise<T>;
+  /**
+   * For a provider with `dpop` on: the value of the `DPoP` header for one request to your API,
+   * sent with `Authorization: DPoP <access token>` (RFC 9449 §7). Make a new one per request.
+   */
+  createDPoPProof(session: vscode.AuthenticationSession, request: DPoPProofRequest): Promise<string>;
+}
+
+export interface DPoPProofRequest {
+  /** The request's HTTP method. */
+  method: string;
+  /** The request's URL. */
+  url: string | URL;
+  /** The access token the request carries, when not `session.accessToken` (e.g. one withAutoRefresh passed you). */
+  accessToken?: string;
+  /** The nonce your API asked for in its `DPoP-Nonce` header, if it did. */
+  nonce?: string;
 }
 
 /** What the API needs of each registered provider. */
@@ -128,11 +144,35 @@ export function createApi(providers: () => readonly ApiProvider[]): OidcAuthApi 
     }
   }
 
-  return { apiVersion: 1, getAccessToken, withAutoRefresh };
+  return {
+    apiVersion: 1,
+    getAccessToken,
+    withAutoRefresh,
+    createDPoPProof: (session, request) => createDPoPProof(findOwner(session), session, request),
+  };
 }
 
 function isScopes(target: Target): target is readonly string[] {
   return Array.isArray(target);
+}
+
+/** A DPoP proof bound to a token of a session the caller holds (the same check as getAccessToken). */
+export async function createDPoPProof(
+  current: SessionManager | undefined,
+  session: vscode.AuthenticationSession,
+  request: DPoPProofRequest,
+): Promise<string> {
+  const token = request.accessToken ?? session.accessToken;
+  if (!current || !current.holdsToken(session.id, session.accessToken) || !current.holdsToken(session.id, token)) {
+    throw new OidcApiError('UnknownSession', 'OpenID Connect: this is not a current session of an oidc provider (signed out, or not obtained from vscode.authentication.getSession).');
+  }
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    throw new Error(`OpenID Connect: createDPoPProof needs an absolute URL, not "${String(request.url)}".`);
+  }
+  return current.createDPoPProof(session.id, token, { method: request.method, url, ...(request.nonce !== undefined ? { nonce: request.nonce } : {}) });
 }
 
 /** HTTP 401 as the common HTTP clients report it. */

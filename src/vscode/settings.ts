@@ -16,6 +16,7 @@ export function readProviderConfig(): ProviderConfig {
       flow: c.get('flow'),
       loopbackPort: c.get('loopbackPort'),
       signInTimeout: c.get('signInTimeout'),
+      dpop: c.get('dpop'),
     },
     DEFAULT_SCOPES,
   );

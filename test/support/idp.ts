@@ -3,6 +3,7 @@
  * 127.0.0.1 for tests, benchmarks and the demo. Any login name with any password signs in; the
  * account's claims are derived from the login name.
  */
+import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
@@ -47,6 +48,11 @@ export interface TestIdpOptions {
    * `asExternalUri` makes of `vscode://…/callback`, which carries a changing request id.
    */
   redirectUriPrefixes?: string[];
+  /**
+   * DPoP (RFC 9449), on by default as in oidc-provider: `enabled: false` ignores proofs (tokens
+   * are Bearer); `requireNonce` answers every proof without a server nonce with `use_dpop_nonce`.
+   */
+  dpop?: { enabled?: boolean; requireNonce?: boolean };
   /** Extra clients besides the test client. */
   clients?: ClientMetadata[];
   /** Overrides merged into the provider configuration. */
@@ -169,6 +175,10 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       clientCredentials: { enabled: true },
       registration: { enabled: options.registration === true },
       pushedAuthorizationRequests: { enabled: options.par !== false },
+      dPoP: {
+        enabled: options.dpop?.enabled !== false,
+        ...(options.dpop?.requireNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       resourceIndicators: options.resourceIndicators
         ? {
             enabled: true,

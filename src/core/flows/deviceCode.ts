@@ -5,6 +5,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
+import { dpopOptions, tokenTypeOptions, usesDPoP } from '../dpop';
 import { OidcError } from '../errors';
 import { describeFailure, requestOptions } from '../http';
 import { checkIdToken } from '../idToken';
@@ -82,14 +83,19 @@ export class DeviceCodeFlow implements SignInFlow {
 
     let intervalMs = (device.interval ?? DEFAULT_INTERVAL_S) * 1000;
     let failures = 0;
+    // RFC 9449 §8: a poll refused for want of a DPoP nonce is sent again at once, once.
+    let nonceRetry = false;
     for (;;) {
-      const delay = failures === 0 ? intervalMs : Math.min(intervalMs * 2 ** failures, MAX_BACKOFF_MS);
+      const delay = nonceRetry ? 0 : failures === 0 ? intervalMs : Math.min(intervalMs * 2 ** failures, MAX_BACKOFF_MS);
+      const retryingNonce = nonceRetry;
+      nonceRetry = false;
       if (now() + delay > deadline) throw expired();
       await wait(delay, signal);
       let response: Response;
       try {
         response = await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, {
           ...requestOptions(rctx),
+          ...dpopOptions(client),
           additionalParameters: ctx.parameters?.token ?? {},
         });
       } catch (err) {
@@ -101,13 +107,17 @@ export class DeviceCodeFlow implements SignInFlow {
       }
       failures = 0;
       try {
-        const result = await oauth.processDeviceCodeResponse(as, client, response);
+        const result = await oauth.processDeviceCodeResponse(as, client, response, tokenTypeOptions(client));
         const claims = await checkIdToken(as, client, response, result, {
           ...rctx,
           ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
         });
         return { response: result, claims };
       } catch (err) {
+        if (!retryingNonce && usesDPoP(client) && oauth.isDPoPNonceError(err)) {
+          nonceRetry = true;
+          continue;
+        }
         if (err instanceof oauth.ResponseBodyError) {
           switch (err.error) {
             case 'authorization_pending':

@@ -1,0 +1,231 @@
+/**
+ * DPoP (RFC 9449): tokens bound to a key pair only this provider's client holds, so a leaked
+ * access or refresh token is useless without the private key. The proofs themselves are made by
+ * oauth4webapi; this module keeps the key (one per issuer + client id, in SecretStorage), hands
+ * the DPoP handle to every token request through the client object, retries a request once when
+ * the server asks for a DPoP nonce, and makes proofs for other extensions' API requests.
+ */
+import * as oauth from 'oauth4webapi';
+import { OidcError } from './errors';
+import type { Logger } from './logger';
+import type { SecretStore } from './secretStore';
+
+/** ES256 (P-256): the algorithm every DPoP server must be able to verify in practice. */
+export const DPOP_ALG = 'ES256';
+const KEY_FORMAT = 1;
+const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+
+/** The SecretStorage key of a provider's DPoP key, next to its sessions' key. */
+export function dpopKeyName(sessionsKey: string): string {
+  return `${sessionsKey}.dpop`;
+}
+
+/**
+ * The DPoP handle of a client object. Token requests already receive the client, and DPoP is a
+ * property of the client (RFC 9449 §5.2 `dpop_bound_access_tokens`), so it travels with it
+ * instead of through every flow's signature.
+ */
+const handles = new WeakMap<oauth.Client, oauth.DPoPHandle>();
+
+export function bindDPoP(client: oauth.Client, handle: oauth.DPoPHandle): oauth.Client {
+  handles.set(client, handle);
+  return client;
+}
+
+export function usesDPoP(client: oauth.Client): boolean {
+  return handles.has(client);
+}
+
+/** `{ DPoP }` for an oauth4webapi request option bag: empty when the client does not use DPoP. */
+export function dpopOptions(client: oauth.Client): { DPoP?: oauth.DPoPHandle } {
+  const handle = handles.get(client);
+  return handle ? { DPoP: handle } : {};
+}
+
+/**
+ * Token response options: a DPoP-bound token (`token_type` DPoP) only when proofs were sent, a
+ * Bearer token only when they were not. An IdP that ignores the proofs would otherwise downgrade
+ * the session to Bearer without anyone noticing.
+ */
+export function tokenTypeOptions(client: oauth.Client): { recognizedTokenTypes: oauth.RecognizedTokenTypes } {
+  if (usesDPoP(client)) {
+    return {
+      recognizedTokenTypes: {
+        bearer: () => {
+          throw new OidcError(
+            'protocol',
+            'The identity provider issued a Bearer token although DPoP was requested: it does not bind tokens to the key. Enable DPoP for the client at the identity provider, or turn "dpop" off for this provider.',
+          );
+        },
+      },
+    };
+  }
+  return {
+    recognizedTokenTypes: {
+      dpop: () => {
+        throw new OidcError('protocol', 'The identity provider issued a DPoP-bound token although this provider does not use DPoP.');
+      },
+    },
+  };
+}
+
+/**
+ * Runs a request (and the processing of its answer) once more when the server asks for a DPoP
+ * nonce (`use_dpop_nonce`, RFC 9449 §8): the handle has cached the nonce from the error answer.
+ * Once only, so a server that keeps asking cannot hold a sign-in in a loop.
+ */
+export async function withDPoPNonceRetry<T>(client: oauth.Client, attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt();
+  } catch (err) {
+    if (!usesDPoP(client) || !oauth.isDPoPNonceError(err)) throw err;
+    return attempt();
+  }
+}
+
+/** Refuses an IdP that says it cannot verify ES256 proofs, before anything is sent. */
+export function checkDPoPSupported(as: oauth.AuthorizationServer): void {
+  const algs = as.dpop_signing_alg_values_supported;
+  if (Array.isArray(algs) && !algs.includes(DPOP_ALG)) {
+    throw new OidcError(
+      'config',
+      `The identity provider accepts DPoP proofs signed with ${algs.join(', ') || 'no algorithm'}, not ${DPOP_ALG}; turn "dpop" off for this provider.`,
+    );
+  }
+}
+
+export interface ProofRequest {
+  /** HTTP method of the request the proof is for. */
+  method: string;
+  /** Its URL; query and fragment are not part of the proof (RFC 9449 §4.2 `htu`). */
+  url: URL;
+  /** The access token the request carries (`ath`). */
+  accessToken: string;
+  /** A nonce the resource server asked for (its `DPoP-Nonce` header). */
+  nonce?: string;
+}
+
+/**
+ * One provider's DPoP key pair, loaded from (or created in) the secret store on first use.
+ *
+ * SecretStorage holds strings, so the private key has to be stored as a JWK; what can be kept
+ * from every other code path is the key in memory. It is imported as a non-extractable CryptoKey
+ * (WebCrypto then refuses to export it), so no log line, error or bug in this process can print
+ * or send it; only the keychain entry holds its bytes. The public key stays extractable because
+ * the proofs carry it (oauth4webapi requires that).
+ */
+export class DPoPKeys {
+  private pair: Promise<CryptoKeyPair> | undefined;
+  private handle: oauth.DPoPHandle | undefined;
+
+  constructor(
+    private readonly secrets: SecretStore,
+    readonly key: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** The handle for token requests; it remembers the nonces servers hand out. */
+  async requestHandle(): Promise<oauth.DPoPHandle> {
+    const pair = await this.keyPair();
+    // The client argument only supplies a clock skew, which this extension does not set.
+    this.handle ??= oauth.DPoP({}, pair);
+    return this.handle;
+  }
+
+  /**
+   * The `DPoP` header value for a request to a resource server. oauth4webapi makes proofs only
+   * while sending a request, so one is "sent" to a fetch that keeps the header and sends nothing.
+   */
+  async proof(request: ProofRequest): Promise<string> {
+    const pair = await this.keyPair();
+    const { nonce } = request;
+    const handle = oauth.DPoP(
+      {},
+      pair,
+      nonce === undefined
+        ? {}
+        : {
+            [oauth.modifyAssertion]: (_header, payload) => {
+              payload.nonce = nonce;
+            },
+          },
+    );
+    let proof: string | null = null;
+    await oauth.protectedResourceRequest(request.accessToken, request.method.toUpperCase(), request.url, new Headers(), null, {
+      DPoP: handle,
+      // Nothing goes over the wire, so an http resource URL is no risk here.
+      [oauth.allowInsecureRequests]: true,
+      [oauth.customFetch]: async (_url, init) => {
+        proof = new Headers(init.headers).get('dpop');
+        return new Response(null, { status: 204 });
+      },
+    });
+    if (proof === null) throw new Error('oauth4webapi made no DPoP proof');
+    return proof;
+  }
+
+  private keyPair(): Promise<CryptoKeyPair> {
+    this.pair ??= this.loadOrCreate().catch((err: unknown) => {
+      this.pair = undefined;
+      throw err;
+    });
+    return this.pair;
+  }
+
+  private async loadOrCreate(): Promise<CryptoKeyPair> {
+    let raw: string | undefined;
+    try {
+      raw = await this.secrets.get(this.key);
+    } catch (err) {
+      throw storageError('read', err);
+    }
+    if (raw !== undefined) {
+      const pair = await importStoredKey(raw);
+      if (pair) return pair;
+      // The bytes are useless as a key, and tokens bound to it can never be used again: a new
+      // key lets the next sign-in work (sessions bound to the old key are signed out on refresh).
+      this.log.warn('The stored DPoP key is unreadable; making a new one. Sessions bound to the old key must sign in again.');
+    }
+    const generated = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+    const jwk = await crypto.subtle.exportKey('jwk', generated.privateKey);
+    const stored = JSON.stringify({ version: KEY_FORMAT, alg: DPOP_ALG, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } });
+    try {
+      await this.secrets.store(this.key, stored);
+    } catch (err) {
+      throw storageError('save', err);
+    }
+    this.log.info('Made a new DPoP key for this identity provider and stored it in the OS keychain.');
+    const pair = await importStoredKey(stored);
+    if (!pair) throw new Error('a generated DPoP key did not import');
+    return pair;
+  }
+}
+
+/** The stored key as a non-extractable private key and its public key; undefined when unusable. */
+async function importStoredKey(raw: string): Promise<CryptoKeyPair | undefined> {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const { version, alg, jwk } = data as { version?: unknown; alg?: unknown; jwk?: Record<string, unknown> };
+  if (version !== KEY_FORMAT || alg !== DPOP_ALG || typeof jwk !== 'object' || jwk === null) return undefined;
+  const { kty, crv, x, y, d } = jwk;
+  if (kty !== 'EC' || crv !== 'P-256' || typeof x !== 'string' || typeof y !== 'string' || typeof d !== 'string') return undefined;
+  try {
+    const privateKey = await crypto.subtle.importKey('jwk', { kty, crv, x, y, d }, EC_P256, false, ['sign']);
+    const publicKey = await crypto.subtle.importKey('jwk', { kty, crv, x, y }, EC_P256, true, ['verify']);
+    return { privateKey, publicKey };
+  } catch {
+    return undefined;
+  }
+}
+
+function storageError(what: 'read' | 'save', err: unknown): OidcError {
+  return new OidcError(
+    'storage',
+    `VS Code could not ${what} the DPoP key in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
+  );
+}

@@ -1,0 +1,59 @@
+/**
+ * DPoP in a real VS Code: `oidcAuth.dpop` read from the settings reaches the sign-in (the token
+ * the IdP issued is bound to a key), and the API's createDPoPProof is exported and refuses a
+ * session the caller does not hold. Getting a session object here would need the consent dialog,
+ * which the extension host refuses in test mode: the proof for a held session is shown by
+ * test/unit/dpop.test.ts through the same createApi.
+ */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { startTestIdp, type TestIdp } from '../support/idp';
+import { trackIssuedTokens } from '../support/tokenLedger';
+import * as browser from '../support/vscode/browserControl';
+
+interface Exports {
+  createDPoPProof(session: vscode.AuthenticationSession, request: { method: string; url: string }): Promise<string>;
+}
+
+describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
+  this.timeout(90_000);
+  let idp: TestIdp;
+  const config = () => vscode.workspace.getConfiguration('oidcAuth');
+
+  before(async function () {
+    if (!browser.browserControlAvailable()) this.skip();
+    await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
+    idp = await startTestIdp();
+    trackIssuedTokens(idp);
+    const settings = { issuer: idp.issuer, clientId: idp.clientId, flow: 'loopback', dpop: true };
+    for (const [key, value] of Object.entries(settings)) await config().update(key, value, vscode.ConfigurationTarget.Global);
+  });
+
+  after(async () => {
+    if (!idp) return;
+    await vscode.commands.executeCommand('oidcAuth.signOut');
+    for (const key of ['dpop', 'flow', 'clientId', 'issuer']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
+    await idp.close();
+  });
+
+  it('signs in with a DPoP-bound token and exports createDPoPProof only for sessions the caller holds', async () => {
+    await browser.reset();
+    await browser.clearCookies();
+    await browser.setPlan({ action: 'login', login: 'alice' });
+    const before = idp.issued.length;
+    await vscode.commands.executeCommand('oidcAuth.signIn');
+    const accounts = await vscode.authentication.getAccounts('oidc');
+    assert.deepEqual(accounts.map((a) => a.label), ['alice@example.test']);
+    const issued = idp.issued.slice(before);
+    assert.equal(issued.length, 1);
+    const info = await idp.introspect(issued[0]!.accessToken);
+    assert.equal(info.active, true);
+    assert.match(String((info.cnf as { jkt?: unknown } | undefined)?.jkt), /^[A-Za-z0-9_-]{43}$/, 'bound to a key (cnf.jkt)');
+    assert.equal(await idp.userinfoStatus(issued[0]!.accessToken), 401, 'refused as a Bearer token');
+
+    const api = vscode.extensions.getExtension<Exports>('oidc-auth.oidc-auth')!.exports;
+    assert.equal(typeof api.createDPoPProof, 'function');
+    const stranger = { id: 'not-a-session', accessToken: 'guessed', account: { id: 'alice', label: 'alice' }, scopes: [] };
+    await assert.rejects(api.createDPoPProof(stranger, { method: 'GET', url: 'https://api.example.test/' }), /not a current session/);
+  });
+});

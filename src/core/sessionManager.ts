@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
 import { extraParameters, type ProviderConfig } from './config';
-import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, withDPoPNonceRetry } from './dpop';
+import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, usesDPoP, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
@@ -184,9 +184,9 @@ export class SessionManager {
    * `id` (RFC 9449 §7): `ath` binds it to that token, which must be one the caller holds.
    */
   async createDPoPProof(id: string, accessToken: string, request: { method: string; url: URL; nonce?: string }): Promise<string> {
-    if (!this.opts.config.dpop) throw new OidcError('config', 'This provider does not use DPoP; send the access token as a Bearer token.');
-    await this.load();
+    const session = (await this.load()).sessions.find((s) => s.id === id);
     if (!this.holdsToken(id, accessToken)) throw new OidcError('config', 'The access token is not one of this session.');
+    if (session?.tokenType !== 'DPoP') throw new OidcError('config', 'This session does not use DPoP; send the access token as a Bearer token.');
     return this.dpopKeys.proof({ ...request, accessToken });
   }
 
@@ -235,6 +235,7 @@ export class SessionManager {
       accessToken: response.access_token,
       expiresAt: computeExpiresAt(at, response.expires_in, response.access_token),
       createdAt: at,
+      tokenType: usesDPoP(client) ? 'DPoP' : 'Bearer',
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
       ...(granted !== undefined ? { grantedScope: granted } : {}),
     };
@@ -328,7 +329,7 @@ export class SessionManager {
       const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
       refreshed = await refreshSession(
         as,
-        await this.client(as),
+        await this.client(as, current.tokenType === 'DPoP'),
         current,
         { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
         this.now,
@@ -425,10 +426,14 @@ export class SessionManager {
     }
   }
 
-  /** The client object for token requests, carrying the DPoP handle when the provider uses DPoP. */
-  private async client(as: oauth.AuthorizationServer): Promise<oauth.Client> {
+  /**
+   * The client object for token requests, carrying the DPoP handle when the provider uses DPoP,
+   * or when `dpop` says so for an existing session (its tokens stay bound to the key it was
+   * issued with, whatever the setting says now).
+   */
+  private async client(as: oauth.AuthorizationServer, dpop = this.opts.config.dpop === true): Promise<oauth.Client> {
     const client = makeClient(as, this.opts.config.clientId);
-    if (!this.opts.config.dpop) return client;
+    if (!dpop) return client;
     checkDPoPSupported(as);
     return bindDPoP(client, await this.dpopKeys.requestHandle());
   }

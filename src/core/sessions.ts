@@ -5,7 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 
-export const STORAGE_VERSION = 1;
+/**
+ * Version of the stored form. 1: the first; 2: every session records its token type (DPoP-bound
+ * tokens must keep being refreshed with proofs even if the setting changes). Older versions are
+ * migrated when read and written in the current form at the next write.
+ */
+export const STORAGE_VERSION = 2;
+
+/** How a session's access token must be sent: `Authorization: Bearer` or `DPoP` with a proof. */
+export type TokenType = 'Bearer' | 'DPoP';
 
 export interface StoredSession {
   id: string;
@@ -24,6 +32,7 @@ export interface StoredSession {
   expiresAt: number;
   createdAt: number;
   refreshedAt?: number;
+  tokenType: TokenType;
 }
 
 export interface StoredState {
@@ -51,19 +60,26 @@ export function parseStoredState(raw: string | undefined): ParseResult {
     return { ok: false, reason: 'stored sessions are not valid JSON' };
   }
   if (!isRecord(data)) return { ok: false, reason: 'stored sessions are not an object' };
-  if (data.version !== STORAGE_VERSION) {
+  const migrate = MIGRATIONS.get(data.version);
+  if (data.version !== STORAGE_VERSION && !migrate) {
     return { ok: false, reason: `stored sessions have unknown version ${String(data.version)}` };
   }
   if (!Array.isArray(data.sessions)) return { ok: false, reason: 'stored sessions have no session list' };
   const sessions: StoredSession[] = [];
   for (const entry of data.sessions) {
-    const session = parseSession(entry);
+    const session = parseSession(migrate ? migrate(entry) : entry);
     if (!session) return { ok: false, reason: 'a stored session is malformed' };
     sessions.push(session);
   }
   const revision = typeof data.revision === 'number' && Number.isFinite(data.revision) ? data.revision : 0;
   return { ok: true, state: { version: STORAGE_VERSION, revision, sessions } };
 }
+
+/** Turns one stored session of an older version into the current form. */
+const MIGRATIONS = new Map<unknown, (session: unknown) => unknown>([
+  // Version 1 predates DPoP: every token was a Bearer token.
+  [1, (session) => (isRecord(session) ? { ...session, tokenType: 'Bearer' } : session)],
+]);
 
 export function serializeState(state: StoredState): string {
   return JSON.stringify(state);
@@ -75,7 +91,7 @@ export function emptyState(): StoredState {
 
 function parseSession(value: unknown): StoredSession | undefined {
   if (!isRecord(value)) return undefined;
-  const { id, accountId, accountLabel, scopes, requestedScopes, grantedScope, accessToken, refreshToken, expiresAt, createdAt, refreshedAt } =
+  const { id, accountId, accountLabel, scopes, requestedScopes, grantedScope, accessToken, refreshToken, expiresAt, createdAt, refreshedAt, tokenType } =
     value;
   if (typeof id !== 'string' || !id) return undefined;
   if (typeof accountId !== 'string' || typeof accountLabel !== 'string') return undefined;
@@ -85,6 +101,7 @@ function parseSession(value: unknown): StoredSession | undefined {
   if (grantedScope !== undefined && typeof grantedScope !== 'string') return undefined;
   if (typeof expiresAt !== 'number' || typeof createdAt !== 'number') return undefined;
   if (refreshedAt !== undefined && typeof refreshedAt !== 'number') return undefined;
+  if (tokenType !== 'Bearer' && tokenType !== 'DPoP') return undefined;
   return {
     id,
     accountId,
@@ -94,6 +111,7 @@ function parseSession(value: unknown): StoredSession | undefined {
     accessToken,
     expiresAt,
     createdAt,
+    tokenType,
     ...(grantedScope !== undefined ? { grantedScope } : {}),
     ...(refreshToken !== undefined ? { refreshToken } : {}),
     ...(refreshedAt !== undefined ? { refreshedAt } : {}),

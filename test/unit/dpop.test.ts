@@ -309,6 +309,53 @@ describe('DPoP against oidc-provider', function () {
   });
 });
 
+describe('DPoP and the stored token type', () => {
+  let idp: TestIdp;
+  before(async () => {
+    idp = await startTestIdp({ dpop: {} });
+  });
+  after(() => idp.close());
+
+  it('a session records its token type, and a DPoP session keeps refreshing with proofs after dpop is switched off', async () => {
+    const on = harness(idp.issuer, idp.clientId);
+    const session = await on.manager.createSession([], robotBrowser());
+    assert.equal(session.tokenType, 'DPoP');
+    const key = thumbprint(storedJwk(on));
+    on.manager.dispose();
+    // Same issuer and client, dpop now off: the session must not turn into an unusable Bearer one.
+    const off = harness(idp.issuer, idp.clientId, { dpop: false, store: on.store });
+    const refreshed = await off.manager.freshSession(session.id, session.accessToken);
+    assert.ok(refreshed, 'still signed in');
+    assert.equal(refreshed.tokenType, 'DPoP');
+    assert.deepEqual(calls(idp, 'refresh_token').slice(-1), [200]);
+    assert.equal(await boundJkt(idp, refreshed.accessToken), key, 'refreshed with a proof from the same key');
+    assert.ok(await off.manager.createDPoPProof(session.id, refreshed.accessToken, { method: 'GET', url: new URL('https://api.example.test/') }));
+    // New sign-ins follow the setting.
+    const plain = await off.manager.createSession(['api.read'], robotBrowser());
+    assert.equal(plain.tokenType, 'Bearer');
+    assert.equal(await boundJkt(idp, plain.accessToken), undefined);
+  });
+
+  it('sessions stored by version 1 are read as Bearer sessions, refreshed, and written back as version 2', async () => {
+    const first = harness(idp.issuer, idp.clientId, { dpop: false });
+    const session = await first.manager.createSession([], robotBrowser());
+    first.manager.dispose();
+    const key = storageKey(new URL(idp.issuer).href, idp.clientId);
+    const stored = JSON.parse(first.store.data.get(key)!) as { version: number; sessions: Record<string, unknown>[] };
+    assert.equal(stored.version, 2);
+    // What version 1 wrote: no tokenType.
+    first.store.data.set(key, JSON.stringify({ ...stored, version: 1, sessions: stored.sessions.map(({ tokenType: _t, ...rest }) => rest) }));
+    const second = harness(idp.issuer, idp.clientId, { dpop: false, store: first.store });
+    const [migrated] = await second.manager.getSessionsWithoutRefresh();
+    assert.deepEqual([migrated?.id, migrated?.tokenType], [session.id, 'Bearer']);
+    const refreshed = await second.manager.freshSession(session.id, session.accessToken);
+    assert.ok(refreshed && refreshed.accessToken !== session.accessToken);
+    const after = JSON.parse(first.store.data.get(key)!) as { version: number; sessions: { tokenType?: string }[] };
+    assert.deepEqual([after.version, after.sessions[0]?.tokenType], [2, 'Bearer']);
+    assert.deepEqual(second.logs, [], 'no warning: nothing was set aside');
+  });
+});
+
 describe('DPoP nonces (use_dpop_nonce)', function () {
   let idp: TestIdp;
   before(async () => {

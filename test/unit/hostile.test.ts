@@ -433,6 +433,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
       await rejection(exchangeCallback(as, client, pending, callback, ctx), 'protocol', /only requests to HTTPS are allowed/);
       const session: StoredSession = {
         id: 's',
+        tokenType: 'Bearer',
         accountId: 'victim',
         accountLabel: 'victim',
         scopes: [],

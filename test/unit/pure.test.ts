@@ -83,6 +83,7 @@ describe('stored sessions', () => {
     refreshToken: 'rt',
     expiresAt: 1,
     createdAt: 0,
+    tokenType: 'Bearer',
   };
   it('round-trips', () => {
     const raw = serializeState({ version: STORAGE_VERSION, revision: 3, sessions: [session] });
@@ -92,13 +93,34 @@ describe('stored sessions', () => {
     assert.equal(parsed.state.revision, 3);
   });
   it('reads data written before revisions existed as revision 0', () => {
-    const parsed = parseStoredState(JSON.stringify({ version: 1, sessions: [session] }));
+    const parsed = parseStoredState(JSON.stringify({ version: STORAGE_VERSION, sessions: [session] }));
     assert.ok(parsed.ok);
     assert.equal(parsed.state.revision, 0);
     assert.equal(parsed.state.sessions.length, 1);
   });
+  it('migrates version 1 (no token type: every token was Bearer) to the current version', () => {
+    const { tokenType: _dropped, ...v1Session } = session;
+    const parsed = parseStoredState(JSON.stringify({ version: 1, revision: 4, sessions: [v1Session] }));
+    assert.ok(parsed.ok, parsed.ok ? '' : parsed.reason);
+    assert.equal(parsed.state.version, STORAGE_VERSION);
+    assert.equal(parsed.state.revision, 4);
+    assert.deepEqual(parsed.state.sessions, [{ ...v1Session, tokenType: 'Bearer' }]);
+    // And it is written back in the current form.
+    assert.equal(JSON.parse(serializeState(parsed.state)).version, 2);
+  });
+  it('refuses a current-version session without a valid token type, and versions it does not know', () => {
+    const { tokenType: _dropped, ...untyped } = session;
+    for (const raw of [
+      JSON.stringify({ version: 2, sessions: [untyped] }),
+      JSON.stringify({ version: 2, sessions: [{ ...session, tokenType: 'MAC' }] }),
+      JSON.stringify({ version: 3, sessions: [session] }),
+      JSON.stringify({ version: 0, sessions: [session] }),
+    ]) {
+      assert.equal(parseStoredState(raw).ok, false, raw);
+    }
+  });
   it('reports corrupt data instead of throwing', () => {
-    for (const raw of ['{', '[]', '{"version":99,"sessions":[]}', '{"version":1}', '{"version":1,"sessions":[{"id":3}]}']) {
+    for (const raw of ['{', '[]', '{"version":99,"sessions":[]}', '{"version":1}', '{"version":1,"sessions":[{"id":3}]}', '{"version":2,"sessions":[{"id":3}]}']) {
       const parsed = parseStoredState(raw);
       assert.equal(parsed.ok, false, raw);
     }

@@ -43,6 +43,8 @@ export interface DeviceCodeFlowOptions {
   /** For tests: how to wait between polls. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   now?: () => number;
+  /** For tests: how long one request may take (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
 
 export class DeviceCodeFlow implements SignInFlow {
@@ -54,7 +56,7 @@ export class DeviceCodeFlow implements SignInFlow {
     const { as, client, signal, log } = ctx;
     const wait = this.options.sleep ?? sleep;
     const now = this.options.now ?? Date.now;
-    const rctx = { issuer: ctx.issuer, signal };
+    const rctx = { issuer: ctx.issuer, signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
     if (!as.device_authorization_endpoint) {
       throw new OidcError('protocol', 'The identity provider does not support the device code flow (no device authorization endpoint).');
     }

@@ -15,7 +15,6 @@ import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS, type SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { discover, IssuerCache } from '../../src/core/issuer';
-import type { Logger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/pages';
 import { revokeToken } from '../../src/core/refresh';
 import { MemorySecretStore } from '../../src/core/secretStore';
@@ -25,6 +24,7 @@ import { sleep } from '../../src/core/timers';
 import { startFaultProxy, type FaultAction, type FaultProxy } from '../support/faultProxy';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin, type RobotResult } from '../support/loginRobot';
+import { recordingLogger } from '../support/tokenLedger';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -74,15 +74,6 @@ interface Harness {
   logs: string[];
 }
 
-function capture(logs: string[]): Logger {
-  return {
-    trace: (m) => logs.push(m),
-    debug: (m) => logs.push(m),
-    info: (m) => logs.push(m),
-    warn: (m) => logs.push(m),
-    error: (m) => logs.push(m),
-  };
-}
 
 async function rejection(p: Promise<unknown>, kind: OidcError['kind'] | OidcError['kind'][], message: RegExp): Promise<OidcError> {
   try {
@@ -135,7 +126,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
   ): Harness {
     const changes: SessionsChange[] = [];
     const logs: string[] = [];
-    const log = capture(logs);
+    const log = recordingLogger(logs);
     const store = options.store ?? new MemorySecretStore();
     const issuers = new IssuerCache(log);
     const config: ProviderConfig = {
@@ -231,9 +222,9 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
 
     it('a 30 s stall (request timeout 300 ms): discovery gives up in time with a timeout error', async () => {
       proxy.inject({ path: DISCOVERY, action: { kind: 'stall', ms: STALL_MS } });
-      await rejection(discover(issuer, { timeoutMs: 300 }, capture([])), 'timeout', /did not answer discovery in time/);
+      await rejection(discover(issuer, { timeoutMs: 300 }, recordingLogger([])), 'timeout', /did not answer discovery in time/);
       proxy.inject({ path: DISCOVERY, action: { kind: 'stall', ms: STALL_MS } });
-      const cache = new IssuerCache(capture([]));
+      const cache = new IssuerCache(recordingLogger([]));
       await rejection(cache.get(issuer, { timeoutMs: 300 }), 'timeout', /in time/);
       const as = await cache.get(issuer, { timeoutMs: 2000 });
       assert.equal(as.issuer, issuer.href, 'the timed-out attempt was not cached');
@@ -277,7 +268,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
     }
 
     it('a 30 s stall (request timeout 300 ms): the exchange gives up with a timeout error', async () => {
-      const log = capture([]);
+      const log = recordingLogger([]);
       const as = await discover(issuer, {}, log);
       const client = makeClient(as, idp.clientId);
       const pending = await prepareAuthorization({
@@ -556,7 +547,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
 
     it('a 30 s stall (request timeout 300 ms): revocation gives up with a timeout error', async () => {
       const { session } = await signedIn();
-      const as = await discover(issuer, {}, capture([]));
+      const as = await discover(issuer, {}, recordingLogger([]));
       proxy.inject({ path: REVOCATION, action: { kind: 'stall', ms: STALL_MS } });
       await rejection(
         revokeToken(as, makeClient(as, idp.clientId), session.refreshToken!, 'refresh_token', { issuer, timeoutMs: 300 }),
@@ -578,9 +569,9 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
           new SessionManager({
             config: { issuer: rotIssuer, clientId: rotIdp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 },
             store,
-            issuers: new IssuerCache(capture(logs)),
+            issuers: new IssuerCache(recordingLogger(logs)),
             flow: new LoopbackFlow(0),
-            log: capture(logs),
+            log: recordingLogger(logs),
             onDidChange: () => undefined,
             proactiveRefresh: false,
             refreshSkewMs: 2 * 3600_000,
@@ -612,7 +603,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
   describe('messages name the HTTP status of a server error', () => {
     it('503 at discovery', async () => {
       proxy.inject({ path: DISCOVERY, action: { kind: 'answer', status: 503, body: HTML_PAGE } });
-      await rejection(discover(issuer, {}, capture([])), 'network', /could not answer discovery \(HTTP 503\)\. Try again later/);
+      await rejection(discover(issuer, {}, recordingLogger([])), 'network', /could not answer discovery \(HTTP 503\)\. Try again later/);
     });
 
     it('503 at the code exchange', async () => {

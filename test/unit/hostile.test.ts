@@ -18,7 +18,7 @@ import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/issuer';
-import { redact, type Logger } from '../../src/core/logger';
+import { redact } from '../../src/core/logger';
 import { loadPageTemplates, renderPage } from '../../src/core/pages';
 import { refreshSession, revokeToken } from '../../src/core/refresh';
 import { MemorySecretStore } from '../../src/core/secretStore';
@@ -26,6 +26,7 @@ import { SessionManager, type SessionsChange, type SignInOptions } from '../../s
 import type { StoredSession } from '../../src/core/sessions';
 import type { SignInFlow } from '../../src/core/flows/flow';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
+import { recordingLogger } from '../support/tokenLedger';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -45,15 +46,6 @@ interface Harness {
 
 const managers: SessionManager[] = [];
 
-function capture(logs: string[]): Logger {
-  return {
-    trace: (m) => logs.push(m),
-    debug: (m) => logs.push(m),
-    info: (m) => logs.push(m),
-    warn: (m) => logs.push(m),
-    error: (m) => logs.push(m),
-  };
-}
 
 function harness(
   idp: HostileIdp,
@@ -61,7 +53,7 @@ function harness(
 ): Harness {
   const changes: SessionsChange[] = [];
   const logs = options.logs ?? [];
-  const log = capture(logs);
+  const log = recordingLogger(logs);
   const store = options.store ?? new MemorySecretStore();
   const config: ProviderConfig = {
     issuer: new URL(idp.issuer),
@@ -450,7 +442,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
           scopes: ['openid'],
           signal: new AbortController().signal,
           timeoutMs: 10_000,
-          log: capture([]),
+          log: recordingLogger([]),
           openBrowser: async () => undefined,
           templates,
           strings: ENGLISH_PAGE_STRINGS,
@@ -589,7 +581,7 @@ describe('hostile IdP: refresh and key rotation', () => {
     const store = new MemorySecretStore();
     const session = await harness(idp, { store }).manager.createSession([], redirectBrowser());
     const issuer = new URL(idp.issuer);
-    const as = await new IssuerCache(capture([])).get(issuer);
+    const as = await new IssuerCache(recordingLogger([])).get(issuer);
     idp.tokenAnswers.push({ idToken: { claims: { sub: 'mallory' } } });
     await rejection(refreshSession(as, makeClient(as, idp.clientId), session, { issuer }, Date.now), 'protocol', /different account on refresh/);
   });
@@ -607,7 +599,7 @@ describe('hostile IdP: refresh and key rotation', () => {
 
   it('JWKS rotation: a new kid the cached JWKS lacks (within 60 s) is fetched exactly once more', async () => {
     const logs: string[] = [];
-    const issuers = new IssuerCache(capture(logs));
+    const issuers = new IssuerCache(recordingLogger(logs));
     const h = harness(idp, { issuers, logs });
     const jwks0 = idp.count('/jwks');
     const discovery0 = idp.count('/.well-known/openid-configuration');

@@ -490,6 +490,33 @@ describe('hostile IdP: attacks on the sign-in', function () {
       );
       assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
       assert.ok(err instanceof OidcError && err.kind === 'protocol', String(err));
+      // Refused at discovery, before any browser: the document names the endpoint.
+      assert.match(err.message, new RegExp(`token endpoint http://${external.replace(/\./g, '\\.')}:\\d+ does not use https`));
+    } finally {
+      await attacker.close();
+    }
+  });
+
+  // The second line behind discovery's check: metadata that never went through discover()
+  // (a cache, a hand-made object) still cannot send a request over http off this machine.
+  it('a loopback issuer with hand-made metadata naming a non-loopback http token endpoint: boundedFetch refuses the request', async function () {
+    const external = firstExternalIPv4();
+    if (!external) return this.skip();
+    const attacker = await recorder(external);
+    try {
+      const issuer = new URL(idp.issuer);
+      const as: oauth.AuthorizationServer = { issuer: issuer.href, authorization_endpoint: `${idp.issuer}/auth`, token_endpoint: `${attacker.url}/token` };
+      const pending: PendingAuthorization = {
+        url: new URL(`${idp.issuer}/auth`),
+        state: 'state-1',
+        nonce: undefined,
+        codeVerifier: 'verifier-that-must-not-travel-over-http-0000000000',
+        redirectUri: 'http://127.0.0.1:1/callback',
+        pushed: false,
+      };
+      const callback = new URLSearchParams({ code: 'the-code', state: 'state-1' });
+      await rejection(exchangeCallback(as, makeClient(as, 'client'), pending, callback, { issuer }), 'protocol', /only https is allowed there/);
+      assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
     } finally {
       await attacker.close();
     }

@@ -35,7 +35,8 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
     firstError.code === oauth.JSON_ATTRIBUTE_COMPARISON &&
     (firstError.cause as { attribute?: unknown } | undefined)?.attribute === 'issuer'
   ) {
-    const named = String((firstError.cause as { body?: { issuer?: unknown } }).body?.issuer);
+    // The IdP's own text: bounded, so a hostile document cannot fill the notification.
+    const named = String((firstError.cause as { body?: { issuer?: unknown } }).body?.issuer).slice(0, 200);
     throw new OidcError(
       'protocol',
       `The discovery document of ${issuer.href} names another issuer, ${named}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).`,

@@ -5,6 +5,8 @@
  * run records its log lines through recordingLogger() and the patched silentLogger
  * (test/unit/zz-secretHygiene.test.ts).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from '../../src/core/logger';
 import type { TestIdp } from './idp';
 
@@ -83,4 +85,16 @@ export function recordingLogger(lines: string[] = []): Logger {
     recordLogLine(m);
   };
   return { trace: keep, debug: keep, info: keep, warn: keep, error: keep };
+}
+
+/** Every file under `dir` (none when it does not exist): the log files a run's check searches. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(full));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
 }

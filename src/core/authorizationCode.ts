@@ -8,7 +8,7 @@
 import * as oauth from 'oauth4webapi';
 import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
-import { describeFailure, requestOptions, type RequestContext } from './http';
+import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
 
 export interface PendingAuthorization {
@@ -57,6 +57,8 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
   if (!as.authorization_endpoint) {
     throw new OidcError('protocol', 'The identity provider does not advertise an authorization endpoint.');
   }
+  // The browser goes there with the person's password: never over plain http off this computer.
+  assertEndpointAllowed(new URL(as.authorization_endpoint), ctx.issuer, 'authorization endpoint');
   const methods = as.code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes('S256')) {
     throw new OidcError('protocol', 'The identity provider does not support PKCE with S256, which sign-in requires.');

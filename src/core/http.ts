@@ -2,6 +2,7 @@
 import * as oauth from 'oauth4webapi';
 import { isLoopbackHost } from './config';
 import { OidcError } from './errors';
+import { redact, rememberSecrets } from './logger';
 
 /** Default time one request to the IdP may take. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -38,11 +39,79 @@ export function requestOptions(ctx: RequestContext): RequestOptions {
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
+/** Request and answer fields that carry a credential: redact() must know their values. */
+const SECRET_FIELDS = ['code', 'code_verifier', 'refresh_token', 'access_token', 'id_token', 'token', 'device_code', 'client_secret', 'client_assertion', 'subject_token'];
+
+/**
+ * Whether a request to `url` may leave over plain http: only to this machine. oauth4webapi lets
+ * http through for every endpoint once it is allowed for a loopback issuer, so this decides per
+ * request; an https issuer never gets here with http (oauth4webapi refuses it first).
+ */
+function assertTransportAllowed(url: URL): void {
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return;
+  throw new OidcError(
+    'protocol',
+    `The identity provider named ${url.origin} as one of its endpoints; only https is allowed there (http only on this computer).`,
+  );
+}
+
+/**
+ * Checks an endpoint the IdP's metadata named, for requests made outside oauth4webapi (the
+ * browser's authorization URL): https, or http on this computer for an issuer on this computer.
+ */
+export function assertEndpointAllowed(endpoint: URL, issuer: URL, name: string): void {
+  if (endpoint.protocol === 'https:') return;
+  if (endpoint.protocol === 'http:' && isLoopbackHost(issuer.hostname) && isLoopbackHost(endpoint.hostname)) return;
+  throw new OidcError('protocol', `The identity provider's ${name} ${endpoint.origin} does not use https, which sign-in requires.`);
+}
+
+/** Tells the redactor every credential in a request body or Authorization header. */
+function rememberRequestSecrets(init: RequestInit): void {
+  const body = init.body;
+  if (body instanceof URLSearchParams) rememberSecrets(SECRET_FIELDS.flatMap((f) => body.getAll(f)));
+  const auth = new Headers(init.headers).get('authorization');
+  if (!auth) return;
+  const [scheme, value] = auth.split(/\s+/, 2);
+  if (!value) return;
+  rememberSecrets([value]);
+  if (scheme?.toLowerCase() === 'basic') {
+    // client_secret_basic: the secret is the (form-encoded) part after the colon.
+    const decoded = Buffer.from(value, 'base64').toString();
+    const secret = decoded.slice(decoded.indexOf(':') + 1);
+    rememberSecrets([secret, safeDecode(secret)]);
+  }
+}
+
+/** Tells the redactor every credential in a JSON answer (tokens, a registered client secret). */
+function rememberAnswerSecrets(body: Buffer, contentType: string | null): void {
+  if (!contentType || !/json/i.test(contentType)) return;
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString());
+  } catch {
+    return;
+  }
+  if (typeof json !== 'object' || json === null) return;
+  const record = json as Record<string, unknown>;
+  rememberSecrets(SECRET_FIELDS.map((f) => (typeof record[f] === 'string' ? record[f] : undefined)));
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
+  }
+}
+
 /**
  * fetch(), but the body is read here with a size limit: a broken or hostile server cannot make
  * the extension host hold megabytes (or wait for an endless stream) while parsing its answer.
+ * Refuses http off this computer, and tells the redactor the credentials it carries.
  */
 export async function boundedFetch(url: string, init: RequestInit): Promise<Response> {
+  assertTransportAllowed(new URL(url));
+  rememberRequestSecrets(init);
   const response = await fetch(url, init);
   const tooLarge = () =>
     new OidcError('protocol', `The identity provider's answer from ${new URL(url).host} is larger than ${MAX_RESPONSE_BYTES / 1024} KiB.`);
@@ -64,11 +133,35 @@ export async function boundedFetch(url: string, init: RequestInit): Promise<Resp
     }
     chunks.push(value);
   }
-  return new Response(Buffer.concat(chunks), {
+  const body = Buffer.concat(chunks);
+  rememberAnswerSecrets(body, response.headers.get('content-type'));
+  return new Response(body, {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,
   });
+}
+
+/** The HTTP answer behind what oauth4webapi threw, where it keeps one. */
+export function failedResponse(err: unknown): Response | undefined {
+  if (err instanceof oauth.ResponseBodyError) return err.response;
+  if (err instanceof oauth.OperationProcessingError && err.cause instanceof Response) return err.cause;
+  return undefined;
+}
+
+/** The HTTP status of a server error (5xx) behind what oauth4webapi threw, if it was one. */
+export function serverErrorStatus(err: unknown): number | undefined {
+  const status = failedResponse(err)?.status;
+  return status !== undefined && status >= 500 && status <= 599 ? status : undefined;
+}
+
+/** Seconds from a Retry-After header (delay-seconds or an HTTP date), if it names a time. */
+export function retryAfterSeconds(response: Response | undefined, now: number = Date.now()): number | undefined {
+  const value = response?.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /**
@@ -84,17 +177,24 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return new OidcError('timeout', `The identity provider at ${host} did not answer ${what} in time.`);
   }
+  // A server error (the IdP down, overloaded, or a gateway in front of it) is a fault of the
+  // network path, not of the protocol: worth a retry later.
+  const status = serverErrorStatus(err);
+  if (status !== undefined) {
+    const oauthError = err instanceof oauth.ResponseBodyError ? err.error : undefined;
+    const detail = err instanceof oauth.ResponseBodyError ? `, ${idpText(err.error, err.error_description)}` : '';
+    return new OidcError('network', `The identity provider at ${host} could not answer ${what} (HTTP ${status}${detail}). Try again later.`, oauthError);
+  }
   if (err instanceof oauth.ResponseBodyError) {
-    const detail = err.error_description ? `: ${err.error_description}` : '';
-    return new OidcError('idp', `The identity provider refused ${what} (${err.error}${detail}).`, err.error);
+    return new OidcError('idp', `The identity provider refused ${what} (${idpText(err.error, err.error_description)}).`, err.error);
   }
   if (err instanceof oauth.AuthorizationResponseError) {
     const code = err.error;
-    const detail = err.error_description ? `: ${err.error_description}` : '';
+    const detail = err.error_description ? `: ${redact(err.error_description)}` : '';
     if (code === 'access_denied') {
       return new OidcError('idp', `Sign-in was denied at the identity provider${detail}.`, code);
     }
-    return new OidcError('idp', `The identity provider returned an error (${code}${detail}).`, code);
+    return new OidcError('idp', `The identity provider returned an error (${redact(code)}${detail}).`, code);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     return new OidcError('idp', `The identity provider rejected ${what} (HTTP ${err.status}).`);
@@ -118,5 +218,13 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
     return new OidcError('network', `Could not reach the identity provider at ${host}${reason}.`, undefined, undefined, 'unreachable');
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new OidcError('network', `${what} failed: ${message}`);
+  return new OidcError('network', `${what} failed: ${redact(message)}`);
+}
+
+/**
+ * An IdP's `error` and `error_description`, for a message: redacted, because an IdP may echo the
+ * code or token it was sent, and the message is logged and shown.
+ */
+function idpText(error: string, description: string | undefined): string {
+  return redact(description ? `${error}: ${description}` : error);
 }

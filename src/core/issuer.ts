@@ -6,7 +6,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
-import { describeFailure, requestOptions, type RequestContext } from './http';
+import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import type { Logger } from './logger';
 
 /** How long discovered metadata is reused before it is fetched again. */
@@ -19,24 +19,73 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
     try {
       const response = await oauth.discoveryRequest(issuer, { ...requestOptions(rctx), algorithm });
       const as = await oauth.processDiscoveryResponse(issuer, response);
+      checkEndpoints(issuer, as);
       log.debug(`Discovered ${issuer.href} (${algorithm === 'oidc' ? 'OpenID Connect discovery' : 'RFC 8414 metadata'}).`);
       return as;
     } catch (err) {
-      if (rctx.signal?.aborted) throw describeFailure(err, 'discovery', rctx);
+      if (rctx.signal?.aborted || err instanceof OidcError) throw describeFailure(err, 'discovery', rctx);
       firstError ??= err;
       // Only a missing document is worth the RFC 8414 retry; a wrong or unreachable one is not.
       const status = err instanceof oauth.OperationProcessingError ? (err.cause as Response | undefined)?.status : undefined;
       if (!(status === 404 || status === 400 || status === 405)) break;
     }
   }
+  if (
+    firstError instanceof oauth.OperationProcessingError &&
+    firstError.code === oauth.JSON_ATTRIBUTE_COMPARISON &&
+    (firstError.cause as { attribute?: unknown } | undefined)?.attribute === 'issuer'
+  ) {
+    // The IdP's own text: bounded, so a hostile document cannot fill the notification.
+    const named = String((firstError.cause as { body?: { issuer?: unknown } }).body?.issuer).slice(0, 200);
+    throw new OidcError(
+      'protocol',
+      `The discovery document of ${issuer.href} names another issuer, ${named}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).`,
+    );
+  }
   const failure = describeFailure(firstError, 'discovery', rctx);
-  if (failure.kind === 'protocol') {
+  // Our own refusals (size limit, transport) say more than the generic message below.
+  const ours = firstError instanceof OidcError || (firstError instanceof Error && firstError.cause instanceof OidcError);
+  if (failure.kind === 'protocol' && !ours) {
     throw new OidcError(
       'protocol',
       `${issuer.href} does not look like an OpenID Connect issuer (its discovery document was missing or invalid).`,
     );
   }
   throw failure;
+}
+
+/** Every endpoint in the metadata that a request or the browser may go to. */
+const ENDPOINTS = [
+  'authorization_endpoint',
+  'token_endpoint',
+  'userinfo_endpoint',
+  'jwks_uri',
+  'revocation_endpoint',
+  'introspection_endpoint',
+  'device_authorization_endpoint',
+  'pushed_authorization_request_endpoint',
+  'registration_endpoint',
+  'end_session_endpoint',
+  'backchannel_authentication_endpoint',
+] as const;
+
+/**
+ * https for every endpoint of an https issuer (and http only on this computer for a loopback
+ * one): an http endpoint would carry the password, a code or a token in clear. oauth4webapi checks
+ * only the endpoints it calls, at the time it calls them; this refuses the document up front.
+ */
+function checkEndpoints(issuer: URL, as: oauth.AuthorizationServer): void {
+  for (const name of ENDPOINTS) {
+    const value = as[name];
+    if (typeof value !== 'string') continue;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new OidcError('protocol', `The identity provider's ${name.replace(/_/g, ' ')} is not a URL.`);
+    }
+    assertEndpointAllowed(url, issuer, name.replace(/_/g, ' '));
+  }
 }
 
 /** Caches discovery per issuer; concurrent callers share one request. */

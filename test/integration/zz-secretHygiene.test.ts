@@ -6,17 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { issuedTokenValues } from '../support/tokenLedger';
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...filesUnder(full));
-    else if (entry.isFile()) out.push(full);
-  }
-  return out;
-}
+import { filesUnder, issuedTokenValues } from '../support/tokenLedger';
 
 describe('secret hygiene of the whole run', () => {
   it('no issued access or refresh token appears in any log', async function () {

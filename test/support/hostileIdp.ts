@@ -14,6 +14,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { trackSecrets } from './tokenLedger';
 
 export const HOSTILE_CLIENT_ID = 'hostile-test-client';
 
@@ -349,5 +350,6 @@ export async function startHostileIdp(options: { par?: boolean } = {}): Promise<
     });
   });
 
+  trackSecrets(() => secrets);
   return idp;
 }

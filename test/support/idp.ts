@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import { trackIssuedTokens } from './tokenLedger';
 
 export const TEST_CLIENT_ID = 'oidc-auth-test';
 /** A confidential client for the client credentials grant (service accounts). */
@@ -352,5 +353,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         server.close(() => resolve());
       }),
   };
+  // Every run's last check searches the logs for what this IdP issued.
+  trackIssuedTokens(idp);
   return idp;
 }

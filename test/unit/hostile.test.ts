@@ -18,7 +18,7 @@ import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/issuer';
-import { redact, type Logger } from '../../src/core/logger';
+import { redact } from '../../src/core/logger';
 import { loadPageTemplates, renderPage } from '../../src/core/pages';
 import { refreshSession, revokeToken } from '../../src/core/refresh';
 import { MemorySecretStore } from '../../src/core/secretStore';
@@ -26,6 +26,7 @@ import { SessionManager, type SessionsChange, type SignInOptions } from '../../s
 import type { StoredSession } from '../../src/core/sessions';
 import type { SignInFlow } from '../../src/core/flows/flow';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
+import { recordingLogger } from '../support/tokenLedger';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -45,15 +46,6 @@ interface Harness {
 
 const managers: SessionManager[] = [];
 
-function capture(logs: string[]): Logger {
-  return {
-    trace: (m) => logs.push(m),
-    debug: (m) => logs.push(m),
-    info: (m) => logs.push(m),
-    warn: (m) => logs.push(m),
-    error: (m) => logs.push(m),
-  };
-}
 
 function harness(
   idp: HostileIdp,
@@ -61,7 +53,7 @@ function harness(
 ): Harness {
   const changes: SessionsChange[] = [];
   const logs = options.logs ?? [];
-  const log = capture(logs);
+  const log = recordingLogger(logs);
   const store = options.store ?? new MemorySecretStore();
   const config: ProviderConfig = {
     issuer: new URL(idp.issuer),
@@ -332,19 +324,17 @@ describe('hostile IdP: attacks on the sign-in', function () {
     assert.equal(idp.count('/token'), tokenCalls, 'the code never went to a token endpoint');
   });
 
-  // PRODUCT BUG: src/core/issuer.ts discover() turns every 'protocol' failure, including
-  // oauth4webapi's JSON_ATTRIBUTE_COMPARISON on `issuer`, into "… does not look like an OpenID
-  // Connect issuer (its discovery document was missing or invalid)": the user is not told that
-  // the document names another issuer, nor which one (the usual cause: a trailing slash or
-  // another host in the issuer setting). The attack itself is rejected (next test); only the
-  // message fails.
-  it.skip('discovery whose issuer differs from the URL it came from is rejected, naming both issuers', async () => {
+  // The message names both issuers: the usual cause is a trailing slash or another host in the
+  // issuer setting.
+  it('discovery whose issuer differs from the URL it came from is rejected, naming both issuers', async () => {
     const advertised = `${idp.issuer}/other-tenant`;
     idp.metadata = { issuer: advertised };
     const h = harness(idp);
-    const err = await assertSignInRejected(idp, h, undefined, 'protocol', /issuer/);
+    const authorizations = idp.count('/auth');
+    const err = await assertSignInRejected(idp, h, undefined, 'protocol', /names another issuer/);
     assert.ok(err.message.includes(advertised), `the message should name the issuer the document claims: ${err.message}`);
-    assert.equal(idp.count('/auth'), 0);
+    assert.ok(err.message.includes(idp.issuer), `the message should name the issuer asked for: ${err.message}`);
+    assert.equal(idp.count('/auth'), authorizations, 'no authorization request');
   });
 
   it('discovery whose issuer differs from the URL it came from is rejected, no browser opened', async () => {
@@ -352,7 +342,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
     const h = harness(idp);
     let opened = false;
     const browser = { ...redirectBrowser(), openBrowser: async () => void (opened = true) };
-    await rejection(h.manager.createSession([], browser), 'protocol', /does not look like an OpenID Connect issuer/);
+    await rejection(h.manager.createSession([], browser), 'protocol', /names another issuer/);
     assert.equal(opened, false);
     assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
   });
@@ -396,8 +386,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
   it('discovery document of 5 MB is refused', async () => {
     idp.rawDiscovery = { body: JSON.stringify({ issuer: idp.issuer, padding: 'x'.repeat(5 * 1024 * 1024) }), chunked: true };
     const h = harness(idp);
-    // discover() replaces the size message with its generic one (see the PRODUCT BUG above).
-    await rejection(h.manager.createSession([], redirectBrowser()), 'protocol', /larger than 1024 KiB|does not look like an OpenID Connect issuer/);
+    await rejection(h.manager.createSession([], redirectBrowser()), 'protocol', /larger than 1024 KiB/);
     assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
   });
 
@@ -454,7 +443,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
           scopes: ['openid'],
           signal: new AbortController().signal,
           timeoutMs: 10_000,
-          log: capture([]),
+          log: recordingLogger([]),
           openBrowser: async () => undefined,
           templates,
           strings: ENGLISH_PAGE_STRINGS,
@@ -468,12 +457,10 @@ describe('hostile IdP: attacks on the sign-in', function () {
     }
   });
 
-  // PRODUCT BUG: src/core/authorizationCode.ts prepareAuthorization() builds the browser URL from
-  // `as.authorization_endpoint` without checking its scheme: an https issuer whose discovery
-  // lists an http authorization endpoint (typical of an IdP behind a TLS proxy that lacks
-  // X-Forwarded-Proto) gets its login page opened over plain http, where the password travels
-  // in clear. oauth4webapi checks only the endpoints it calls itself.
-  it.skip('an https issuer whose metadata lists an http authorization endpoint: the browser is not sent there', async () => {
+  // Typical of an IdP behind a TLS proxy that lacks X-Forwarded-Proto: the login page would open
+  // over plain http, where the password travels in clear. oauth4webapi checks only the endpoints
+  // it calls itself; prepareAuthorization() checks this one.
+  it('an https issuer whose metadata lists an http authorization endpoint: the browser is not sent there', async () => {
     const issuer = new URL('https://idp.example.test');
     const as: oauth.AuthorizationServer = {
       issuer: issuer.href,
@@ -487,11 +474,11 @@ describe('hostile IdP: attacks on the sign-in', function () {
     );
   });
 
-  // PRODUCT BUG: src/core/http.ts requestOptions() allows http for EVERY request of a loopback
-  // issuer ([allowInsecureRequests] is decided by the issuer's host, not the request's), so a
-  // loopback issuer's discovery can send the authorization code and PKCE verifier over plain
-  // http to a host off this machine. Stands in for that host: this machine's external address.
-  it.skip('a loopback issuer whose metadata puts the token endpoint on a non-loopback http host: the code is not sent there', async function () {
+  // oauth4webapi's allowInsecureRequests is decided by the issuer's host, not the request's:
+  // boundedFetch() refuses http off this machine, so a loopback issuer's discovery cannot send the
+  // code and PKCE verifier over plain http elsewhere. Stands in for that host: this machine's
+  // external address.
+  it('a loopback issuer whose metadata puts the token endpoint on a non-loopback http host: the code is not sent there', async function () {
     const external = firstExternalIPv4();
     if (!external) return this.skip();
     const attacker = await recorder(external);
@@ -504,6 +491,33 @@ describe('hostile IdP: attacks on the sign-in', function () {
       );
       assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
       assert.ok(err instanceof OidcError && err.kind === 'protocol', String(err));
+      // Refused at discovery, before any browser: the document names the endpoint.
+      assert.match(err.message, new RegExp(`token endpoint http://${external.replace(/\./g, '\\.')}:\\d+ does not use https`));
+    } finally {
+      await attacker.close();
+    }
+  });
+
+  // The second line behind discovery's check: metadata that never went through discover()
+  // (a cache, a hand-made object) still cannot send a request over http off this machine.
+  it('a loopback issuer with hand-made metadata naming a non-loopback http token endpoint: boundedFetch refuses the request', async function () {
+    const external = firstExternalIPv4();
+    if (!external) return this.skip();
+    const attacker = await recorder(external);
+    try {
+      const issuer = new URL(idp.issuer);
+      const as: oauth.AuthorizationServer = { issuer: issuer.href, authorization_endpoint: `${idp.issuer}/auth`, token_endpoint: `${attacker.url}/token` };
+      const pending: PendingAuthorization = {
+        url: new URL(`${idp.issuer}/auth`),
+        state: 'state-1',
+        nonce: undefined,
+        codeVerifier: 'verifier-that-must-not-travel-over-http-0000000000',
+        redirectUri: 'http://127.0.0.1:1/callback',
+        pushed: false,
+      };
+      const callback = new URLSearchParams({ code: 'the-code', state: 'state-1' });
+      await rejection(exchangeCallback(as, makeClient(as, 'client'), pending, callback, { issuer }), 'protocol', /only https is allowed there/);
+      assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
     } finally {
       await attacker.close();
     }
@@ -595,7 +609,7 @@ describe('hostile IdP: refresh and key rotation', () => {
     const store = new MemorySecretStore();
     const session = await harness(idp, { store }).manager.createSession([], redirectBrowser());
     const issuer = new URL(idp.issuer);
-    const as = await new IssuerCache(capture([])).get(issuer);
+    const as = await new IssuerCache(recordingLogger([])).get(issuer);
     idp.tokenAnswers.push({ idToken: { claims: { sub: 'mallory' } } });
     await rejection(refreshSession(as, makeClient(as, idp.clientId), session, { issuer }, Date.now), 'protocol', /different account on refresh/);
   });
@@ -613,7 +627,7 @@ describe('hostile IdP: refresh and key rotation', () => {
 
   it('JWKS rotation: a new kid the cached JWKS lacks (within 60 s) is fetched exactly once more', async () => {
     const logs: string[] = [];
-    const issuers = new IssuerCache(capture(logs));
+    const issuers = new IssuerCache(recordingLogger(logs));
     const h = harness(idp, { issuers, logs });
     const jwks0 = idp.count('/jwks');
     const discovery0 = idp.count('/.well-known/openid-configuration');
@@ -652,14 +666,13 @@ describe('hostile IdP: refresh and key rotation', () => {
     assertNoSecrets(idp, [...h.logs, result.revokeError!.message], 'a log line or revokeError');
   });
 
-  // PRODUCT BUG: src/core/http.ts describeFailure() copies the IdP's error_description verbatim
-  // into the OidcError message, and src/core/sessionManager.ts logs it (removeSessions: "Could not
-  // revoke …", refreshLocked: "Could not refresh …"). An IdP that echoes the submitted token
-  // ("token <value> is not revocable") puts the refresh token into the log, and redact() in
-  // src/vscode/log.ts does not catch it (no `=`/`:` after the word, not a JWT, and it is given no
-  // known secrets). revokeError, shown to the user, carries it too. Checked after redact(), as
-  // the output channel would get it.
-  it.skip('an IdP that echoes the refresh token in error_description (revocation): the token is not logged', async () => {
+  // An IdP that echoes the submitted token ("token <value> is not revocable") in error_description:
+  // describeFailure() copies it into the OidcError message, which SessionManager logs
+  // (removeSessions: "Could not revoke …", refreshLocked: "Could not refresh …") and revokeError
+  // shows. Nothing marks the value as a token (no `=`/`:`, not a JWT): the redactor knows it
+  // because it went over the wire (boundedFetch tells it). Checked after redact(), as the output
+  // channel would get it.
+  it('an IdP that echoes the refresh token in error_description (revocation): the token is not logged', async () => {
     const h = harness(idp);
     const session = await h.manager.createSession([], redirectBrowser());
     idp.revocationAnswers.push({
@@ -671,9 +684,9 @@ describe('hostile IdP: refresh and key rotation', () => {
     assertNoSecrets(idp, [...h.logs.map((l) => redact(l)), result.revokeError!.message], 'a (redacted) log line or revokeError');
   });
 
-  // PRODUCT BUG: the same as above, on the refresh path (a non-invalid_grant error is logged with
-  // its message by SessionManager.refreshLocked()).
-  it.skip('an IdP that echoes the refresh token in error_description (refresh): the token is not logged, the session is kept', async () => {
+  // The same on the refresh path (a non-invalid_grant error is logged with its message by
+  // SessionManager.refreshLocked()).
+  it('an IdP that echoes the refresh token in error_description (refresh): the token is not logged, the session is kept', async () => {
     const store = new MemorySecretStore();
     const session = await harness(idp, { store }).manager.createSession([], redirectBrowser());
     const late = harness(idp, { store });

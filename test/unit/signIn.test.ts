@@ -8,12 +8,13 @@ import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { discover, IssuerCache } from '../../src/core/issuer';
-import { silentLogger, type Logger } from '../../src/core/logger';
+import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/pages';
 import { MemorySecretStore } from '../../src/core/secretStore';
 import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessionManager';
 import { completeLogin, type RobotResult } from '../support/loginRobot';
 import { startTestIdp, type TestIdp } from '../support/idp';
+import { recordingLogger } from '../support/tokenLedger';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -27,13 +28,7 @@ interface Harness {
 function harness(idp: TestIdp, overrides: Partial<ProviderConfig> = {}, store = new MemorySecretStore(), refreshSkewMs?: number): Harness {
   const changes: SessionsChange[] = [];
   const logs: string[] = [];
-  const log: Logger = {
-    trace: (m) => logs.push(m),
-    debug: (m) => logs.push(m),
-    info: (m) => logs.push(m),
-    warn: (m) => logs.push(m),
-    error: (m) => logs.push(m),
-  };
+  const log = recordingLogger(logs);
   const config: ProviderConfig = {
     issuer: new URL(idp.issuer),
     clientId: idp.clientId,

@@ -57,7 +57,8 @@ function runWindow(task: WindowTask): Promise<WindowReport> {
     const child = fork(path.join(__dirname, '../support/windowProcess.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let report: WindowReport | undefined;
     child.on('message', (m: WindowReport) => (report = m));
-    child.on('exit', (code) => (report ? resolve(report) : reject(new Error(`window exited ${code} without a report`))));
+    // 'close', not 'exit': Node may emit 'exit' before the child's last IPC message is delivered.
+    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`window exited ${code} without a report`))));
     child.send(task);
   });
 }

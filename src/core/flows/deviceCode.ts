@@ -7,7 +7,7 @@ import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
 import { dpopOptions, tokenTypeOptions, usesDPoP } from '../dpop';
 import { OidcError } from '../errors';
-import { describeFailure, requestOptions } from '../http';
+import { describeFailure, failedResponse, requestOptions, retryAfterSeconds, serverErrorStatus } from '../http';
 import { checkIdToken } from '../idToken';
 import { sleep } from '../timers';
 import type { FlowContext, SignInFlow } from './flow';
@@ -18,6 +18,8 @@ export const DEFAULT_INTERVAL_S = 5;
 export const SLOW_DOWN_STEP_S = 5;
 /** The longest wait between polls after network errors. */
 export const MAX_BACKOFF_MS = 60_000;
+/** Server errors that mean "not now" (a gateway or an overloaded IdP), worth polling again. */
+const TRANSIENT_STATUSES = new Set([502, 503, 504]);
 
 export interface DeviceCodeInfo {
   userCode: string;
@@ -42,6 +44,8 @@ export interface DeviceCodeFlowOptions {
   /** For tests: how to wait between polls. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   now?: () => number;
+  /** For tests: how long one request may take (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
 
 export class DeviceCodeFlow implements SignInFlow {
@@ -53,7 +57,7 @@ export class DeviceCodeFlow implements SignInFlow {
     const { as, client, signal, log } = ctx;
     const wait = this.options.sleep ?? sleep;
     const now = this.options.now ?? Date.now;
-    const rctx = { issuer: ctx.issuer, signal };
+    const rctx = { issuer: ctx.issuer, signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
     if (!as.device_authorization_endpoint) {
       throw new OidcError('protocol', 'The identity provider does not support the device code flow (no device authorization endpoint).');
     }
@@ -85,11 +89,17 @@ export class DeviceCodeFlow implements SignInFlow {
     let failures = 0;
     // RFC 9449 §8: a poll refused for want of a DPoP nonce is sent again at once, once.
     let nonceRetry = false;
+    // After a transient server error: the wait it asked for (Retry-After) and what it said.
+    let retryAfterMs = 0;
+    let serverError: OidcError | undefined;
     for (;;) {
-      const delay = nonceRetry ? 0 : failures === 0 ? intervalMs : Math.min(intervalMs * 2 ** failures, MAX_BACKOFF_MS);
+      const backoff = failures === 0 ? intervalMs : Math.min(intervalMs * 2 ** failures, MAX_BACKOFF_MS);
+      const delay = nonceRetry ? 0 : Math.max(backoff, retryAfterMs);
       const retryingNonce = nonceRetry;
       nonceRetry = false;
-      if (now() + delay > deadline) throw expired();
+      // Out of time while the IdP kept failing: its error is the reason, not the code.
+      if (now() + delay > deadline) throw serverError ?? expired();
+      retryAfterMs = 0;
       await wait(delay, signal);
       let response: Response;
       try {
@@ -105,7 +115,10 @@ export class DeviceCodeFlow implements SignInFlow {
         log.warn(`Polling the identity provider failed (${describeFailure(err, 'polling', rctx).message}); retrying.`);
         continue;
       }
+      // A server error answer (below) continues the backoff; any other answer ends it.
+      const failedBefore = failures;
       failures = 0;
+      serverError = undefined;
       try {
         const result = await oauth.processDeviceCodeResponse(as, client, response, tokenTypeOptions(client));
         const claims = await checkIdToken(as, client, response, result, {
@@ -134,6 +147,17 @@ export class DeviceCodeFlow implements SignInFlow {
         }
         if (err instanceof Error && err.name === 'TimeoutError' && !signal.aborted) {
           failures++;
+          continue;
+        }
+        // RFC 8628 §3.5 asks to back off on errors; a 502/503/504 says the IdP or its gateway is
+        // busy, not that the sign-in failed: the person may have approved already.
+        const status = serverErrorStatus(err);
+        if (status !== undefined && TRANSIENT_STATUSES.has(status)) {
+          failures = failedBefore + 1;
+          serverError = describeFailure(err, 'the device code sign-in', rctx);
+          const retryAfter = retryAfterSeconds(failedResponse(err));
+          retryAfterMs = (retryAfter ?? 0) * 1000;
+          log.warn(`Polling the identity provider failed (${serverError.message}); retrying${retryAfter ? ` after ${retryAfter} s` : ''}.`);
           continue;
         }
         throw describeFailure(err, 'the device code sign-in', rctx);

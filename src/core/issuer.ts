@@ -20,6 +20,7 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
       const response = await oauth.discoveryRequest(issuer, { ...requestOptions(rctx), algorithm });
       const as = await oauth.processDiscoveryResponse(issuer, response);
       checkEndpoints(issuer, as);
+      logOtherHosts(issuer, as, log);
       log.debug(`Discovered ${issuer.href} (${algorithm === 'oidc' ? 'OpenID Connect discovery' : 'RFC 8414 metadata'}).`);
       return as;
     } catch (err) {
@@ -86,6 +87,21 @@ function checkEndpoints(issuer: URL, as: oauth.AuthorizationServer): void {
     }
     assertEndpointAllowed(url, issuer, name.replace(/_/g, ' '));
   }
+}
+
+/**
+ * Endpoints on another host than the issuer's are allowed (OpenID Connect Discovery and RFC 8414
+ * require only that `issuer` match; Google, for one, serves its token endpoint from another host),
+ * but where the codes and tokens go is worth a line in the log.
+ */
+function logOtherHosts(issuer: URL, as: oauth.AuthorizationServer, log: Logger): void {
+  const elsewhere = ENDPOINTS.flatMap((name) => {
+    const value = as[name];
+    if (typeof value !== 'string') return [];
+    const host = new URL(value).host;
+    return host === issuer.host ? [] : [`${name.replace(/_/g, ' ')} (${host})`];
+  });
+  if (elsewhere.length) log.info(`${issuer.href} serves endpoints from other hosts, as its discovery document says: ${elsewhere.join(', ')}.`);
 }
 
 /** Caches discovery per issuer; concurrent callers share one request. */

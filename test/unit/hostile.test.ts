@@ -353,6 +353,24 @@ describe('hostile IdP: attacks on the sign-in', function () {
     await assertSignInRejected(idp, h, redirectBrowser(), 'protocol', /token request is not valid: .*application\/json/);
   });
 
+  it('token request redirected elsewhere (307) is not followed: the code never reaches the other server', async () => {
+    const seen: string[] = [];
+    const thief = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => thief.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (thief.address() as net.AddressInfo).port;
+      idp.tokenAnswers.push({ raw: { status: 307, body: '', headers: { location: `http://127.0.0.1:${port}/steal` } } });
+      const h = harness(idp);
+      await assertSignInRejected(idp, h, redirectBrowser(), 'protocol', /token request is not valid/);
+      assert.deepEqual(seen, [], 'nothing was sent to the redirect target');
+    } finally {
+      await new Promise<void>((resolve) => thief.close(() => resolve()));
+    }
+  });
+
   it('token response that is JSON in name only is rejected', async () => {
     idp.tokenAnswers.push({ raw: { body: '{"access_token": "truncated…', contentType: 'application/json' } });
     const h = harness(idp);

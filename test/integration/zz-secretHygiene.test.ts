@@ -1,21 +1,22 @@
 /**
  * Runs last (files run in name order): searches every log this VS Code wrote so far — the
  * extension's own output channel at trace level, the extension host's, the server's — for every
- * token the test IdPs issued. None may appear.
+ * token the test IdPs issued, and every code, verifier, device code and client secret that
+ * reached them. None may appear.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { filesUnder, issuedTokenValues } from '../support/tokenLedger';
+import { filesUnder, issuedTokenValues, secretValues } from '../support/tokenLedger';
 
 describe('secret hygiene of the whole run', () => {
-  it('no issued access or refresh token appears in any log', async function () {
+  it('no issued token, code, verifier or secret appears in any log', async function () {
     const logs = process.env.OIDC_TEST_VSCODE_LOGS;
     if (!logs) this.skip();
-    const tokens = issuedTokenValues();
+    assert.ok(issuedTokenValues().length >= 2, 'the suites signed in, so there are tokens to look for');
+    const tokens = [...new Set([...issuedTokenValues(), ...secretValues()])];
     const injected = process.env.OIDC_AUTH_CI_ACCESS_TOKEN;
     if (injected) tokens.push(injected);
-    assert.ok(tokens.length >= 2, 'the suites signed in, so there are tokens to look for');
     // Output channels are written asynchronously; give the last lines a moment to land.
     await new Promise((r) => setTimeout(r, 1500));
     const files = filesUnder(logs);

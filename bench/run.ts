@@ -1,11 +1,12 @@
 /**
  * The benchmark: `node out/bench/run.js [--quick] [--only=NAME,…] [--activation-samples=N]
- * [--memory-cycles=N]` (compile first with `npx tsc -p .`). Runs the measurements one after
+ * [--memory-cycles=N] [--out=DIR]` (compile first with `npx tsc -p .`). Runs the measurements one after
  * another and writes bench/results.json and bench/results.md after each, so an interrupted run
  * still leaves what it measured. Names for --only: bundle, signin, getsessions, fanin, windows,
  * memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { measureActivation } from './activation';
 import { measureBundle } from './bundle';
 import { measureFanIn } from './fanIn';
@@ -21,6 +22,8 @@ interface Args {
   only?: Set<string>;
   activationSamples?: number;
   memoryCycles?: number;
+  /** Folder for results.json/results.md instead of bench/ (exploratory runs). */
+  out?: string;
 }
 
 const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'memory', 'activation'] as const;
@@ -49,9 +52,13 @@ function parseArgs(argv: string[]): Args {
       case '--memory-cycles':
         args.memoryCycles = num();
         break;
+      case '--out':
+        if (!v) throw new Error('--out needs a folder');
+        args.out = v;
+        break;
       case '--help':
       case '-h':
-        console.log(`usage: node out/bench/run.js [--quick] [--only=${NAMES.join(',')}] [--activation-samples=N] [--memory-cycles=N]`);
+        console.log(`usage: node out/bench/run.js [--quick] [--only=${NAMES.join(',')}] [--activation-samples=N] [--memory-cycles=N] [--out=DIR]`);
         process.exit(0);
         break;
       default:
@@ -94,7 +101,7 @@ async function main(): Promise<void> {
   const save = () => {
     info.durationMs = Date.now() - started;
     info.machine.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
-    return writeResults(info);
+    return writeResults(info, args.out ? path.resolve(args.out) : undefined);
   };
   log(`${info.mode} run on ${info.machine.cpus} CPUs, Node ${info.machine.node}, VS Code ${info.machine.vscode}; load ${info.machine.loadAverageStart.join(' ')}`);
   for (const [name, measure] of plan) {

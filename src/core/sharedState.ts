@@ -53,15 +53,17 @@ export class SharedStateFile {
     const deadline = Date.now() + (this.options.lockWaitMs ?? LOCK_WAIT_MS);
     const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
     let held: fs.FileHandle;
+    let madeDir = false;
     for (;;) {
       try {
         held = await fs.open(this.lockPath, 'wx', 0o600);
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') {
+        if (code === 'ENOENT' && !madeDir) {
           // The folder is made on first use only, not before every lock.
           await fs.mkdir(this.dir, { recursive: true });
+          madeDir = true;
           continue;
         }
         if (code !== 'EEXIST') throw err;

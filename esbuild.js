@@ -4,6 +4,8 @@ const esbuild = require('esbuild');
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
+// `--metafile=FILE` writes esbuild's metafile (what each input adds to the bundle) for bench/bundle.ts.
+const metafileArg = process.argv.find((a) => a.startsWith('--metafile='));
 
 async function main() {
   const ctx = await esbuild.context({
@@ -19,11 +21,13 @@ async function main() {
     outfile: 'dist/extension.js',
     external: ['vscode'],
     logLevel: 'warning',
+    metafile: Boolean(metafileArg),
   });
   if (watch) {
     await ctx.watch();
   } else {
-    await ctx.rebuild();
+    const result = await ctx.rebuild();
+    if (metafileArg) require('node:fs').writeFileSync(metafileArg.slice('--metafile='.length), JSON.stringify(result.metafile));
     await ctx.dispose();
   }
 }

@@ -69,7 +69,10 @@ export function buildAndStage(): { extDir: string; bundle: string } {
   fs.rmSync(srcLink, { recursive: true, force: true });
   fs.symlinkSync(path.join(root, 'src'), srcLink, 'dir');
   fs.rmSync(path.join(build, 'dist'), { recursive: true, force: true });
-  execFileSync(process.execPath, [path.join(root, 'esbuild.js'), '--production'], { cwd: build, stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(root, 'esbuild.js'), '--production', `--metafile=${path.join(build, 'meta.json')}`], {
+    cwd: build,
+    stdio: 'inherit',
+  });
   const bundle = path.join(build, 'dist', 'extension.js');
   if (!fs.existsSync(bundle)) throw new Error(`esbuild.js --production did not write ${bundle}`);
 
@@ -93,6 +96,41 @@ export function buildAndStage(): { extDir: string; bundle: string } {
   fs.copyFileSync(bundle, path.join(extDir, 'dist', 'extension.js'));
   fs.copyFileSync(path.join(root, '.vscodeignore'), path.join(extDir, '.vscodeignore'));
   return { extDir, bundle };
+}
+
+/** What the bundle is made of: bytes per part (esbuild's metafile) and the bytes of string literals. */
+export interface BundleComposition {
+  oauth4webapi: number;
+  core: number;
+  adapter: number;
+  /** esbuild's module glue and whatever no input claims. */
+  other: number;
+  /** Bytes inside string and template literals of the minified bundle (messages, mostly); rough. */
+  stringLiterals: number;
+  /** The largest inputs, by bytes in the bundle. */
+  top: { input: string; bytes: number }[];
+}
+
+function composition(build: string, bundle: string): BundleComposition | undefined {
+  const metaFile = path.join(build, 'meta.json');
+  if (!fs.existsSync(metaFile)) return undefined;
+  const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as {
+    outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
+  };
+  const out = Object.entries(meta.outputs).find(([f]) => f.endsWith('extension.js'))?.[1];
+  if (!out) return undefined;
+  const c: BundleComposition = { oauth4webapi: 0, core: 0, adapter: 0, other: 0, stringLiterals: 0, top: [] };
+  for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) {
+    if (input.includes('node_modules/oauth4webapi/')) c.oauth4webapi += bytesInOutput;
+    else if (input.includes('src/core/')) c.core += bytesInOutput;
+    else c.adapter += bytesInOutput;
+    c.top.push({ input: input.replace(/^.*node_modules\//, '').replace(/^(\.\.\/)+/, ''), bytes: bytesInOutput });
+  }
+  c.other = out.bytes - c.oauth4webapi - c.core - c.adapter;
+  c.top = c.top.sort((a, b) => b.bytes - a.bytes).slice(0, 8);
+  const code = fs.readFileSync(bundle, 'utf8');
+  for (const m of code.matchAll(/`(?:[^`\\]|\\.)*`|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'/g)) c.stringLiterals += m[0].length;
+  return c;
 }
 
 export async function measureBundle(): Promise<MeasurementResult> {
@@ -119,6 +157,17 @@ export async function measureBundle(): Promise<MeasurementResult> {
     }
   })();
   const ghRatio = ours / gh.total;
+  const parts = composition(benchTmp('build'), bundle);
+  const partsRow = parts && {
+    measurement: 'bundle: what it is made of (esbuild metafile)',
+    figure: `oauth4webapi ${fmtBytes(parts.oauth4webapi)}, src/core ${fmtBytes(parts.core)}, src/vscode + extension.ts ${fmtBytes(parts.adapter)}, glue ${fmtBytes(parts.other)}`,
+    comparison: `github-authentication/dist: ${fmtBytes(gh.total)}`,
+    ratio: parts.oauth4webapi / gh.total,
+    note: `the ratio is oauth4webapi's part alone (the protocol library every path needs); string literals (messages, mostly) are about ${fmtBytes(parts.stringLiterals)} of the bundle; largest inputs: ${parts.top
+      .slice(0, 4)
+      .map((t) => `${t.input} ${fmtBytes(t.bytes)}`)
+      .join(', ')}`,
+  };
   return {
     name: 'bundle size',
     method:
@@ -142,6 +191,7 @@ export async function measureBundle(): Promise<MeasurementResult> {
         ratio: ours / ms.total,
         note: `vs its .js alone: ${fmt(ours / msJs)}`,
       },
+      ...(partsRow ? [partsRow] : []),
       {
         measurement: 'package: oidc-auth.vsix',
         figure: fmtBytes(vsixBytes),
@@ -157,6 +207,7 @@ export async function measureBundle(): Promise<MeasurementResult> {
       githubAuthentication: gh,
       microsoftAuthentication: { ...ms, jsBytes: msJs },
       vscodeVersion,
+      ...(parts ? { composition: parts } : {}),
     },
   };
 }

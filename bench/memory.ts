@@ -99,10 +99,10 @@ export async function measureMemory(opts: MemoryOptions): Promise<MeasurementRes
           ratio: undefined,
           target: 'no growth beyond noise',
           met: Math.abs(growth) <= band,
-          note: `${report.growth ? `grew most (heap snapshots, self size): ${describeGrowth(report.growth)}; ` : ''}during the run the heap stood up to ${mib(peak)} above the baseline (request timers still pending); rss ${fmt(baseline.rss / MiB)} → ${fmt(final.rss / MiB)} MiB; median cycle ${fmt(median(report.cycleMs))} ms${report.errors.length ? `; ${report.errors.length} failed cycle(s): ${report.errors[0]}` : ''}${browserErrors.length ? `; browser errors: ${browserErrors[0]}` : ''}`,
+          note: `${report.split ? `between the heap snapshots: V8 compiled code ${mib(report.split.codeBytes)}, everything else (objects) ${mib(report.split.otherBytes)}; ` : ''}${report.growth ? `grew most (heap snapshots, self size): ${describeGrowth(report.growth)}; ` : ''}during the run the heap stood up to ${mib(peak)} above the baseline (request timers still pending); rss ${fmt(baseline.rss / MiB)} → ${fmt(final.rss / MiB)} MiB; median cycle ${fmt(median(report.cycleMs))} ms${report.errors.length ? `; ${report.errors.length} failed cycle(s): ${report.errors[0]}` : ''}${browserErrors.length ? `; browser errors: ${browserErrors[0]}` : ''}`,
         },
       ],
-      data: { baseline, final, samples: s, growthByKind: report.growth, lateSlopeBytesPerCycle: k, noiseBytes: noise, growthBytes: growth, peakBytes: peak, errors: report.errors, browserErrors, medianCycleMs: median(report.cycleMs), settleMs },
+      data: { baseline, final, samples: s, growthByKind: report.growth, snapshotSplit: report.split, lateSlopeBytesPerCycle: k, noiseBytes: noise, growthBytes: growth, peakBytes: peak, errors: report.errors, browserErrors, medianCycleMs: median(report.cycleMs), settleMs },
     };
   } finally {
     await idp.close();

@@ -54,6 +54,12 @@ export interface MemoryChildReport {
   node: string;
   /** Largest growths between the baseline and the final snapshot (self sizes). */
   growth?: HeapGrowth[];
+  /**
+   * Net change between the snapshots, all kinds summed: V8's compiled code (snapshot node type
+   * `code`: machine code, deopt data, relocation info, feedback; it grows while the JIT keeps
+   * optimizing) and everything else (the objects the extension and Node hold).
+   */
+  split?: { codeBytes: number; otherBytes: number };
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -102,6 +108,16 @@ function heapKinds(): Map<string, [number, number]> {
   } finally {
     fs.rmSync(file, { force: true });
   }
+}
+
+function splitKinds(before: Map<string, [number, number]>, after: Map<string, [number, number]>): { codeBytes: number; otherBytes: number } {
+  const split = { codeBytes: 0, otherBytes: 0 };
+  for (const kind of new Set([...before.keys(), ...after.keys()])) {
+    const d = (after.get(kind)?.[1] ?? 0) - (before.get(kind)?.[1] ?? 0);
+    if (kind.startsWith('code:')) split.codeBytes += d;
+    else split.otherBytes += d;
+  }
+  return split;
 }
 
 function diffKinds(before: Map<string, [number, number]>, after: Map<string, [number, number]>): HeapGrowth[] {
@@ -158,13 +174,16 @@ async function run(task: MemoryTask): Promise<MemoryChildReport> {
   await tick(task.settleMs);
   const final = await sample(task.cycles);
   let growth: HeapGrowth[] | undefined;
+  let split: MemoryChildReport['split'];
   if (kindsBefore) {
     const after = heapKinds();
-    growth = diffKinds(new Map(JSON.parse(fs.readFileSync(kindsBefore, 'utf8')) as [string, [number, number]][]), after);
+    const before = new Map(JSON.parse(fs.readFileSync(kindsBefore, 'utf8')) as [string, [number, number]][]);
+    growth = diffKinds(before, after);
+    split = splitKinds(before, after);
     fs.rmSync(kindsBefore, { force: true });
   }
   staged.dispose();
-  return { samples, baseline: baseline!, final, cycleMs, errors, node: process.versions.node, ...(growth ? { growth } : {}) };
+  return { samples, baseline: baseline!, final, cycleMs, errors, node: process.versions.node, ...(growth ? { growth } : {}), ...(split ? { split } : {}) };
 }
 
 process.on('message', (task: MemoryTask) => {

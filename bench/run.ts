@@ -1,11 +1,12 @@
 /**
  * The benchmark: `node out/bench/run.js [--quick] [--only=NAME,…] [--activation-samples=N]
- * [--memory-cycles=N]` (compile first with `npx tsc -p .`). Runs the measurements one after
+ * [--memory-cycles=N] [--memory-warmup=N] [--out=DIR]` (compile first with `npx tsc -p .`). Runs the measurements one after
  * another and writes bench/results.json and bench/results.md after each, so an interrupted run
  * still leaves what it measured. Names for --only: bundle, signin, getsessions, fanin, windows,
  * memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { measureActivation } from './activation';
 import { measureBundle } from './bundle';
 import { measureFanIn } from './fanIn';
@@ -21,6 +22,9 @@ interface Args {
   only?: Set<string>;
   activationSamples?: number;
   memoryCycles?: number;
+  memoryWarmup?: number;
+  /** Folder for results.json/results.md instead of bench/ (exploratory runs). */
+  out?: string;
 }
 
 const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'memory', 'activation'] as const;
@@ -49,9 +53,16 @@ function parseArgs(argv: string[]): Args {
       case '--memory-cycles':
         args.memoryCycles = num();
         break;
+      case '--memory-warmup':
+        args.memoryWarmup = num();
+        break;
+      case '--out':
+        if (!v) throw new Error('--out needs a folder');
+        args.out = v;
+        break;
       case '--help':
       case '-h':
-        console.log(`usage: node out/bench/run.js [--quick] [--only=${NAMES.join(',')}] [--activation-samples=N] [--memory-cycles=N]`);
+        console.log(`usage: node out/bench/run.js [--quick] [--only=${NAMES.join(',')}] [--activation-samples=N] [--memory-cycles=N] [--memory-warmup=N] [--out=DIR]`);
         process.exit(0);
         break;
       default:
@@ -70,7 +81,7 @@ async function main(): Promise<void> {
     getsessions: { calls: q ? 20_000 : 100_000 },
     fanin: { ns: [1, 10, 100, 1_000, 10_000], rounds: q ? 2 : 5 },
     windows: { windows: [2, 4, 8], cycles: q ? 4 : 20 },
-    memory: { cycles: args.memoryCycles ?? (q ? 300 : 10_000), warmup: q ? 30 : 200, samples: q ? 10 : 20 },
+    memory: { cycles: args.memoryCycles ?? (q ? 300 : 10_000), warmup: args.memoryWarmup ?? (q ? 30 : 1_000), samples: q ? 10 : 20 },
   };
   const plan: [Name, () => Promise<MeasurementResult>][] = [
     ['bundle', () => measureBundle()],
@@ -94,7 +105,7 @@ async function main(): Promise<void> {
   const save = () => {
     info.durationMs = Date.now() - started;
     info.machine.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
-    return writeResults(info);
+    return writeResults(info, args.out ? path.resolve(args.out) : undefined);
   };
   log(`${info.mode} run on ${info.machine.cpus} CPUs, Node ${info.machine.node}, VS Code ${info.machine.vscode}; load ${info.machine.loadAverageStart.join(' ')}`);
   for (const [name, measure] of plan) {

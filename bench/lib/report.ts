@@ -63,8 +63,9 @@ export interface RunInfo {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function writeResults(info: RunInfo): { json: string; md: string } {
-  const dir = path.join(repoRoot(), 'bench');
+/** Writes results.json and results.md into `dir` (bench/ unless --out names another folder). */
+export function writeResults(info: RunInfo, dir = path.join(repoRoot(), 'bench')): { json: string; md: string } {
+  fs.mkdirSync(dir, { recursive: true });
   const json = path.join(dir, 'results.json');
   const md = path.join(dir, 'results.md');
   fs.writeFileSync(json, JSON.stringify(info, null, 2) + '\n');

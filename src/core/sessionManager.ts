@@ -34,6 +34,10 @@ export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
 export const REFRESH_JITTER_MS = 30_000;
 /** Time a refresh request may take; shorter than the stale-lock limit. */
 const REFRESH_TIMEOUT_MS = 20_000;
+/** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The proactive refresh tries again this much later when the refresh itself threw. */
+const RETRY_AFTER_FAILURE_MS = 60_000;
 
 export interface SessionsChange {
   added: StoredSession[];
@@ -95,6 +99,8 @@ export class SessionManager {
   private readonly refreshes = new Map<string, Promise<StoredSession | undefined>>();
   private readonly now: () => number;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires, and the earliest expiry it was armed for. */
+  private armed: { at: number; earliest: number } | undefined;
   /** Digests (never the tokens) of recent access tokens per session id. */
   private readonly previousTokens = new Map<string, string[]>();
   private disposed = false;
@@ -116,6 +122,7 @@ export class SessionManager {
     this.disposed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.armed = undefined;
   }
 
   get config(): ProviderConfig {
@@ -381,23 +388,43 @@ export class SessionManager {
   /**
    * Arms one timer for the session that expires first, so callers rarely wait for a refresh.
    * Each window fires at a random moment within the jitter: the first refreshes, the others adopt.
+   *
+   * The timer is re-armed only when it would otherwise fire too late (an earlier expiry, or a
+   * retry after a failure). When the earliest expiry moves later (a refresh, a sign-out) the armed
+   * timer stays: it fires early, finds nothing due and arms the next one. Why: the timer is
+   * unref'd, and Node keeps the list of a cleared unref'd timer until its (~1 h) due time, so
+   * re-arming on every write grew the heap by one list per write.
    */
-  private schedule(delayOverrideMs?: number): void {
+  private schedule(retryInMs?: number): void {
     if (this.disposed || this.opts.proactiveRefresh === false) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     const sessions = (this.state?.sessions ?? []).filter((s) => s.refreshToken);
-    if (sessions.length === 0) return;
-    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
+    if (sessions.length === 0) return; // an armed timer fires, finds nothing due and stops
+    const now = this.now();
     const earliest = Math.min(...sessions.map((s) => s.expiresAt));
-    const lifetime = Math.max(0, earliest - this.now());
+    if (retryInMs === undefined && this.timer && this.armed?.earliest === earliest) return;
+    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
+    const lifetime = Math.max(0, earliest - now);
     const jitter = Math.random() * Math.min(this.opts.refreshJitterMs ?? REFRESH_JITTER_MS, lifetime / 4);
     const margin = skew + jitter;
-    const delay = delayOverrideMs ?? Math.max(0, earliest - margin - this.now());
+    // setTimeout fires at once for delays beyond 2^31 - 1 ms: a far expiry is reached in steps.
+    const delay = Math.min(MAX_TIMER_MS, retryInMs ?? Math.max(0, earliest - margin - now));
+    if (retryInMs === undefined && this.timer && this.armed && this.armed.at <= now + delay) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armed = { at: now + delay, earliest };
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.armed = undefined;
       const due = (this.state?.sessions ?? []).filter((s) => s.refreshToken && needsRefresh(s.expiresAt, this.now(), margin));
-      void Promise.all(due.map((s) => this.refresh(s.id, margin))).then(() => this.schedule());
+      void Promise.all(due.map((s) => this.refresh(s.id, margin))).then(
+        // A refresh that failed has armed its retry; do not replace it with an immediate one.
+        () => {
+          if (!this.timer) this.schedule();
+        },
+        (err: unknown) => {
+          this.opts.log.warn(`Could not refresh the access token ahead of expiry: ${err instanceof Error ? err.message : String(err)}`);
+          this.schedule(RETRY_AFTER_FAILURE_MS);
+        },
+      );
     }, delay);
     // The timer alone must never keep a process (a test, a CLI) alive.
     this.timer.unref?.();
@@ -482,10 +509,13 @@ export class SessionManager {
   private update<T>(mutate: (sessions: StoredSession[]) => { sessions: StoredSession[]; result: T }): Promise<T> {
     return this.enqueue(() =>
       this.store.withLock(async () => {
-        await this.load();
+        // No load() first: adopt() takes a first state as it is, so reading once is enough.
         const fresh = this.adopt(await this.store.read());
         const { sessions, result } = mutate([...fresh.sessions]);
-        this.state = await this.store.write(fresh, sessions);
+        const written = await this.store.write(fresh, sessions);
+        // Forgets the token digests of removed sessions (they piled up, one array per sign-out).
+        this.rememberTokens(fresh, written);
+        this.state = written;
         this.schedule();
         return result;
       }),

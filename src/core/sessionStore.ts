@@ -32,24 +32,27 @@ export class SessionStore {
     return fromSecrets;
   }
 
-  /** Writes `state` with the next revision after `base`; returns what was written. */
+  /**
+   * Writes `state` with the next revision after `base` to both places at once; resolves (with
+   * what was written) only when both are done, and fails when SecretStorage failed.
+   */
   async write(base: StoredState, sessions: StoredState['sessions']): Promise<StoredState> {
     const next: StoredState = { version: base.version, revision: base.revision + 1, sessions };
-    if (this.shared) {
-      try {
-        await this.shared.write(next);
-      } catch (err) {
-        this.log.warn(`Could not write the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const serialized = serializeState(next);
+    // Both writes run at once; neither is reported done before both are.
+    const shared = this.shared?.write(next, serialized).catch((err: unknown) => {
+      this.log.warn(`Could not write the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
+    });
     try {
-      await this.secrets.store(this.key, serializeState(next));
+      await this.secrets.store(this.key, serialized);
     } catch (err) {
+      await shared;
       throw new OidcError(
         'storage',
         `VS Code could not save the session in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
       );
     }
+    await shared;
     return next;
   }
 

@@ -70,22 +70,31 @@ export class SharedStateFile {
   }
 
   /**
-   * Runs `task` holding the lock file `lockPath`. Key creation has a lock of its own, so a window
-   * that reads the state while holding the refresh lock cannot deadlock on itself.
+   * Runs `task` holding the lock file `lockPath`, created exclusively with a token of ours; it is
+   * removed after the task only while it still holds that token (a window that took it over as
+   * stale owns it then). Few file operations on purpose: every sign-in and refresh waits for them.
+   * Key creation has a lock of its own, so a window that reads the state while holding the
+   * refresh lock cannot deadlock on itself.
    */
   private async hold<T>(lockPath: string, task: () => Promise<T>): Promise<T> {
-    await fs.mkdir(this.dir, { recursive: true });
     const staleMs = this.options.staleLockMs ?? STALE_LOCK_MS;
     const deadline = Date.now() + (this.options.lockWaitMs ?? LOCK_WAIT_MS);
     const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
+    let held: fs.FileHandle;
+    let madeDir = false;
     for (;;) {
       try {
-        const handle = await fs.open(lockPath, 'wx');
-        await handle.writeFile(token);
-        await handle.close();
+        held = await fs.open(lockPath, 'wx', 0o600);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && !madeDir) {
+          // The folder is made on first use only, not before every lock.
+          await fs.mkdir(this.dir, { recursive: true });
+          madeDir = true;
+          continue;
+        }
+        if (code !== 'EEXIST') throw err;
       }
       try {
         const stat = await fs.stat(lockPath);
@@ -101,11 +110,25 @@ export class SharedStateFile {
       if (Date.now() > deadline) throw new LockTimeoutError('Another VS Code window holds the sign-in lock for too long.');
       await sleep(this.options.pollMs ?? 25 + Math.random() * 25);
     }
+    const acquired = performance.now();
+    // The token is written while the task runs: only this window's release ever reads it back.
+    const stamped = held
+      .write(token)
+      .finally(() => held.close())
+      .then(
+        () => true,
+        () => false,
+      );
     try {
       return await task();
     } finally {
-      const holder = await fs.readFile(lockPath, 'utf8').catch(() => undefined);
-      if (holder === token) await fs.rm(lockPath, { force: true });
+      // Another window takes a lock over only once it is older than staleMs. Held for less than
+      // half that (by the monotonic clock) it is still ours: no need to read the token back.
+      const tokenWritten = await stamped;
+      const surelyOurs = performance.now() - acquired < staleMs / 2;
+      if (surelyOurs || (tokenWritten && (await readSmall(lockPath)) === token)) {
+        await fs.unlink(lockPath).catch(() => undefined);
+      }
     }
   }
 
@@ -135,15 +158,24 @@ export class SharedStateFile {
     return parsed.state;
   }
 
-  /** Writes the state atomically (temp file + rename), so readers never see half a file. */
-  async write(state: StoredState): Promise<void> {
+  /**
+   * Writes the state atomically (temp file + rename), so readers never see half a file.
+   * `serialized` is `state` as JSON when the caller has it already.
+   */
+  async write(state: StoredState, serialized = serializeState(state)): Promise<void> {
     const key = await this.fileKey();
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
-    const body = Buffer.concat([cipher.update(serializeState(state), 'utf8'), cipher.final()]);
-    await fs.mkdir(this.dir, { recursive: true });
+    const body = Buffer.concat([cipher.update(serialized, 'utf8'), cipher.final()]);
     const tmp = `${this.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await fs.writeFile(tmp, Buffer.concat([iv, cipher.getAuthTag(), body]), { mode: 0o600 });
+    const data = Buffer.concat([iv, cipher.getAuthTag(), body]);
+    try {
+      await fs.writeFile(tmp, data, { mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.mkdir(this.dir, { recursive: true });
+      await fs.writeFile(tmp, data, { mode: 0o600 });
+    }
     await fs.rename(tmp, this.statePath);
   }
 
@@ -200,4 +232,19 @@ function asKey(encoded: string | undefined): Buffer | undefined {
   if (!encoded) return undefined;
   const key = Buffer.from(encoded.trim(), 'base64');
   return key.length === 32 ? key : undefined;
+}
+
+/** The first bytes of a small file (a lock token) in fewer operations than readFile; undefined when it is gone. */
+async function readSmall(file: string): Promise<string | undefined> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.toString('utf8', 0, bytesRead);
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
 }

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
 import type { SharedStateFile } from './sharedState';
+import { l10n } from './l10n';
 
 export class SessionStore {
   constructor(
@@ -45,7 +46,7 @@ export class SessionStore {
     } catch (err) {
       throw new OidcError(
         'storage',
-        `VS Code could not save the session in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
+        l10n.t('VS Code could not save the session in the OS keychain ({0}).', err instanceof Error ? err.message : String(err)),
       );
     }
     return next;

@@ -1,20 +1,12 @@
 /** How the extension talks to people: progress with Cancel, errors with the next action. */
 import * as vscode from 'vscode';
 import { OidcError } from '../core/errors';
-import type { PageStrings } from '../core/flows/flow';
+import { pageStrings, type PageStrings } from '../core/flows/flow';
 import { openSettings } from './settings';
 
+/** The browser pages' words, translated: core's `l10n.t` goes through `vscode.l10n.t` (see extension.ts). */
 export function localizedPageStrings(): PageStrings {
-  return {
-    signedInTitle: vscode.l10n.t('Signed in'),
-    signedInMessage: vscode.l10n.t('You are signed in to VS Code. You can close this tab and return to VS Code.'),
-    failedTitle: vscode.l10n.t('Sign-in failed'),
-    failedMessage: vscode.l10n.t('VS Code could not complete the sign-in. Return to VS Code for details.'),
-    invalidRequestMessage: vscode.l10n.t(
-      'This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.',
-    ),
-    notFoundMessage: vscode.l10n.t('Nothing to see here.'),
-  };
+  return pageStrings();
 }
 
 /**

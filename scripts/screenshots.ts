@@ -14,13 +14,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { repoRoot } from '../test/support/codeServerEntry';
+import { repoRoot, sleep } from '../test/support/codeServerEntry';
 import { startWorld, type World } from '../test/e2e/harness';
 import {
   accountsMenuUntil,
   clickButtonIn,
+  clickMenuItem,
   closeMenus,
   completeIdpLogin,
+  escapeRegExp,
   settle,
   waitForDialog,
   waitForTab,
@@ -40,12 +42,12 @@ async function save(page: Page, name: string, clip?: { x: number; y: number; wid
   say(`wrote ${path.relative(repoRoot, file)}`);
 }
 
-/** Signs in as another extension would (consent, the IdP's pages); shoots the page the browser lands on. */
+/** Signs in from the Accounts menu, as a newcomer does; shoots the page the browser lands on. */
 async function signIn(world: World): Promise<void> {
-  const { page, context, driver, idp } = world;
-  const pending = settle(driver.getSession(['openid', 'email'], { createIfNone: true }, 90_000));
-  const consent = await waitForDialog(page, /wants to sign in using OpenID Connect/, 30_000);
-  await clickButtonIn(consent.box, 'Allow');
+  const { page, context, idp } = world;
+  const labels = await accountsMenuUntil(page, (l) => l.some((x) => /^Sign in with OpenID Connect/.test(x)), 20_000);
+  const item = labels.find((l) => /^Sign in with OpenID Connect/.test(l))!;
+  await clickMenuItem(page, new RegExp(`^${escapeRegExp(item)}$`));
   const isIdp = (url: string) => {
     try {
       const u = new URL(url);
@@ -61,19 +63,20 @@ async function signIn(world: World): Promise<void> {
   await tab.setViewportSize({ width: 720, height: 420 });
   await save(tab, 'signed-in-page.png');
   await tab.close();
-  const outcome = await pending;
-  if (!outcome.ok) throw outcome.error;
+  await page.bringToFront();
 }
 
 async function accountsMenu(world: World): Promise<void> {
   const { page } = world;
-  await accountsMenuUntil(page, (labels) => labels.some((l) => l.includes(EMAIL)), 20_000);
-  // The lower left of the window: the activity bar's Accounts button and its menu.
-  const menu = await page.locator('.context-view .monaco-menu').first().boundingBox();
-  if (!menu) throw new Error('the Accounts menu is not on screen');
+  const labels = await accountsMenuUntil(page, (l) => l.some((x) => x.includes(EMAIL)) && !l.some((x) => /^Sign in with OpenID Connect/.test(x)), 20_000);
+  if (!labels.some((l) => l.includes(EMAIL))) throw new Error(`no ${EMAIL} in the Accounts menu: ${JSON.stringify(labels)}`);
+  // The account's submenu (Sign Out) open too; wait out the menus' fade-in before shooting.
+  await page.locator('.context-view .monaco-menu .action-item').filter({ hasText: EMAIL }).first().hover({ timeout: 5000 });
+  await page.locator('.context-view .monaco-menu').nth(1).waitFor({ state: 'visible', timeout: 5000 }).catch(() => undefined);
+  await sleep(800);
+  // The lower left of the window: the activity bar's Accounts button and its menus.
   const viewport = page.viewportSize() ?? { width: 1400, height: 900 };
-  const top = Math.max(0, Math.floor(menu.y) - 120);
-  await save(page, 'accounts-menu.png', { x: 0, y: top, width: Math.min(viewport.width, Math.ceil(menu.x + menu.width) + 260), height: viewport.height - top });
+  await save(page, 'accounts-menu.png', { x: 0, y: viewport.height - 320, width: 820, height: 320 });
   await closeMenus(page);
 }
 
@@ -83,6 +86,7 @@ async function deviceCodeDialog(world: World): Promise<void> {
   // The command waits for the sign-in; it ends when the dialog is cancelled below.
   const pending = settle(driver.call('executeCommand', { id: 'oidcAuth.signIn' }, 60_000));
   const modal = await waitForDialog(page, /Sign in at/, 30_000);
+  await sleep(800); // the dialog's fade-in
   await save(page, 'device-code.png');
   await clickButtonIn(modal.box, 'Cancel');
   await pending;

@@ -42,6 +42,8 @@ const LOGIN = 'alice';
 const EMAIL = 'alice@example.test';
 const WALKTHROUGH = 'oidc-auth.oidc-auth#getStarted';
 const STEPS = ['configure', 'signIn', 'use'] as const;
+/** `oidcAuth.scopes`' default: the scopes the extension signs in with by itself. */
+const OWN_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 type Step = (typeof STEPS)[number];
 const CONFIGURE = 'OpenID Connect: Configure Identity Provider';
 const ARTIFACTS = path.join(LOG_DIR, 'newcomer');
@@ -170,14 +172,13 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     fs.rmSync(STASH, { recursive: true, force: true });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     // A fresh install: nothing configured (the harness's issuer and client ID are removed).
+    world = await startWorld(log, { name: 'newcomer', settings: { 'oidcAuth.issuer': '', 'oidcAuth.clientId': '' } });
     // The walkthrough's last step completes when an extension asks for a session with scopes of
-    // its own, even silently and without access (the provider cannot tell who asks or what VS
-    // Code then hands out). The consumer fixture asks silently for ['openid'] on every sessions
-    // event, so the extension's own scopes are ['openid'] here: only step 5's request counts.
-    world = await startWorld(log, {
-      name: 'newcomer',
-      settings: { 'oidcAuth.issuer': '', 'oidcAuth.clientId': '', 'oidcAuth.scopes': ['openid'] },
-    });
+    // its own, even silently and without access (the provider cannot tell who asks, nor what VS
+    // Code then hands out). The consumer fixture asks silently, with the scopes of its last
+    // request, on every sessions event: make those the extension's own scopes, so that only
+    // step 5's request counts.
+    assert.equal(await world.driver.getSession(OWN_SCOPES, { silent: true }, 15_000), null);
     log(`test IdP ${world.issuer} (${world.mode}); code-server on port ${world.server.port}`);
     await world.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${world.server.port}` });
   });
@@ -305,7 +306,9 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     log(`IdP screens ${denied.screens.join(' → ')}; page "${denied.title}": ${denied.body.slice(0, 200)}`);
     assert.ok(denied.screens.includes('consent (Cancel)'), 'the consent screen was reached and cancelled');
     assert.match(denied.title, /Sign-in failed/);
+    // Back to VS Code, as the person does (the workbench shows toasts once its tab is in front).
     await tab.close();
+    await page.bringToFront();
 
     const error = await waitForToast(page, /denied/, 20_000);
     log(`denied: (${error.severity}) ${JSON.stringify(error.message)} buttons ${JSON.stringify(error.buttons)} (${await shot(page, '4-denied')})`);
@@ -322,6 +325,7 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     log(`Retry: IdP screens ${result.screens.join(' → ') || '(none)'}; page "${result.title}"`);
     assert.match(result.title, /Signed in/);
     await retryTab.close();
+    await page.bringToFront();
     await until('an authorization_code grant', 15_000, () =>
       idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === 200).length > codesBefore ? true : undefined,
     );
@@ -335,6 +339,10 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     const pending = settle(driver.getSession(['openid', 'email'], { createIfNone: true }, 60_000));
     const consent = await waitForDialog(page, /wants to sign in using OpenID Connect/, 30_000);
     await clickButtonIn(consent.box, 'Allow');
+    // The provider supports several accounts, so VS Code asks which one to share.
+    const picker = page.locator('.quick-input-widget');
+    await picker.filter({ hasText: /wants to access a OpenID Connect account|Select an account/ }).waitFor({ state: 'visible', timeout: 15_000 });
+    await picker.locator('.monaco-list-row').filter({ hasText: EMAIL }).first().click({ timeout: 5000 });
     const outcome = await pending;
     assert.ok(outcome.ok, `getSession failed: ${outcome.ok ? '' : outcome.error.message}`);
     const session = outcome.value as ReportedSession | null;

@@ -194,6 +194,11 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
       const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${test.title}`);
       log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
       log(`notifications: ${JSON.stringify((await allToasts(world.page).catch(() => [])).map((t) => t.text))}`);
+      // Diagnostics: is the workbench tab visible, and what does the notification center hold?
+      const visibility = await world.page.evaluate(() => document.visibilityState).catch((e: unknown) => String(e));
+      await world.driver.call('executeCommand', { id: 'notifications.showList' }, 10_000).catch(() => undefined);
+      const center = await world.page.locator('.notifications-center .notification-list-item-message').allInnerTexts().catch(() => []);
+      log(`workbench tab ${visibility}; notification center: ${JSON.stringify(center)}`);
       broken = `"${test.title}" failed`;
     }
     // Leave no quick input behind for the next step. Only then Escape: in the walkthrough,
@@ -302,6 +307,9 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     await description.locator('.monaco-button, a').filter({ hasText: /^Sign In$/ }).first().click({ timeout: 10_000 });
 
     const tab = await waitForTab(context, (u) => isIdpTab(u), 30_000);
+    // Keep the workbench in front while the IdP's pages are driven in the background: the
+    // workbench draws new toasts on an animation frame, which a hidden tab never gets.
+    await page.bringToFront();
     const denied = await denyConsent(tab, 60_000);
     log(`IdP screens ${denied.screens.join(' → ')}; page "${denied.title}": ${denied.body.slice(0, 200)}`);
     assert.ok(denied.screens.includes('consent (Cancel)'), 'the consent screen was reached and cancelled');
@@ -321,6 +329,7 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     const codesBefore = idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === 200).length;
     await clickToastButton(page, /denied/, 'Retry');
     const retryTab = await waitForTab(context, (u) => isIdpTab(u), 30_000);
+    await page.bringToFront();
     const result = await completeIdpLogin(retryTab, LOGIN, isLoopbackCallback, 60_000);
     log(`Retry: IdP screens ${result.screens.join(' → ') || '(none)'}; page "${result.title}"`);
     assert.match(result.title, /Signed in/);

@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { IssuerCache } from './core/issuer';
+import { setTranslator } from './core/l10n';
 import { loadPageTemplates, type PageTemplates } from './core/pages';
 import { createLogger } from './vscode/log';
 import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL, type ProviderDeps } from './vscode/provider';
@@ -12,6 +13,7 @@ import { registerCommands } from './vscode/commands';
 import { UriCallbacks } from './vscode/uriCallbacks';
 
 export function activate(context: vscode.ExtensionContext): OidcAuthApi {
+  setTranslator(vscode.l10n.t); // the core's messages, in the user's language
   const channel = vscode.window.createOutputChannel('OpenID Connect', { log: true });
   const log = createLogger(channel);
   const issuers = new IssuerCache(log);

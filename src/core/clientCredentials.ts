@@ -12,6 +12,7 @@ import type { IssuerCache } from './issuer';
 import type { Logger } from './logger';
 import { scopeKey } from './scopes';
 import { computeExpiresAt, needsRefresh } from './tokens';
+import { l10n } from './l10n';
 
 export interface ServiceToken {
   accessToken: string;
@@ -57,7 +58,7 @@ export class ClientCredentialsTokens {
   private async request(scopes: readonly string[]): Promise<ServiceToken> {
     const { config, log } = this.opts;
     const secret = await this.opts.secret();
-    if (!secret) throw new OidcError('config', `No client secret is stored for the service account ${config.clientId}.`);
+    if (!secret) throw new OidcError('config', l10n.t('No client secret is stored for the service account {0}.', config.clientId));
     const ctx = { issuer: config.issuer };
     const as = await this.opts.issuers.get(config.issuer);
     const client: oauth.Client = { client_id: config.clientId };
@@ -85,7 +86,7 @@ export class ClientCredentialsTokens {
       const failure = describeFailure(err, 'the client credentials request', ctx);
       const unauthorized = err instanceof oauth.WWWAuthenticateChallengeError && err.status === 401;
       if (failure.oauthError === 'invalid_client' || unauthorized) {
-        throw new OidcError('config', `The identity provider rejected the client ID or secret of the service account ${config.clientId}.`, 'invalid_client');
+        throw new OidcError('config', l10n.t('The identity provider rejected the client ID or secret of the service account {0}.', config.clientId), 'invalid_client');
       }
       throw failure;
     }

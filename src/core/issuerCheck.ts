@@ -8,6 +8,7 @@ import { parseIssuer } from './config';
 import { OidcError } from './errors';
 import { discover } from './issuer';
 import { silentLogger } from './logger';
+import { l10n } from './l10n';
 
 export interface IssuerReport {
   issuer: URL;
@@ -33,16 +34,16 @@ export async function checkIssuer(raw: string, flow: FlowSetting, signal?: Abort
   }
   const problems: string[] = [];
   const notes: string[] = [];
-  if (!as.authorization_endpoint && flow !== 'deviceCode') problems.push('It has no authorization endpoint, so browser sign-in cannot work.');
-  if (!as.token_endpoint) problems.push('It has no token endpoint.');
+  if (!as.authorization_endpoint && flow !== 'deviceCode') problems.push(l10n.t('It has no authorization endpoint, so browser sign-in cannot work.'));
+  if (!as.token_endpoint) problems.push(l10n.t('It has no token endpoint.'));
   const methods = as.code_challenge_methods_supported;
-  if (Array.isArray(methods) && !methods.includes('S256')) problems.push('It does not support PKCE with S256, which sign-in requires.');
-  if (!Array.isArray(methods)) notes.push('It does not say whether it supports PKCE; most identity providers do.');
+  if (Array.isArray(methods) && !methods.includes('S256')) problems.push(l10n.t('It does not support PKCE with S256, which sign-in requires.'));
+  if (!Array.isArray(methods)) notes.push(l10n.t('It does not say whether it supports PKCE; most identity providers do.'));
   if (!as.device_authorization_endpoint) {
-    if (flow === 'deviceCode') problems.push('It has no device authorization endpoint, so the device code flow cannot work.');
-    else notes.push('It offers no device code flow, so remote windows need the vscode:// redirect registered.');
+    if (flow === 'deviceCode') problems.push(l10n.t('It has no device authorization endpoint, so the device code flow cannot work.'));
+    else notes.push(l10n.t('It offers no device code flow, so remote windows need the vscode:// redirect registered.'));
   }
-  if (!as.revocation_endpoint) notes.push('It has no revocation endpoint: sign-out cannot revoke tokens there.');
-  if (as.pushed_authorization_request_endpoint) notes.push('It supports pushed authorization requests (used automatically).');
+  if (!as.revocation_endpoint) notes.push(l10n.t('It has no revocation endpoint: sign-out cannot revoke tokens there.'));
+  if (as.pushed_authorization_request_endpoint) notes.push(l10n.t('It supports pushed authorization requests (used automatically).'));
   return { issuer, problems, notes, metadata: as };
 }

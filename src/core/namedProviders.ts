@@ -4,6 +4,7 @@
  */
 import { parseProviderConfig, type ProviderConfig } from './config';
 import { OidcError } from './errors';
+import { l10n } from './l10n';
 
 export interface NamedProvider {
   /** The entry's id; the VS Code provider id is `oidc.<id>`. */
@@ -29,17 +30,17 @@ export function parseNamedProviders(value: unknown, defaultScopes: readonly stri
   value.forEach((entry: unknown, index) => {
     const where = `oidcAuth.providers[${index}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      problems.push(`${where}: must be an object with id, label, issuer and clientId.`);
+      problems.push(l10n.t('{0}: must be an object with id, label, issuer and clientId.', where));
       return;
     }
     const e = entry as Record<string, unknown>;
     if (typeof e.id !== 'string' || !ID.test(e.id)) {
-      problems.push(`${where}.id: must be 1-64 letters, digits, "-" or "_", starting with a letter or digit.`);
+      problems.push(l10n.t('{0}.id: must be 1-64 letters, digits, "-" or "_", starting with a letter or digit.', where));
       return;
     }
     const id = e.id;
     if (seen.has(id.toLowerCase())) {
-      problems.push(`${where}.id: "${id}" is used by an earlier entry.`);
+      problems.push(l10n.t('{0}.id: "{1}" is used by an earlier entry.', where, id));
       return;
     }
     seen.add(id.toLowerCase());

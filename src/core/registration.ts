@@ -6,6 +6,7 @@
 import type * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
 import { boundedFetch, describeFailure, requestOptions, type RequestContext } from './http';
+import { l10n } from './l10n';
 
 export interface Registration {
   issuer: string;
@@ -24,12 +25,12 @@ export async function registerClient(
   if (!as.registration_endpoint) {
     throw new OidcError(
       'config',
-      'The client ID is not set, and the identity provider does not offer dynamic client registration: register a client and set its ID.',
+      l10n.t('The client ID is not set, and the identity provider does not offer dynamic client registration: register a client and set its ID.'),
     );
   }
   const endpoint = new URL(as.registration_endpoint);
   if (endpoint.protocol !== 'https:' && ctx.issuer.protocol === 'https:') {
-    throw new OidcError('protocol', 'The identity provider\'s registration endpoint is not https.');
+    throw new OidcError('protocol', l10n.t("The identity provider's registration endpoint is not https."));
   }
   const grantTypes = ['authorization_code', 'refresh_token'];
   if (as.device_authorization_endpoint) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');
@@ -58,10 +59,10 @@ export async function registerClient(
   const data = (typeof body === 'object' && body !== null ? body : {}) as { client_id?: unknown; error?: unknown; error_description?: unknown };
   if (status !== 201 && status !== 200) {
     const detail = typeof data.error === 'string' ? ` (${data.error}${typeof data.error_description === 'string' ? `: ${data.error_description}` : ''})` : '';
-    throw new OidcError('idp', `The identity provider refused to register a client for VS Code (HTTP ${status})${detail}.`);
+    throw new OidcError('idp', l10n.t('The identity provider refused to register a client for VS Code (HTTP {0}){1}.', status, detail));
   }
   if (typeof data.client_id !== 'string' || !data.client_id) {
-    throw new OidcError('protocol', 'The identity provider registered a client but sent no client_id.');
+    throw new OidcError('protocol', l10n.t('The identity provider registered a client but sent no client_id.'));
   }
   return { issuer: as.issuer, clientId: data.client_id, redirectUris, registeredAt: Date.now() };
 }

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
 import { SharedStateUnreadableError, type SharedStateFile } from './sharedState';
+import { l10n } from './l10n';
 
 export class SessionStore {
   private lastUnreadable: string | undefined;
@@ -49,7 +50,7 @@ export class SessionStore {
       await shared;
       throw new OidcError(
         'storage',
-        `VS Code could not save the session in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
+        l10n.t('VS Code could not save the session in the OS keychain ({0}).', err instanceof Error ? err.message : String(err)),
       );
     }
     await shared;

@@ -1,13 +1,19 @@
 /** Waiting that a cancel ends at once. */
 import { OidcError } from './errors';
+import { l10n } from './l10n';
+
+/** What a sign-in the user cancelled (or whose caller aborted) rejects with. */
+export function cancelledError(): OidcError {
+  return new OidcError('cancelled', l10n.t('Sign-in was cancelled.'));
+}
 
 /** Resolves after `ms`, or rejects with a `cancelled` OidcError as soon as `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+    if (signal?.aborted) return reject(cancelledError());
     const onAbort = () => {
       clearTimeout(timer);
-      reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+      reject(cancelledError());
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -41,12 +47,12 @@ export function waitForBrowser<T>(
     };
     const onAbort = () => {
       finish();
-      reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+      reject(cancelledError());
     };
     const timer = setTimeout(() => {
       finish();
       reject(
-        new OidcError('timeout', `Sign-in timed out: no answer came back from the browser within ${Math.round(timeoutMs / 1000)} seconds.`),
+        new OidcError('timeout', l10n.t('Sign-in timed out: no answer came back from the browser within {0} seconds.', Math.round(timeoutMs / 1000))),
       );
     }, timeoutMs);
     if (signal.aborted) return onAbort();

@@ -24,7 +24,7 @@ import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
 import { VscodeSecretStore } from './secretStore';
-import { localizedPageStrings, reportError, withCancellableProgress } from './ui';
+import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
 
 export const PROVIDER_ID = 'oidc';
 export const PROVIDER_LABEL = 'OpenID Connect';
@@ -240,7 +240,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       );
       return toVscodeSession(session);
     } catch (err) {
-      this.deps.log.error(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
+      logSignInFailure(this.deps.log, err);
       const again = (flow?: SignInFlow) => void this.signIn(scopes, flow).catch(() => undefined);
       reportError(err, {
         showLog: this.deps.showLog,
@@ -388,9 +388,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
         }
       },
       (notice) => {
-        void vscode.window.showInformationMessage(
-          vscode.l10n.t('Signing in another way ({0} instead of {1}): {2}', notice.to, notice.from, notice.reason),
-        );
+        void vscode.window.showInformationMessage(fallbackMessage(notice));
       },
     );
   }

@@ -1,20 +1,15 @@
 /** How the extension talks to people: progress with Cancel, errors with the next action. */
 import * as vscode from 'vscode';
-import { OidcError } from '../core/errors';
-import type { PageStrings } from '../core/flows/flow';
+import { isCancellation, OidcError } from '../core/errors';
+import type { FallbackNotice } from '../core/flows/choose';
+import type { FlowId } from '../core/flows/flow';
+import type { Logger } from '../core/logger';
+import { pageStrings, type PageStrings } from '../core/flows/flow';
 import { openSettings } from './settings';
 
+/** The browser pages' words, translated: core's `l10n.t` goes through `vscode.l10n.t` (see extension.ts). */
 export function localizedPageStrings(): PageStrings {
-  return {
-    signedInTitle: vscode.l10n.t('Signed in'),
-    signedInMessage: vscode.l10n.t('You are signed in to VS Code. You can close this tab and return to VS Code.'),
-    failedTitle: vscode.l10n.t('Sign-in failed'),
-    failedMessage: vscode.l10n.t('VS Code could not complete the sign-in. Return to VS Code for details.'),
-    invalidRequestMessage: vscode.l10n.t(
-      'This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.',
-    ),
-    notFoundMessage: vscode.l10n.t('Nothing to see here.'),
-  };
+  return pageStrings();
 }
 
 /**
@@ -86,4 +81,31 @@ export function reportError(err: unknown, handlers: ErrorActions): void {
   void vscode.window.showErrorMessage(message, ...actions.keys()).then((choice) => {
     if (choice) actions.get(choice)?.();
   });
+}
+
+/** A flow as people know it (the settings' ids are for the log). */
+export function flowLabel(id: FlowId): string {
+  switch (id) {
+    case 'loopback':
+      return vscode.l10n.t('the browser redirect to this computer');
+    case 'uriHandler':
+      return vscode.l10n.t('the browser redirect to VS Code');
+    case 'deviceCode':
+      return vscode.l10n.t('a device code');
+  }
+}
+
+/**
+ * The one-line notice when `auto` moves on to the next flow. URIs lose their query (a web
+ * window's redirect carries a long request id); the log has them whole.
+ */
+export function fallbackMessage(notice: FallbackNotice): string {
+  const reason = notice.reason.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?]+)\?[^\s)]*/gi, '$1');
+  return vscode.l10n.t('Signing in with {0} instead of {1}: {2}', flowLabel(notice.to), flowLabel(notice.from), reason);
+}
+
+/** A failed sign-in in the log: an error, unless the person cancelled it. */
+export function logSignInFailure(log: Logger, err: unknown): void {
+  if (isCancellation(err)) log.info('Sign-in cancelled.');
+  else log.error(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
 }

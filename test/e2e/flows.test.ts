@@ -38,8 +38,10 @@ const LOGIN = 'alice';
 const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-/** oidc-provider's default user code: base-20 letters, mask ****-****. */
-const USER_CODE = /^[A-Z0-9]{4}-[A-Z0-9]{4}$/;
+/** oidc-provider's default user code: base-20 letters, mask ****-****; shown with a non-breaking hyphen (U+2011). */
+const USER_CODE = /^[A-Z0-9]{4}\u2011[A-Z0-9]{4}$/;
+/** The code as a person types it (an ASCII hyphen). */
+const typed = (shown: string) => shown.replace(/\u2011/g, '-');
 /** This file's artifacts; kept apart from signIn.test.ts's, whose `before` empties LOG_DIR. */
 const ARTIFACTS = path.join(LOG_DIR, 'flows');
 /** A copy of ARTIFACTS put back at the very end, in case a later test file emptied LOG_DIR. */
@@ -224,6 +226,7 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
     assert.deepEqual([...modal.buttons].sort(), ['Cancel', 'Copy & Open'], 'the modal offers "Copy & Open" and "Cancel"');
     assert.match(modal.detail, new RegExp(escapeRegExp(`${w().issuer}/device`)), 'the detail names the verification address');
     assert.match(modal.detail, /expires in 10 minutes/, 'the detail says when the code expires (oidc-provider: 600 s)');
+    assert.match(modal.detail, /check that the page shows this code/, 'the page opens with the code filled in: the person compares, not types');
     assert.equal(deviceCalls(callsBefore).length, 0, 'no polling while the modal is open');
 
     await clickButtonIn(modal.box, 'Copy & Open');
@@ -237,7 +240,7 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
 
     const clipboard = await driver.call<string>('readClipboard', {}, 10_000).catch((err: unknown) => `(unreadable: ${String(err)})`);
     log(`clipboard: ${JSON.stringify(clipboard)}`);
-    assert.equal(clipboard, code, 'the code was copied to the clipboard');
+    assert.equal(clipboard, typed(code), 'the code was copied to the clipboard (with an ASCII hyphen)');
 
     // While it polls, the progress notification shows the code.
     const waiting = await waitForToast(page, /Waiting for you to sign in/, 10_000);
@@ -288,10 +291,11 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
     const pending = startSignIn();
     await allowConsent(page);
 
-    const notice = await waitForToast(page, /Signing in another way/, 20_000);
+    const notice = await waitForToast(page, /instead of the browser redirect/, 20_000);
     log(`fallback notice (${notice.severity}): ${JSON.stringify(notice.message)} (${await shot(page, '2-fallback-notice')})`);
-    assert.match(notice.message, /^Signing in another way \(deviceCode instead of uriHandler\): /);
+    assert.match(notice.message, /^Signing in with a device code instead of the browser redirect to VS Code: /);
     assert.match(notice.message, /refused the redirect URI/);
+    assert.doesNotMatch(notice.message, /vscode-reqid/, 'the redirect URI is shown without its long query');
     assert.equal(notice.severity, 'info');
 
     // At the IdP: the pushed request carried the web window's redirect and was refused; the
@@ -314,7 +318,7 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
     const tab = await waitForTab(context, isIdpTab, 15_000);
     log('Copy & Open opened a tab; closing it and signing in over HTTP with the code typed');
     await tab.close({ runBeforeUnload: false });
-    const finalPage = await withTimeout(completeDeviceLogin(verificationUri, { login: LOGIN, userCode: code }), 20_000, 'the device login over HTTP');
+    const finalPage = await withTimeout(completeDeviceLogin(verificationUri, { login: LOGIN, userCode: typed(code) }), 20_000, 'the device login over HTTP');
     const said = /<h1>([^<]*)<\/h1>\s*<p>([^<]*)<\/p>/.exec(finalPage);
     log(`the IdP's last page: ${said ? `${said[1]}: ${said[2]!.replace(/\s+/g, ' ').trim()}` : finalPage.slice(0, 200)}`);
     assert.match(finalPage, /Sign-in Success/, 'the IdP accepted the code typed from the modal');
@@ -348,9 +352,9 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
       const pending = startSignIn();
       await allowConsent(page);
 
-      const notice = await waitForToast(page, /Signing in another way/, 20_000);
+      const notice = await waitForToast(page, /instead of the browser redirect/, 20_000);
       log(`fallback notice: ${JSON.stringify(notice.message)}`);
-      assert.match(notice.message, /^Signing in another way \(deviceCode instead of uriHandler\): .*refused the redirect URI/);
+      assert.match(notice.message, /^Signing in with a device code instead of the browser redirect to VS Code: .*refused the redirect URI/);
       assert.match(notice.message, /HTTP 400/, 'the refusal was an HTTP error of the authorization endpoint (no PAR)');
       assert.equal(refused.length, 1, `one refused authorization request at the IdP: ${JSON.stringify(refused)}`);
       assert.match(refused[0]!.redirectUri, new RegExp(`^http://127\\.0\\.0\\.1:${server.port}/[^?]*/callback\\?vscode-reqid=`));
@@ -358,7 +362,7 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
       assert.equal(authorizationRequests.length, authBefore, 'the browser never opened the authorization URL');
 
       const modal = await waitForDialog(page, /Sign in at/, 20_000);
-      assert.match(modal.message, new RegExp(`^Sign in at ${escapeRegExp(noParHost)} with the code [A-Z0-9]{4}-[A-Z0-9]{4}$`));
+      assert.match(modal.message, new RegExp(`^Sign in at ${escapeRegExp(noParHost)} with the code [A-Z0-9]{4}\u2011[A-Z0-9]{4}$`));
       await clickButtonIn(modal.box, 'Cancel');
       const outcome = await Promise.race([pending, sleep(10_000).then(() => undefined)]);
       assert.ok(outcome && !outcome.ok, 'getSession rejects after Cancel');

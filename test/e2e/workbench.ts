@@ -74,9 +74,11 @@ export async function clickDialogButton(page: Page, name: string | RegExp, timeo
 }
 
 /** Runs a command from the palette (F1, type the title, Enter), as a person would. */
-export async function runCommandFromPalette(page: Page, title: string, timeoutMs = 15_000): Promise<void> {
+export async function runCommandFromPalette(page: Page, title: string, timeoutMs = 15_000, options: { focusClick?: boolean } = {}): Promise<void> {
   await closeMenus(page);
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 }, timeout: 5000 }).catch(() => undefined);
+  // The click focuses the workbench; skip it where the middle of the window holds something
+  // a click would change (a walkthrough's step check marks).
+  if (options.focusClick !== false) await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 }, timeout: 5000 }).catch(() => undefined);
   await page.keyboard.press('F1');
   const widget = page.locator('.quick-input-widget');
   await widget.waitFor({ state: 'visible', timeout: timeoutMs });
@@ -382,4 +384,49 @@ export async function completeDevicePages(tab: Page, login: string, timeoutMs: n
       if (/error|not found|invalid/i.test(text) && !/Submitting/i.test(title)) throw new Error(`the device sign-in stopped at ${here}: ${text.slice(0, 400)}`);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small waits shared by newcomer.test.ts and scripts/screenshots.ts
+// ---------------------------------------------------------------------------------------------
+
+/** Polls `probe` until it returns something other than undefined (bounded). */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Resolves with how a promise settled and when, without ever rejecting. */
+export function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T; at: number } | { ok: false; error: Error; at: number }> {
+  return p.then(
+    (value) => ({ ok: true as const, value, at: Date.now() }),
+    (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)), at: Date.now() }),
+  );
+}
+
+/** The open quick input (input box or quick pick): its title, value and validation message. */
+export async function readQuickInput(page: Page, timeoutMs = 10_000): Promise<{ title: string; value: string; message: string }> {
+  const widget = page.locator('.quick-input-widget');
+  await widget.waitFor({ state: 'visible', timeout: timeoutMs });
+  const fold = (s: string) => s.replace(/\s+/g, ' ').trim();
+  return {
+    title: fold(await widget.locator('.quick-input-title').innerText({ timeout: 2000 }).catch(() => '')),
+    value: await widget.locator('.quick-input-box input').first().inputValue({ timeout: 2000 }),
+    message: fold(await widget.locator('.quick-input-message').innerText({ timeout: 2000 }).catch(() => '')),
+  };
+}
+
+/** Types `value` into the open input box (replacing what is there), as a person would. */
+export async function typeIntoQuickInput(page: Page, value: string, timeoutMs = 10_000): Promise<void> {
+  const input = page.locator('.quick-input-widget .quick-input-box input').first();
+  await input.waitFor({ state: 'visible', timeout: timeoutMs });
+  await input.click({ timeout: 5000 });
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.type(value, { delay: 5 });
 }

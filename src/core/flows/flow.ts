@@ -3,6 +3,7 @@ import type * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
 import type { Logger } from '../logger';
 import type { PageTemplates } from '../pages';
+import { english, l10n, type Translate } from '../l10n';
 
 export type FlowId = 'loopback' | 'uriHandler' | 'deviceCode';
 export type FlowName = FlowId | 'auto';
@@ -17,14 +18,23 @@ export interface PageStrings {
   notFoundMessage: string;
 }
 
-export const ENGLISH_PAGE_STRINGS: PageStrings = {
-  signedInTitle: 'Signed in',
-  signedInMessage: 'You are signed in to VS Code. You can close this tab and return to VS Code.',
-  failedTitle: 'Sign-in failed',
-  failedMessage: 'VS Code could not complete the sign-in. Return to VS Code for details.',
-  invalidRequestMessage: 'This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.',
-  notFoundMessage: 'Nothing to see here.',
-};
+/**
+ * The page strings through `t`, by default `l10n.t`: translated once the VS Code layer has set
+ * the translator.
+ */
+export function pageStrings(t: Translate = l10n.t): PageStrings {
+  return {
+    signedInTitle: t('Signed in'),
+    signedInMessage: t('You are signed in to VS Code. You can close this tab and return to VS Code.'),
+    failedTitle: t('Sign-in failed'),
+    failedMessage: t('VS Code could not complete the sign-in. Return to VS Code for details.'),
+    invalidRequestMessage: t('This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.'),
+    notFoundMessage: t('Nothing to see here.'),
+  };
+}
+
+/** English, whatever the translator (tests and tools). */
+export const ENGLISH_PAGE_STRINGS: PageStrings = pageStrings(english);
 
 export interface FlowContext {
   issuer: URL;

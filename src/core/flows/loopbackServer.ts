@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { OidcError } from '../errors';
 import type { Page } from '../pages';
-import { waitForBrowser } from '../timers';
+import { l10n } from '../l10n';
+import { cancelledError, waitForBrowser } from '../timers';
 
 export const CALLBACK_PATH = '/callback';
 
@@ -45,9 +46,9 @@ export class LoopbackServer {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
-          reject(new OidcError('port', `The loopback port ${port} is already in use or not allowed (${err.code}).`));
+          reject(new OidcError('port', l10n.t('The loopback port {0} is already in use or not allowed ({1}).', port, String(err.code))));
         } else {
-          reject(new OidcError('port', `Could not open a loopback port for the sign-in redirect (${err.code ?? err.message}).`));
+          reject(new OidcError('port', l10n.t('Could not open a loopback port for the sign-in redirect ({0}).', err.code ?? err.message)));
         }
       });
       server.listen(port, '127.0.0.1', () => resolve());
@@ -76,7 +77,7 @@ export class LoopbackServer {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.pending?.reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+    this.pending?.reject(cancelledError());
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       // Browsers keep connections alive; do not let them hold the port open.

@@ -195,7 +195,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
     assert.deepEqual(accounts.map((a) => a.label), ['trudy@example.test']);
   });
 
-  check('through the extension API, a matching authorizationServer gets the session; another one is declined, naming both', async function () {
+  check('through the extension API, a matching authorizationServer (another spelling) gets the session; another server is declined', async function () {
     const { page, driver } = w();
     // Another spelling of Alpha's issuer (with a trailing slash): the same server.
     const matching = driver.call<ReportedSession | null>(
@@ -204,20 +204,22 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
       60_000,
     );
     matching.catch(() => undefined);
-    await answerDialogs(page, /Alpha IdP/, 'Allow', 30_000);
+    await firstDialogOrOutcome(page, matching);
     const session = await settleChoosingAccount(page, matching, 'mallory@example.test', 30_000);
     assert.equal(session?.account.label, 'mallory@example.test');
 
     const alphaCodes = codeGrants(alpha);
-    const declined = driver.call('getSession', { providerId: 'oidc.alpha', scopes: SCOPES, options: { createIfNone: true, authorizationServer: beta.issuer } }, 60_000);
-    declined.catch(() => undefined);
-    // Alpha has no session for Beta's server, so VS Code offers a sign-in; the provider refuses it.
-    await answerDialogs(page, /Alpha IdP/, 'Allow', 30_000);
-    await assert.rejects(declined, (err: Error) => {
-      assert.match(err.message, /oidc\.alpha/);
-      assert.ok(err.message.includes(alpha.issuer) && err.message.includes(beta.issuer), err.message);
-      return true;
-    });
+    // VS Code 1.139 checks the server against what the provider registered before asking it (the
+    // provider's own check is the second line, for VS Code versions and callers that do not).
+    await assert.rejects(
+      driver.call('getSession', { providerId: 'oidc.alpha', scopes: SCOPES, options: { createIfNone: true, authorizationServer: beta.issuer } }, 60_000),
+      (err: Error) => {
+        log(`declined: ${err.message}`);
+        assert.match(err.message, /oidc\.alpha/);
+        assert.ok(err.message.includes(beta.issuer), err.message);
+        return true;
+      },
+    );
     assert.equal(codeGrants(alpha), alphaCodes, 'no sign-in was started');
     assert.equal(tabsAtIdps(), 0, 'no sign-in page was opened');
   });
@@ -230,7 +232,8 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
       return t && t.includes('Alpha IdP') ? t : undefined;
     });
     await page.screenshot({ path: path.join(LOG_DIR, '4-show-status.png') });
-    const visible = await page.locator('.part.editor .view-lines').first().innerText({ timeout: 5000 });
+    // The editor renders spaces as U+00A0.
+    const visible = (await page.locator('.part.editor .view-lines').first().innerText({ timeout: 5000 })).replace(/\u00a0/g, ' ');
     assert.match(visible, /Alpha IdP/, 'the status is on screen');
     for (const expected of ['Alpha IdP', 'Beta IdP', 'CI token', alpha.issuer, 'OIDC_AUTH_CI_ACCESS_TOKEN', ...(mcpToken ? ['mallory@example.test'] : [])]) {
       assert.ok(text.includes(expected), `the status names ${expected}`);
@@ -283,6 +286,15 @@ async function answerDialogs(page: import('playwright-core').Page, until: RegExp
     await box.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
     if (until.test(text)) return seen;
   }
+}
+
+/** Answers the "wants to sign in using Alpha IdP" dialog; fails at once if `pending` settles first. */
+async function firstDialogOrOutcome(page: import('playwright-core').Page, pending: Promise<unknown>): Promise<void> {
+  const early = pending.then(
+    (value) => Promise.reject(new Error(`resolved before any dialog: ${JSON.stringify(value)}`)),
+    (err: unknown) => Promise.reject(new Error(`rejected before any dialog: ${err instanceof Error ? err.message : String(err)}`)),
+  );
+  await Promise.race([answerDialogs(page, /Alpha IdP/, 'Allow', 30_000), early]);
 }
 
 /** "MCP: List Servers" → the server → "Start Server", through the quick picks. */

@@ -78,6 +78,17 @@ describe('MCP authorization (supportedAuthorizationServers) in a real VS Code', 
     assert.doesNotMatch(logs().host, /provider with id 'oidc\.mcp' is already registered/);
   });
 
+  it('the top-level provider `oidc` registers again too when oidcAuth.issuer changes', async () => {
+    const before = config().inspect<string>('issuer')?.globalValue;
+    try {
+      await config().update('issuer', one.issuer, vscode.ConfigurationTarget.Global);
+      await logged(new RegExp(`oidc: answers MCP servers whose authorization server is ${escape(one.issuer)}\\b`));
+      assert.deepEqual(await vscode.authentication.getAccounts('oidc'), []);
+    } finally {
+      await config().update('issuer', before, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it("getSession's authorizationServer option: the provider's own issuer passes, another is refused by VS Code", async () => {
     // Silent: this runner refuses dialogs; with no session yet the answer is undefined.
     const matching: McpGetSessionOptions = { silent: true, authorizationServer: vscode.Uri.parse(`${two.issuer}/`) };

@@ -159,6 +159,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
     await tab.close();
     await until('the MCP server to accept a token', 60_000, () => (alphaServer.accepted.length ? true : undefined));
     mcpToken = alphaServer.accepted[0]!;
+    assert.ok(alphaServer.metadataRequests > 0, 'VS Code read the protected-resource metadata');
     const introspection = await alpha.introspect(mcpToken);
     assert.equal(introspection.active, true);
     assert.equal(introspection.client_id, alpha.clientId, 'a token for the Alpha provider\'s client');

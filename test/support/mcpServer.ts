@@ -26,7 +26,7 @@ export interface McpTestServer {
   /** JSON-RPC methods served with an accepted token. */
   readonly methods: string[];
   /** Requests for the protected-resource metadata. */
-  metadataRequests: number;
+  readonly metadataRequests: number;
   close(): Promise<void>;
 }
 
@@ -108,9 +108,6 @@ export async function startMcpTestServer(options: McpTestServerOptions): Promise
     methods,
     get metadataRequests() {
       return state.metadataRequests;
-    },
-    set metadataRequests(n: number) {
-      state.metadataRequests = n;
     },
     close: async () => {
       server.closeAllConnections();

@@ -7,6 +7,7 @@ import { loadPageTemplates, type PageTemplates } from './core/pages';
 import { createLogger } from './vscode/log';
 import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL, type ProviderDeps } from './vscode/provider';
 import { ProviderRegistry } from './vscode/providerRegistry';
+import { ProviderRegistration } from './vscode/mcpAuthorization';
 import { DEFAULT_SCOPES, readProviderConfig, SETTINGS_SECTION } from './vscode/settings';
 import { createApi, type OidcAuthApi } from './vscode/api';
 import { registerCommands } from './vscode/commands';
@@ -45,20 +46,21 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   });
   const named = new ProviderRegistry(deps);
   named.sync();
+  // Announces the issuer as the authorization server this provider answers MCP servers for.
+  const registration = new ProviderRegistration(PROVIDER_ID, PROVIDER_LABEL, provider, log, provider.issuer);
 
   context.subscriptions.push(
     channel,
     provider,
     named,
-    vscode.authentication.registerAuthenticationProvider(PROVIDER_ID, PROVIDER_LABEL, provider, {
-      supportsMultipleAccounts: true,
-    }),
+    registration,
     vscode.window.registerUriHandler(uriCallbacks),
     ...registerCommands(provider, () => [provider, ...named.providers], context.extension.id, () => channel.show()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${SETTINGS_SECTION}.providers`)) named.sync();
       if (e.affectsConfiguration(SETTINGS_SECTION)) {
         provider.applyConfig();
+        registration.update(provider.issuer);
         offerSignIn();
       }
     }),

@@ -23,6 +23,8 @@ import { SharedStateFile } from '../core/sharedState';
 import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
+import { requestedAuthorizationServer } from './mcpAuthorization';
+import { authorizationServerMismatch, sameAuthorizationServer } from '../core/authorizationServer';
 import { VscodeSecretStore } from './secretStore';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
 
@@ -174,6 +176,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     scopes: readonly string[] | undefined,
     options?: vscode.AuthenticationProviderSessionOptions,
   ): Promise<vscode.AuthenticationSession[]> {
+    const declined = this.declinedAuthorizationServer(options);
+    if (declined) {
+      this.deps.log.info(declined);
+      return [];
+    }
     if (this.injected) {
       return this.injectedHidden || (options?.account && options.account.id !== this.injected.account.id) ? [] : [this.injected];
     }
@@ -193,8 +200,36 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     return this.manager;
   }
 
-  async createSession(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
+  async createSession(
+    scopes: readonly string[],
+    options?: vscode.AuthenticationProviderSessionOptions,
+  ): Promise<vscode.AuthenticationSession> {
+    const declined = this.declinedAuthorizationServer(options);
+    if (declined) {
+      this.deps.log.warn(declined);
+      throw new OidcError('config', declined);
+    }
     return this.signIn(scopes);
+  }
+
+  /** The configured issuer, the authorization server this provider answers for. */
+  get issuer(): string | undefined {
+    try {
+      return this.identity.readConfig().issuer.href;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Why a request VS Code makes on behalf of an MCP server (`authorizationServer` set) is not
+   * this provider's to answer: its tokens must never go to another authorization server.
+   */
+  private declinedAuthorizationServer(options: vscode.AuthenticationProviderSessionOptions | undefined): string | undefined {
+    const requested = requestedAuthorizationServer(options);
+    if (requested === undefined) return undefined;
+    const issuer = this.issuer;
+    return issuer && sameAuthorizationServer(issuer, requested) ? undefined : authorizationServerMismatch(this.identity.id, issuer, requested);
   }
 
   /** Signs in; `flowOverride` replaces the configured flow for this one attempt. */

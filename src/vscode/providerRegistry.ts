@@ -2,18 +2,20 @@
  * The providers of `oidcAuth.providers`, one `oidc.<id>` authentication provider per entry,
  * kept in step with the setting without a reload: new entries are registered, removed ones
  * unregistered, changed ones reconfigured (a new issuer or client id signs that provider out;
- * an unchanged entry keeps its sessions). Bad entries are reported and skipped.
+ * an unchanged entry keeps its sessions, and a new issuer is announced to VS Code for MCP servers).
+ * Bad entries are reported and skipped.
  */
 import * as vscode from 'vscode';
 import { OidcError } from '../core/errors';
 import { parseNamedProviders, type NamedProvider } from '../core/namedProviders';
+import { ProviderRegistration } from './mcpAuthorization';
 import { OidcAuthenticationProvider, PROVIDER_ID, type ProviderDeps } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';
 
 interface Entry {
   current: NamedProvider;
   provider: OidcAuthenticationProvider;
-  registration: vscode.Disposable;
+  registration: ProviderRegistration;
 }
 
 export class ProviderRegistry implements vscode.Disposable {
@@ -47,6 +49,8 @@ export class ProviderRegistry implements vscode.Disposable {
       if (entry) {
         entry.current = named;
         entry.provider.applyConfig();
+        // The authorization server VS Code routes MCP servers by is fixed at registration.
+        entry.registration.update(named.config.issuer.href);
         continue;
       }
       const holder: { current: NamedProvider } = { current: named };
@@ -60,9 +64,7 @@ export class ProviderRegistry implements vscode.Disposable {
         },
         primary: false,
       });
-      const registration = vscode.authentication.registerAuthenticationProvider(`${PROVIDER_ID}.${named.id}`, named.label, provider, {
-        supportsMultipleAccounts: true,
-      });
+      const registration = new ProviderRegistration(`${PROVIDER_ID}.${named.id}`, named.label, provider, this.deps.log, named.config.issuer.href);
       this.entries.set(named.id, { current: named, provider, registration });
     }
   }

@@ -19,7 +19,7 @@ import {
 } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
 import { ConsumerDriver } from './driver';
-import { waitForWorkbench } from './workbench';
+import { notifications, screenshotAll, waitForWorkbench } from './workbench';
 
 export const E2E_DIR = path.join(repoRoot, '.vscode-test', 'e2e');
 export const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e');
@@ -104,6 +104,8 @@ export interface WorldOptions {
   idp?: Partial<TestIdpOptions>;
   /** More user settings (over the issuer, client id and flow). */
   settings?: Record<string, unknown>;
+  /** More environment for the server and so its extension hosts (e.g. OIDC_AUTH_<ID>_ACCESS_TOKEN). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface World {
@@ -197,7 +199,7 @@ export async function startWorld(log: (line: string) => void, options: WorldOpti
       port: codeServerPort,
       install,
       vsix: [vsix, consumer],
-      env: { OIDC_E2E_DRIVER: driver.url },
+      env: { ...options.env, OIDC_E2E_DRIVER: driver.url },
       settings: {
         'oidcAuth.issuer': idp.issuer,
         'oidcAuth.clientId': idp.clientId,
@@ -262,6 +264,13 @@ export async function startWorld(log: (line: string) => void, options: WorldOpti
     await stop();
     throw err;
   }
+}
+
+/** After a failed test: screenshots of every page into `dir`, and the visible notifications, to the log. */
+export async function recordFailure(world: World, dir: string, title: string, log: (line: string) => void): Promise<void> {
+  const shots = await screenshotAll(world.context, dir, title);
+  log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
+  log(`notifications: ${JSON.stringify(await notifications(world.page).catch(() => []))}`);
 }
 
 /** Copies the server log and VS Code's logs (extension hosts, output channels) into `dir` (default LOG_DIR). */

@@ -29,6 +29,7 @@ import {
   screenshotAll,
   allToasts,
   clickToastButton,
+  until,
   waitForTab,
   waitForToast,
   waitForWorkbench,
@@ -40,16 +41,6 @@ const SCOPES = ['openid', 'api.read'];
 
 function log(line: string): void {
   console.log(`      [e2e] ${line}`);
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromium)', function () {

@@ -40,6 +40,7 @@ import {
   notifications,
   openQuickPickItems,
   screenshotAll,
+  until,
   waitForTab,
   waitForWorkbench,
 } from './workbench';
@@ -77,16 +78,6 @@ function log(line: string): void {
 /** A token's short digest, for logs (never the token). */
 function tag(token: string | undefined): string {
   return token ? createHash('sha256').update(token).digest('hex').slice(0, 8) : '-';
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 interface Sample {

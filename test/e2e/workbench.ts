@@ -7,6 +7,32 @@ import * as path from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { sleep } from '../support/codeServerEntry';
 
+/** Polls `probe` (every `everyMs`, bounded) until it returns something other than undefined. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * Waits for `pending` (a getSession another extension made), picking `accountLabel` when VS Code
+ * asks which account to use in a quick pick (it does when the provider has accounts to choose from).
+ */
+export async function settleChoosingAccount<T>(page: Page, pending: Promise<T>, accountLabel: string, timeoutMs: number): Promise<T> {
+  const settled = await until(`the session for ${accountLabel}`, timeoutMs, async () => {
+    const done = await Promise.race([pending.then((value) => ({ value })), sleep(250).then(() => undefined)]);
+    if (done) return done;
+    const row = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: accountLabel }).first();
+    if (await row.isVisible().catch(() => false)) await row.click({ timeout: 5000 }).catch(() => undefined);
+    return undefined;
+  });
+  return settled.value;
+}
+
 export async function waitForWorkbench(page: Page, timeoutMs = 60_000): Promise<void> {
   await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: timeoutMs });
 }
@@ -387,19 +413,8 @@ export async function completeDevicePages(tab: Page, login: string, timeoutMs: n
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small waits shared by newcomer.test.ts and scripts/screenshots.ts
+// Small waits shared by newcomer.test.ts and scripts/screenshots.ts (and `until` above)
 // ---------------------------------------------------------------------------------------------
-
-/** Polls `probe` until it returns something other than undefined (bounded). */
-export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** Resolves with how a promise settled and when, without ever rejecting. */
 export function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T; at: number } | { ok: false; error: Error; at: number }> {

@@ -32,6 +32,8 @@ import {
   waitForDialog,
   waitForTab,
   waitForToast,
+  settle,
+  until,
 } from './workbench';
 
 const LOGIN = 'alice';
@@ -51,23 +53,6 @@ function log(line: string): void {
   console.log(`      [flows] ${line}`);
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** Resolves with how a promise settled and when, without ever rejecting. */
-function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T; at: number } | { ok: false; error: Error; at: number }> {
-  return p.then(
-    (value) => ({ ok: true as const, value, at: Date.now() }),
-    (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)), at: Date.now() }),
-  );
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port` (bounded at 2 s). */
 function accepts(port: number): Promise<boolean> {

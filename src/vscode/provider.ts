@@ -6,7 +6,6 @@
 import * as vscode from 'vscode';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
-import { ClientCredentialsTokens } from '../core/clientCredentials';
 import { ChosenFlow } from '../core/flows/choose';
 import { DeviceCodeFlow } from '../core/flows/deviceCode';
 import type { SignInFlow } from '../core/flows/flow';
@@ -26,6 +25,7 @@ import { describeEnvironment } from './environment';
 import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/authorizationServer';
 import { VscodeSecretStore } from './secretStore';
+import { ServiceAccount } from './serviceAccount';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
 
 export const PROVIDER_ID = 'oidc';
@@ -62,7 +62,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private readonly injected: vscode.AuthenticationSession | undefined;
   private injectedHidden = false;
   /** Set instead of `manager` for a service account (`grant: "clientCredentials"`). */
-  private service: ClientCredentialsTokens | undefined;
+  private service: ServiceAccount | undefined;
   /** Settings without a client ID, until a client is registered (RFC 7591) or found registered. */
   private awaitingRegistration: ProviderConfig | undefined;
   private restoring: Promise<void> = Promise.resolve();
@@ -111,7 +111,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
         .then((sessions) => (sessions.length ? old.removeSessions(sessions.map((x) => x.id)) : undefined))
         .catch((err: unknown) => this.deps.log.warn(`Could not sign out of the previous identity provider: ${String(err)}`));
     }
-    this.service = config?.grant === 'clientCredentials' ? this.createService(config) : undefined;
+    this.service = config?.grant === 'clientCredentials' ? new ServiceAccount(config, this.identity, this.deps) : undefined;
     this.manager = undefined;
     this.dynamicClient = false;
     this.awaitingRegistration = config && !this.service && config.clientId === '' ? config : undefined;
@@ -184,7 +184,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     if (this.injected) {
       return this.injectedHidden || (options?.account && options.account.id !== this.injected.account.id) ? [] : [this.injected];
     }
-    if (this.service) return this.serviceSessions(scopes);
+    if (this.service) return this.service.sessions(scopes);
     if (this.awaitingRegistration) await this.restoring;
     if (!this.manager) return [];
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
@@ -241,7 +241,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       }
       return this.injected;
     }
-    if (this.service) return this.signInServiceAccount(scopes);
+    if (this.service) return this.signInServiceAccount(this.service, scopes);
     if (this.awaitingRegistration) {
       await this.restoring;
       const pending = this.awaitingRegistration;
@@ -293,11 +293,8 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       this.emitter.fire({ added: [], removed: [this.injected], changed: [] });
       return;
     }
-    if (this.service && sessionId === this.serviceSessionId) {
-      const [session] = await this.serviceSessions(undefined);
-      await this.deps.secrets.delete(this.serviceSecretKey());
-      this.service.clear();
-      this.deps.log.info(`${this.identity.id}: removed the service account's client secret.`);
+    if (this.service && sessionId === this.service.sessionId) {
+      const session = await this.service.remove();
       if (session) this.emitter.fire({ added: [], removed: [session], changed: [] });
       return;
     }
@@ -334,66 +331,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
   /** For Show Status: the service account's state, or undefined for a sign-in provider. */
   async serviceAccountStatus(): Promise<{ secretStored: boolean } | undefined> {
-    if (!this.service) return undefined;
-    return { secretStored: (await this.deps.secrets.get(this.serviceSecretKey())) !== undefined };
+    return this.service?.status();
   }
 
-  private get serviceSessionId(): string {
-    return `${this.identity.id}.service-account`;
-  }
-
-  private serviceSecretKey(): string {
-    const config = this.identity.readConfig();
-    return `${storageKey(config.issuer.href, config.clientId)}.clientSecret`;
-  }
-
-  private createService(config: ProviderConfig): ClientCredentialsTokens {
-    return new ClientCredentialsTokens({
-      config,
-      issuers: this.deps.issuers,
-      log: this.deps.log,
-      secret: async () => this.deps.secrets.get(this.serviceSecretKey()),
-    });
-  }
-
-  private async serviceSessions(scopes: readonly string[] | undefined): Promise<vscode.AuthenticationSession[]> {
-    const service = this.service;
-    if (!service || !(await this.deps.secrets.get(this.serviceSecretKey()))) return [];
-    const config = this.identity.readConfig();
-    const wanted = scopes ?? config.scopes;
-    try {
-      const token = await service.token(wanted);
-      return [{ id: this.serviceSessionId, accessToken: token.accessToken, account: { id: config.clientId, label: vscode.l10n.t('{0} (service account)', config.clientId) }, scopes: [...wanted] }];
-    } catch (err) {
-      this.deps.log.warn(`${this.identity.id}: could not get a service-account token: ${err instanceof Error ? err.message : String(err)}`);
-      return [];
-    }
-  }
-
-  /** Asks for the client secret once (password box), keeps it in SecretStorage, gets a token. */
-  private async signInServiceAccount(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
-    const config = this.identity.readConfig();
-    if (!(await this.deps.secrets.get(this.serviceSecretKey()))) {
-      const secret = await vscode.window.showInputBox({
-        title: vscode.l10n.t('Service account for {0}', this.identity.label),
-        prompt: vscode.l10n.t('The client secret of {0} at {1}. It is kept in the OS keychain, never in settings.', config.clientId, config.issuer.host),
-        password: true,
-        ignoreFocusOut: true,
-        validateInput: (v) => (v ? undefined : vscode.l10n.t('Enter the client secret.')),
-      });
-      if (!secret) throw new OidcError('cancelled', 'Sign-in was cancelled.');
-      await this.deps.secrets.store(this.serviceSecretKey(), secret);
-      this.service?.clear();
-    }
-    try {
-      await this.service!.token(scopes.length ? scopes : config.scopes);
-    } catch (err) {
-      if (err instanceof OidcError && err.oauthError === 'invalid_client') await this.deps.secrets.delete(this.serviceSecretKey());
-      reportError(err, { showLog: this.deps.showLog });
-      throw err;
-    }
-    const [session] = await this.serviceSessions(scopes.length ? scopes : undefined);
-    if (!session) throw new OidcError('network', 'Could not get a token for the service account.');
+  private async signInServiceAccount(service: ServiceAccount, scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
+    const session = await service.signIn(scopes);
     this.emitter.fire({ added: [session], removed: [], changed: [] });
     return session;
   }

@@ -23,6 +23,7 @@ import { E2E_DIR, LOG_DIR, collectLogs, startWorld, type World } from './harness
 import {
   allToasts,
   clickButtonIn,
+  clickNotificationButton,
   clickToastButton,
   completeIdpLogin,
   escapeRegExp,
@@ -35,6 +36,7 @@ import {
   until,
   waitForDialog,
   waitForTab,
+  waitForNotification,
   waitForToast,
 } from './workbench';
 
@@ -318,7 +320,7 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     await tab.close();
     await page.bringToFront();
 
-    const error = await waitForToast(page, /denied/, 20_000);
+    const error = await waitForNotification(page, /denied/, 20_000, () => w().driver.call('executeCommand', { id: 'notifications.showList' }, 10_000));
     log(`denied: (${error.severity}) ${JSON.stringify(error.message)} buttons ${JSON.stringify(error.buttons)} (${await shot(page, '4-denied')})`);
     assert.equal(error.severity, 'error');
     assert.match(error.message, /^Sign-in was denied at the identity provider/);
@@ -327,7 +329,9 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     await expectSteps(['configure']);
 
     const codesBefore = idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === 200).length;
-    await clickToastButton(page, /denied/, 'Retry');
+    await clickNotificationButton(error, 'Retry');
+    // If it was read from the notification center, close the center again.
+    await w().driver.call('executeCommand', { id: 'notifications.hideList' }, 10_000).catch(() => undefined);
     const retryTab = await waitForTab(context, (u) => isIdpTab(u), 30_000);
     await page.bringToFront();
     const result = await completeIdpLogin(retryTab, LOGIN, isLoopbackCallback, 60_000);

@@ -299,6 +299,35 @@ export async function waitForToast(page: Page, text: RegExp, timeoutMs: number):
   return readToast(t);
 }
 
+/**
+ * A notification read from its toast or, when the workbench never drew it as one (a toast that
+ * arrives while the workbench's tab is hidden can be skipped), from the notification center,
+ * which `showCenter` opens (e.g. by running `notifications.showList`). The `toast` locator of the
+ * result works with clickNotificationButton either way.
+ */
+export async function waitForNotification(page: Page, text: RegExp, timeoutMs: number, showCenter: () => Promise<unknown>): Promise<ToastContent> {
+  const t = toast(page, text);
+  const asToast = await t.waitFor({ state: 'visible', timeout: Math.min(timeoutMs, 10_000) }).then(
+    () => true,
+    () => false,
+  );
+  if (asToast) return readToast(t);
+  await showCenter();
+  const item = page.locator('.notifications-center .notification-list-item').filter({ hasText: text }).first();
+  await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  return readToast(item);
+}
+
+/** Clicks the button `name` of a notification read by waitForNotification (toast or center). */
+export async function clickNotificationButton(notification: ToastContent, name: string, timeoutMs = 5000): Promise<void> {
+  await notification.toast.hover({ timeout: timeoutMs }).catch(() => undefined);
+  await notification.toast
+    .locator('.notification-list-item-buttons-container .monaco-button')
+    .filter({ hasText: new RegExp(`^${escapeRegExp(name)}$`) })
+    .first()
+    .click({ timeout: timeoutMs });
+}
+
 /** Every visible toast, read. */
 export async function allToasts(page: Page): Promise<ToastContent[]> {
   const all = page.locator('.notification-toast');

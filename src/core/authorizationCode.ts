@@ -10,6 +10,7 @@ import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
+import { endpointLabel } from './issuer';
 import { l10n } from './l10n';
 
 export interface PendingAuthorization {
@@ -59,7 +60,7 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
     throw new OidcError('protocol', l10n.t('The identity provider does not advertise an authorization endpoint.'));
   }
   // The browser goes there with the person's password: never over plain http off this computer.
-  assertEndpointAllowed(new URL(as.authorization_endpoint), ctx.issuer, l10n.t('authorization endpoint'));
+  assertEndpointAllowed(new URL(as.authorization_endpoint), ctx.issuer, endpointLabel('authorization_endpoint'));
   const methods = as.code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes('S256')) {
     throw new OidcError('protocol', l10n.t('The identity provider does not support PKCE with S256, which sign-in requires.'));

@@ -62,7 +62,7 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
 }
 
 /** Every endpoint in the metadata that a request or the browser may go to. */
-const ENDPOINTS = [
+export const ENDPOINTS = [
   'authorization_endpoint',
   'token_endpoint',
   'userinfo_endpoint',
@@ -75,6 +75,25 @@ const ENDPOINTS = [
   'end_session_endpoint',
   'backchannel_authentication_endpoint',
 ] as const;
+
+/** The endpoints as messages name them (the metadata field, spaces for underscores), translated. */
+const ENDPOINT_LABELS: Record<(typeof ENDPOINTS)[number], () => string> = {
+  authorization_endpoint: () => l10n.t('authorization endpoint'),
+  token_endpoint: () => l10n.t('token endpoint'),
+  userinfo_endpoint: () => l10n.t('userinfo endpoint'),
+  jwks_uri: () => l10n.t('jwks uri'),
+  revocation_endpoint: () => l10n.t('revocation endpoint'),
+  introspection_endpoint: () => l10n.t('introspection endpoint'),
+  device_authorization_endpoint: () => l10n.t('device authorization endpoint'),
+  pushed_authorization_request_endpoint: () => l10n.t('pushed authorization request endpoint'),
+  registration_endpoint: () => l10n.t('registration endpoint'),
+  end_session_endpoint: () => l10n.t('end session endpoint'),
+  backchannel_authentication_endpoint: () => l10n.t('backchannel authentication endpoint'),
+};
+
+export function endpointLabel(name: (typeof ENDPOINTS)[number]): string {
+  return ENDPOINT_LABELS[name]();
+}
 
 /**
  * https for every endpoint of an https issuer (and http only on this computer for a loopback
@@ -89,9 +108,9 @@ function checkEndpoints(issuer: URL, as: oauth.AuthorizationServer): void {
     try {
       url = new URL(value);
     } catch {
-      throw new OidcError('protocol', l10n.t("The identity provider's {0} is not a URL.", name.replace(/_/g, ' ')));
+      throw new OidcError('protocol', l10n.t("The identity provider's {0} is not a URL.", endpointLabel(name)));
     }
-    assertEndpointAllowed(url, issuer, name.replace(/_/g, ' '));
+    assertEndpointAllowed(url, issuer, endpointLabel(name));
   }
 }
 

@@ -7,7 +7,7 @@ import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS, pageStrings } from '../../src/core/flows/flow';
 import { LoopbackServer } from '../../src/core/flows/loopbackServer';
 import { makeClient } from '../../src/core/authorizationCode';
-import { IssuerCache } from '../../src/core/issuer';
+import { endpointLabel, ENDPOINTS, IssuerCache } from '../../src/core/issuer';
 import { checkIssuer } from '../../src/core/issuerCheck';
 import { english, format, l10n, setTranslator } from '../../src/core/l10n';
 import { silentLogger } from '../../src/core/logger';
@@ -178,6 +178,13 @@ describe('l10n of the core', () => {
     } finally {
       await idp.close();
     }
+  });
+
+  it('endpoint names in messages are translated, and in English are the metadata field with spaces', () => {
+    for (const name of ENDPOINTS) assert.equal(endpointLabel(name), name.replace(/_/g, ' '));
+    const calls: { message: string; args: unknown[] }[] = [];
+    setTranslator(fakeTranslator(calls));
+    assert.equal(endpointLabel('jwks_uri'), '«jwks uri»');
   });
 
   it('src/core builds no OidcError, ConfigError or LockTimeoutError message from a bare string literal', () => {

@@ -10,6 +10,8 @@ import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
+import { endpointLabel } from './issuer';
+import { l10n } from './l10n';
 
 export interface PendingAuthorization {
   url: URL;
@@ -55,13 +57,13 @@ export interface PrepareOptions {
 export async function prepareAuthorization(options: PrepareOptions): Promise<PendingAuthorization> {
   const { as, client, redirectUri, scopes, ctx } = options;
   if (!as.authorization_endpoint) {
-    throw new OidcError('protocol', 'The identity provider does not advertise an authorization endpoint.');
+    throw new OidcError('protocol', l10n.t('The identity provider does not advertise an authorization endpoint.'));
   }
   // The browser goes there with the person's password: never over plain http off this computer.
-  assertEndpointAllowed(new URL(as.authorization_endpoint), ctx.issuer, 'authorization endpoint');
+  assertEndpointAllowed(new URL(as.authorization_endpoint), ctx.issuer, endpointLabel('authorization_endpoint'));
   const methods = as.code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes('S256')) {
-    throw new OidcError('protocol', 'The identity provider does not support PKCE with S256, which sign-in requires.');
+    throw new OidcError('protocol', l10n.t('The identity provider does not support PKCE with S256, which sign-in requires.'));
   }
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
@@ -88,7 +90,7 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
       if (err instanceof oauth.ResponseBodyError && /redirect_uri/.test(`${err.error} ${err.error_description ?? ''}`)) {
         throw redirectRefused(redirectUri, err.error_description ?? err.error);
       }
-      throw describeFailure(err, 'the pushed authorization request', ctx);
+      throw describeFailure(err, l10n.t('the pushed authorization request'), ctx);
     }
     url.searchParams.set('client_id', client.client_id);
     url.searchParams.set('request_uri', requestUri);
@@ -107,7 +109,7 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
 function redirectRefused(redirectUri: string, detail: string): OidcError {
   return new OidcError(
     'config',
-    `The identity provider refused the redirect URI ${redirectUri} (${detail}); register it for the client to use this flow.`,
+    l10n.t('The identity provider refused the redirect URI {0} ({1}); register it for the client to use this flow.', redirectUri, detail),
     undefined,
     true,
     'redirectRefused',
@@ -146,7 +148,7 @@ export async function exchangeCallback(
   try {
     params = oauth.validateAuthResponse(as, client, callbackParams, pending.state);
   } catch (err) {
-    throw describeFailure(err, 'the sign-in', ctx);
+    throw describeFailure(err, l10n.t('the sign-in'), ctx);
   }
   try {
     return await withDPoPNonceRetry(client, async () => {
@@ -169,6 +171,6 @@ export async function exchangeCallback(
       return { response, claims: await checkIdToken(as, client, httpResponse, response, ctx) };
     });
   } catch (err) {
-    throw describeFailure(err, 'the token request', ctx);
+    throw describeFailure(err, l10n.t('the token request'), ctx);
   }
 }

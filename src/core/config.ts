@@ -1,5 +1,6 @@
 /** The settings a provider runs with, validated without any VS Code dependency. */
-import { OidcError } from './errors';
+import { ConfigError } from './errors';
+import { l10n } from './l10n';
 
 export type FlowSetting = 'auto' | 'loopback' | 'uriHandler' | 'deviceCode';
 export const FLOW_SETTINGS: readonly FlowSetting[] = ['auto', 'loopback', 'uriHandler', 'deviceCode'];
@@ -62,31 +63,31 @@ export function parseIssuer(raw: string): URL {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new OidcError('config', `The issuer "${raw}" is not a valid URL.`);
+    throw new ConfigError('issuer', l10n.t('The issuer "{0}" is not a valid URL.', raw));
   }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new OidcError(
-      'config',
-      `The issuer ${url.origin} uses http. Only https is allowed, except for 127.0.0.1, localhost and [::1].`,
+    throw new ConfigError(
+      'issuer',
+      l10n.t('The issuer {0} uses http. Only https is allowed, except for 127.0.0.1, localhost and [::1].', url.origin),
     );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new OidcError('config', `The issuer must be an https URL, not ${url.protocol}.`);
+    throw new ConfigError('issuer', l10n.t('The issuer must be an https URL, not {0}.', url.protocol));
   }
   if (url.search || url.hash) {
-    throw new OidcError('config', 'The issuer URL must not have a query or fragment.');
+    throw new ConfigError('issuer', l10n.t('The issuer URL must not have a query or fragment.'));
   }
   return url;
 }
 
-/** Validates raw settings; throws an OidcError of kind `config` naming the setting at fault. */
+/** Validates raw settings; throws a ConfigError (an OidcError of kind `config`) naming the setting at fault. */
 export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: readonly string[]): ProviderConfig {
   const issuerRaw = typeof raw.issuer === 'string' ? raw.issuer.trim() : '';
   const clientId = typeof raw.clientId === 'string' ? raw.clientId.trim() : '';
   if (!issuerRaw && !clientId) {
-    throw new OidcError('config', 'No identity provider is configured: set the issuer URL and the client ID.');
+    throw new ConfigError('issuer', l10n.t('No identity provider is configured: set the issuer URL and the client ID.'));
   }
-  if (!issuerRaw) throw new OidcError('config', 'The issuer URL of the identity provider is not set.');
+  if (!issuerRaw) throw new ConfigError('issuer', l10n.t('The issuer URL of the identity provider is not set.'));
   // No client ID: one is registered at the IdP when it offers dynamic client registration
   // (RFC 7591); otherwise signing in says the client ID is missing.
   const issuer = parseIssuer(issuerRaw);
@@ -97,12 +98,12 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
   const flow = FLOW_SETTINGS.includes(raw.flow as FlowSetting) ? (raw.flow as FlowSetting) : 'auto';
   const port = typeof raw.loopbackPort === 'number' ? raw.loopbackPort : 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OidcError('config', `The loopback port ${String(raw.loopbackPort)} is not a port number (0-65535).`);
+    throw new ConfigError('loopbackPort', l10n.t('The loopback port {0} is not a port number (0-65535).', String(raw.loopbackPort)));
   }
   const timeout = typeof raw.signInTimeout === 'number' && raw.signInTimeout >= 10 ? raw.signInTimeout : undefined;
   const text = (value: unknown, name: string): string | undefined => {
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string') throw new OidcError('config', `${name} must be a string.`);
+    if (typeof value !== 'string') throw new ConfigError(name, l10n.t('{0} must be a string.', name));
     return value;
   };
   const audience = text(raw.audience, 'audience');
@@ -111,22 +112,22 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     try {
       new URL(resource);
     } catch {
-      throw new OidcError('config', `resource must be an absolute URI (RFC 8707), not "${resource}".`);
+      throw new ConfigError('resource', l10n.t('resource must be an absolute URI (RFC 8707), not "{0}".', resource));
     }
   }
   let extra: Record<string, string> | undefined;
   if (raw.extraAuthorizationParameters !== undefined && raw.extraAuthorizationParameters !== null) {
     const value = raw.extraAuthorizationParameters;
     if (typeof value !== 'object' || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
-      throw new OidcError('config', 'extraAuthorizationParameters must be an object of string values.');
+      throw new ConfigError('extraAuthorizationParameters', l10n.t('extraAuthorizationParameters must be an object of string values.'));
     }
     extra = value as Record<string, string>;
   }
   if (raw.grant !== undefined && raw.grant !== 'authorizationCode' && raw.grant !== 'clientCredentials') {
-    throw new OidcError('config', `grant must be "authorizationCode" or "clientCredentials", not "${String(raw.grant)}".`);
+    throw new ConfigError('grant', l10n.t('grant must be "authorizationCode" or "clientCredentials", not "{0}".', String(raw.grant)));
   }
   if (raw.dpop !== undefined && raw.dpop !== null && typeof raw.dpop !== 'boolean') {
-    throw new OidcError('config', `dpop must be true or false, not "${String(raw.dpop)}".`);
+    throw new ConfigError('dpop', l10n.t('dpop must be true or false, not "{0}".', String(raw.dpop)));
   }
   return {
     ...(raw.grant === 'clientCredentials' ? { grant: 'clientCredentials' as const } : {}),

@@ -7,6 +7,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
+import { l10n } from './l10n';
 import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 
@@ -54,7 +55,9 @@ export function tokenTypeOptions(client: oauth.Client): { recognizedTokenTypes: 
         bearer: () => {
           throw new OidcError(
             'protocol',
-            'The identity provider issued a Bearer token although DPoP was requested: it does not bind tokens to the key. Enable DPoP for the client at the identity provider, or turn "dpop" off for this provider.',
+            l10n.t(
+              'The identity provider issued a Bearer token although DPoP was requested: it does not bind tokens to the key. Enable DPoP for the client at the identity provider, or turn "dpop" off for this provider.',
+            ),
           );
         },
       },
@@ -63,7 +66,7 @@ export function tokenTypeOptions(client: oauth.Client): { recognizedTokenTypes: 
   return {
     recognizedTokenTypes: {
       dpop: () => {
-        throw new OidcError('protocol', 'The identity provider issued a DPoP-bound token although this provider does not use DPoP.');
+        throw new OidcError('protocol', l10n.t('The identity provider issued a DPoP-bound token although this provider does not use DPoP.'));
       },
     },
   };
@@ -89,7 +92,11 @@ export function checkDPoPSupported(as: oauth.AuthorizationServer): void {
   if (Array.isArray(algs) && !algs.includes(DPOP_ALG)) {
     throw new OidcError(
       'config',
-      `The identity provider accepts DPoP proofs signed with ${algs.join(', ') || 'no algorithm'}, not ${DPOP_ALG}; turn "dpop" off for this provider.`,
+      l10n.t(
+        'The identity provider accepts DPoP proofs signed with {0}, not {1}; turn "dpop" off for this provider.',
+        algs.join(', ') || l10n.t('no algorithm'),
+        DPOP_ALG,
+      ),
     );
   }
 }
@@ -224,8 +231,10 @@ async function importStoredKey(raw: string): Promise<CryptoKeyPair | undefined> 
 }
 
 function storageError(what: 'read' | 'save', err: unknown): OidcError {
-  return new OidcError(
-    'storage',
-    `VS Code could not ${what} the DPoP key in the OS keychain (${err instanceof Error ? err.message : String(err)}).`,
-  );
+  const detail = err instanceof Error ? err.message : String(err);
+  const message =
+    what === 'read'
+      ? l10n.t('VS Code could not read the DPoP key in the OS keychain ({0}).', detail)
+      : l10n.t('VS Code could not save the DPoP key in the OS keychain ({0}).', detail);
+  return new OidcError('storage', message);
 }

@@ -39,6 +39,19 @@ export class OidcError extends Error {
   }
 }
 
+/**
+ * A settings error that names the setting at fault (`issuer`, `loopbackPort`, ...), so callers
+ * (the `oidcAuth.providers` report) need not guess it from the message, which may be translated.
+ */
+export class ConfigError extends OidcError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('config', message);
+  }
+}
+
 export function isCancellation(err: unknown): boolean {
   return err instanceof OidcError && err.kind === 'cancelled';
 }

@@ -2,7 +2,9 @@
 import * as oauth from 'oauth4webapi';
 import { isLoopbackHost } from './config';
 import { OidcError } from './errors';
+import { l10n } from './l10n';
 import { redact, rememberSecrets } from './logger';
+import { cancelledError } from './timers';
 
 /** Default time one request to the IdP may take. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -51,7 +53,7 @@ function assertTransportAllowed(url: URL): void {
   if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return;
   throw new OidcError(
     'protocol',
-    `The identity provider named ${url.origin} as one of its endpoints; only https is allowed there (http only on this computer).`,
+    l10n.t('The identity provider named {0} as one of its endpoints; only https is allowed there (http only on this computer).', url.origin),
   );
 }
 
@@ -62,7 +64,7 @@ function assertTransportAllowed(url: URL): void {
 export function assertEndpointAllowed(endpoint: URL, issuer: URL, name: string): void {
   if (endpoint.protocol === 'https:') return;
   if (endpoint.protocol === 'http:' && isLoopbackHost(issuer.hostname) && isLoopbackHost(endpoint.hostname)) return;
-  throw new OidcError('protocol', `The identity provider's ${name} ${endpoint.origin} does not use https, which sign-in requires.`);
+  throw new OidcError('protocol', l10n.t("The identity provider's {0} {1} does not use https, which sign-in requires.", name, endpoint.origin));
 }
 
 /** Tells the redactor every credential in a request body or Authorization header. */
@@ -114,7 +116,7 @@ export async function boundedFetch(url: string, init: RequestInit): Promise<Resp
   rememberRequestSecrets(init);
   const response = await fetch(url, init);
   const tooLarge = () =>
-    new OidcError('protocol', `The identity provider's answer from ${new URL(url).host} is larger than ${MAX_RESPONSE_BYTES / 1024} KiB.`);
+    new OidcError('protocol', l10n.t("The identity provider's answer from {0} is larger than {1} KiB.", new URL(url).host, MAX_RESPONSE_BYTES / 1024));
   if (!response.body || NULL_BODY_STATUS.has(response.status)) return response;
   if (Number(response.headers.get('content-length') ?? 0) > MAX_RESPONSE_BYTES) {
     await response.body.cancel();
@@ -166,59 +168,70 @@ export function retryAfterSeconds(response: Response | undefined, now: number = 
 
 /**
  * Turns whatever a request or oauth4webapi threw into an OidcError with a message for people.
- * `what` names the step ("discovery", "the token request").
+ * `what` names the step, already translated (`l10n.t('discovery')`, `l10n.t('the token request')`).
  */
 export function describeFailure(err: unknown, what: string, ctx: RequestContext): OidcError {
   if (err instanceof OidcError) return err;
   // oauth4webapi wraps what fetch threw (our size limit included) as the cause of its own error.
   if (err instanceof Error && err.cause instanceof OidcError) return err.cause;
-  if (ctx.signal?.aborted) return new OidcError('cancelled', 'Sign-in was cancelled.');
+  if (ctx.signal?.aborted) return cancelledError();
   const host = ctx.issuer.host;
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return new OidcError('timeout', `The identity provider at ${host} did not answer ${what} in time.`);
+    return new OidcError('timeout', l10n.t('The identity provider at {0} did not answer {1} in time.', host, what));
   }
   // A server error (the IdP down, overloaded, or a gateway in front of it) is a fault of the
   // network path, not of the protocol: worth a retry later.
   const status = serverErrorStatus(err);
   if (status !== undefined) {
     const oauthError = err instanceof oauth.ResponseBodyError ? err.error : undefined;
-    const detail = err instanceof oauth.ResponseBodyError ? `, ${idpText(err.error, err.error_description)}` : '';
-    return new OidcError('network', `The identity provider at ${host} could not answer ${what} (HTTP ${status}${detail}). Try again later.`, oauthError);
+    const message =
+      err instanceof oauth.ResponseBodyError
+        ? l10n.t('The identity provider at {0} could not answer {1} (HTTP {2}, {3}). Try again later.', host, what, status, idpText(err.error, err.error_description))
+        : l10n.t('The identity provider at {0} could not answer {1} (HTTP {2}). Try again later.', host, what, status);
+    return new OidcError('network', message, oauthError);
   }
   if (err instanceof oauth.ResponseBodyError) {
-    return new OidcError('idp', `The identity provider refused ${what} (${idpText(err.error, err.error_description)}).`, err.error);
+    return new OidcError('idp', l10n.t('The identity provider refused {0} ({1}).', what, idpText(err.error, err.error_description)), err.error);
   }
   if (err instanceof oauth.AuthorizationResponseError) {
     const code = err.error;
-    const detail = err.error_description ? `: ${redact(err.error_description)}` : '';
+    const description = err.error_description ? redact(err.error_description) : undefined;
     if (code === 'access_denied') {
-      return new OidcError('idp', `Sign-in was denied at the identity provider${detail}.`, code);
+      const denied = description
+        ? l10n.t('Sign-in was denied at the identity provider: {0}.', description)
+        : l10n.t('Sign-in was denied at the identity provider.');
+      return new OidcError('idp', denied, code);
     }
-    return new OidcError('idp', `The identity provider returned an error (${redact(code)}${detail}).`, code);
+    const returned = description
+      ? l10n.t('The identity provider returned an error ({0}: {1}).', redact(code), description)
+      : l10n.t('The identity provider returned an error ({0}).', redact(code));
+    return new OidcError('idp', returned, code);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    return new OidcError('idp', `The identity provider rejected ${what} (HTTP ${err.status}).`);
+    return new OidcError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}).', what, err.status));
   }
   if (err instanceof oauth.OperationProcessingError && err.code === oauth.JWT_TIMESTAMP_CHECK) {
     return new OidcError(
       'protocol',
-      `The identity provider's token is not valid at this computer's time (${err.message}). Check that the clock is right.`,
+      l10n.t("The identity provider's token is not valid at this computer's time ({0}). Check that the clock is right.", err.message),
       undefined,
       undefined,
       'clockSkew',
     );
   }
   if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    return new OidcError('protocol', `The identity provider's answer to ${what} is not valid: ${err.message}`);
+    return new OidcError('protocol', l10n.t("The identity provider's answer to {0} is not valid: {1}", what, err.message));
   }
   if (err instanceof TypeError) {
     // fetch() reports connection failures as TypeError("fetch failed") with the reason as cause.
     const cause = (err as { cause?: { code?: string } }).cause;
-    const reason = cause?.code ? ` (${cause.code})` : '';
-    return new OidcError('network', `Could not reach the identity provider at ${host}${reason}.`, undefined, undefined, 'unreachable');
+    const message = cause?.code
+      ? l10n.t('Could not reach the identity provider at {0} ({1}).', host, cause.code)
+      : l10n.t('Could not reach the identity provider at {0}.', host);
+    return new OidcError('network', message, undefined, undefined, 'unreachable');
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new OidcError('network', `${what} failed: ${redact(message)}`);
+  return new OidcError('network', l10n.t('{0} failed: {1}', what, redact(message)));
 }
 
 /**

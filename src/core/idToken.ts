@@ -7,6 +7,7 @@
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
 import { requestOptions, type RequestContext } from './http';
+import { l10n } from './l10n';
 
 /** How far an ID token's `iat` may be ahead of our clock. */
 export const MAX_IAT_AHEAD_S = 5 * 60;
@@ -43,24 +44,24 @@ export async function checkIdToken(
   if (!claims) return undefined;
   // OIDC Core §3.1.3.7 (4, 5): an authorized party, when named, must be this client.
   if (claims.azp !== undefined && claims.azp !== client.client_id) {
-    throw new OidcError('protocol', `The ID token was issued to another client (azp "${String(claims.azp)}").`);
+    throw new OidcError('protocol', l10n.t('The ID token was issued to another client (azp "{0}").', String(claims.azp)));
   }
   if (Array.isArray(claims.aud) && claims.aud.length > 1 && claims.azp === undefined) {
-    throw new OidcError('protocol', 'The ID token has several audiences but names no authorized party (azp).');
+    throw new OidcError('protocol', l10n.t('The ID token has several audiences but names no authorized party (azp).'));
   }
   const now = Math.floor((ctx.now ?? Date.now)() / 1000);
   if (typeof claims.iat === 'number') {
     if (claims.iat > now + MAX_IAT_AHEAD_S) {
       throw new OidcError(
         'protocol',
-        "The ID token says it was issued in the future. Check that this computer's clock is right.",
+        l10n.t("The ID token says it was issued in the future. Check that this computer's clock is right."),
         undefined,
         undefined,
         'clockSkew',
       );
     }
     if (claims.iat < now - MAX_IAT_AGE_S) {
-      throw new OidcError('protocol', 'The ID token was issued too long ago to be a fresh sign-in.');
+      throw new OidcError('protocol', l10n.t('The ID token was issued too long ago to be a fresh sign-in.'));
     }
   }
   return claims;

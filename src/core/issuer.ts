@@ -7,7 +7,9 @@
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
 import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
+import { l10n } from './l10n';
 import type { Logger } from './logger';
+import { cancelledError } from './timers';
 
 /** How long discovered metadata is reused before it is fetched again. */
 export const DISCOVERY_TTL_MS = 60 * 60 * 1000;
@@ -24,7 +26,7 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
       log.debug(`Discovered ${issuer.href} (${algorithm === 'oidc' ? 'OpenID Connect discovery' : 'RFC 8414 metadata'}).`);
       return as;
     } catch (err) {
-      if (rctx.signal?.aborted || err instanceof OidcError) throw describeFailure(err, 'discovery', rctx);
+      if (rctx.signal?.aborted || err instanceof OidcError) throw describeFailure(err, l10n.t('discovery'), rctx);
       firstError ??= err;
       // Only a missing document is worth the RFC 8414 retry; a wrong or unreachable one is not.
       const status = err instanceof oauth.OperationProcessingError ? (err.cause as Response | undefined)?.status : undefined;
@@ -40,23 +42,27 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
     const named = String((firstError.cause as { body?: { issuer?: unknown } }).body?.issuer).slice(0, 200);
     throw new OidcError(
       'protocol',
-      `The discovery document of ${issuer.href} names another issuer, ${named}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).`,
+      l10n.t(
+        'The discovery document of {0} names another issuer, {1}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).',
+        issuer.href,
+        named,
+      ),
     );
   }
-  const failure = describeFailure(firstError, 'discovery', rctx);
+  const failure = describeFailure(firstError, l10n.t('discovery'), rctx);
   // Our own refusals (size limit, transport) say more than the generic message below.
   const ours = firstError instanceof OidcError || (firstError instanceof Error && firstError.cause instanceof OidcError);
   if (failure.kind === 'protocol' && !ours) {
     throw new OidcError(
       'protocol',
-      `${issuer.href} does not look like an OpenID Connect issuer (its discovery document was missing or invalid).`,
+      l10n.t('{0} does not look like an OpenID Connect issuer (its discovery document was missing or invalid).', issuer.href),
     );
   }
   throw failure;
 }
 
 /** Every endpoint in the metadata that a request or the browser may go to. */
-const ENDPOINTS = [
+export const ENDPOINTS = [
   'authorization_endpoint',
   'token_endpoint',
   'userinfo_endpoint',
@@ -69,6 +75,25 @@ const ENDPOINTS = [
   'end_session_endpoint',
   'backchannel_authentication_endpoint',
 ] as const;
+
+/** The endpoints as messages name them (the metadata field, spaces for underscores), translated. */
+const ENDPOINT_LABELS: Record<(typeof ENDPOINTS)[number], () => string> = {
+  authorization_endpoint: () => l10n.t('authorization endpoint'),
+  token_endpoint: () => l10n.t('token endpoint'),
+  userinfo_endpoint: () => l10n.t('userinfo endpoint'),
+  jwks_uri: () => l10n.t('jwks uri'),
+  revocation_endpoint: () => l10n.t('revocation endpoint'),
+  introspection_endpoint: () => l10n.t('introspection endpoint'),
+  device_authorization_endpoint: () => l10n.t('device authorization endpoint'),
+  pushed_authorization_request_endpoint: () => l10n.t('pushed authorization request endpoint'),
+  registration_endpoint: () => l10n.t('registration endpoint'),
+  end_session_endpoint: () => l10n.t('end session endpoint'),
+  backchannel_authentication_endpoint: () => l10n.t('backchannel authentication endpoint'),
+};
+
+export function endpointLabel(name: (typeof ENDPOINTS)[number]): string {
+  return ENDPOINT_LABELS[name]();
+}
 
 /**
  * https for every endpoint of an https issuer (and http only on this computer for a loopback
@@ -83,9 +108,9 @@ function checkEndpoints(issuer: URL, as: oauth.AuthorizationServer): void {
     try {
       url = new URL(value);
     } catch {
-      throw new OidcError('protocol', `The identity provider's ${name.replace(/_/g, ' ')} is not a URL.`);
+      throw new OidcError('protocol', l10n.t("The identity provider's {0} is not a URL.", endpointLabel(name)));
     }
-    assertEndpointAllowed(url, issuer, name.replace(/_/g, ' '));
+    assertEndpointAllowed(url, issuer, endpointLabel(name));
   }
 }
 
@@ -131,9 +156,9 @@ export class IssuerCache {
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+  if (signal.aborted) return Promise.reject(cancelledError());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new OidcError('cancelled', 'Sign-in was cancelled.'));
+    const onAbort = () => reject(cancelledError());
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (v) => {

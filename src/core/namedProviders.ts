@@ -3,7 +3,7 @@
  * one by one; a bad entry is reported with the field at fault and does not stop the others.
  */
 import { parseProviderConfig, type ProviderConfig } from './config';
-import { OidcError } from './errors';
+import { ConfigError, OidcError } from './errors';
 import { l10n } from './l10n';
 
 export interface NamedProvider {
@@ -25,7 +25,7 @@ export function parseNamedProviders(value: unknown, defaultScopes: readonly stri
   const providers: NamedProvider[] = [];
   const problems: string[] = [];
   if (value === undefined || value === null) return { providers, problems };
-  if (!Array.isArray(value)) return { providers, problems: ['oidcAuth.providers must be a list of providers.'] };
+  if (!Array.isArray(value)) return { providers, problems: [l10n.t('oidcAuth.providers must be a list of providers.')] };
   const seen = new Set<string>();
   value.forEach((entry: unknown, index) => {
     const where = `oidcAuth.providers[${index}]`;
@@ -50,16 +50,16 @@ export function parseNamedProviders(value: unknown, defaultScopes: readonly stri
       providers.push({ id, label, config });
     } catch (err) {
       const message = err instanceof OidcError ? err.message : String(err);
-      problems.push(`${where} (${id}): ${fieldOf(message)}${message}`);
+      problems.push(`${where} (${id}): ${err instanceof ConfigError ? fieldPrefix(err.field, message) : ''}${message}`);
     }
   });
   return { providers, problems };
 }
 
-/** Names the field a config error is about, for a message that says where to look. */
-function fieldOf(message: string): string {
-  if (/issuer/i.test(message)) return 'issuer: ';
-  if (/client ID/i.test(message)) return 'clientId: ';
-  if (/port/i.test(message)) return 'loopbackPort: ';
-  return ''; // audience, resource and extraAuthorizationParameters messages start with the field
+/**
+ * `field: ` before a config error's message, so the report says where to look; left out where the
+ * message already starts with the setting's name ("audience must be a string.").
+ */
+function fieldPrefix(field: string, message: string): string {
+  return message.startsWith(`${field} `) ? '' : `${field}: `;
 }

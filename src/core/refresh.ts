@@ -4,6 +4,7 @@ import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
+import { l10n } from './l10n';
 import type { StoredSession } from './sessions';
 import { computeExpiresAt } from './tokens';
 
@@ -15,7 +16,7 @@ export async function refreshSession(
   now: () => number,
   tokenParameters: Record<string, string> = {},
 ): Promise<StoredSession> {
-  if (!session.refreshToken) throw new OidcError('idp', 'The session has no refresh token.', 'invalid_grant');
+  if (!session.refreshToken) throw new OidcError('idp', l10n.t('The session has no refresh token.'), 'invalid_grant');
   try {
     const refreshToken = session.refreshToken;
     const { httpResponse, response } = await withDPoPNonceRetry(client, async () => {
@@ -29,7 +30,7 @@ export async function refreshSession(
     const claims = await checkIdToken(as, client, httpResponse, response, ctx);
     // OIDC Core §12.2: a refreshed ID token must be about the same person.
     if (claims && claims.sub !== session.accountId) {
-      throw new OidcError('protocol', 'The identity provider returned a token for a different account on refresh.');
+      throw new OidcError('protocol', l10n.t('The identity provider returned a token for a different account on refresh.'));
     }
     const at = now();
     return {
@@ -42,7 +43,7 @@ export async function refreshSession(
       ...(typeof response.scope === 'string' ? { grantedScope: response.scope } : {}),
     };
   } catch (err) {
-    throw describeFailure(err, 'the token refresh', ctx);
+    throw describeFailure(err, l10n.t('the token refresh'), ctx);
   }
 }
 
@@ -60,6 +61,6 @@ export async function revokeToken(
     });
     await oauth.processRevocationResponse(response);
   } catch (err) {
-    throw describeFailure(err, 'the revocation', ctx);
+    throw describeFailure(err, l10n.t('the revocation'), ctx);
   }
 }

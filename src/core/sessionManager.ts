@@ -16,6 +16,7 @@ import { OidcError } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
 import type { IssuerCache } from './issuer';
+import { l10n } from './l10n';
 import type { Logger } from './logger';
 import type { PageTemplates } from './pages';
 import { refreshSession, revokeToken } from './refresh';
@@ -192,8 +193,8 @@ export class SessionManager {
    */
   async createDPoPProof(id: string, accessToken: string, request: { method: string; url: URL; nonce?: string }): Promise<string> {
     const session = (await this.load()).sessions.find((s) => s.id === id);
-    if (!this.holdsToken(id, accessToken)) throw new OidcError('config', 'The access token is not one of this session.');
-    if (session?.tokenType !== 'DPoP') throw new OidcError('config', 'This session does not use DPoP; send the access token as a Bearer token.');
+    if (!this.holdsToken(id, accessToken)) throw new OidcError('config', l10n.t('The access token is not one of this session.'));
+    if (session?.tokenType !== 'DPoP') throw new OidcError('config', l10n.t('This session does not use DPoP; send the access token as a Bearer token.'));
     return this.dpopKeys.proof({ ...request, accessToken });
   }
 

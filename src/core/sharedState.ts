@@ -11,6 +11,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { l10n } from './l10n';
 import type { SecretStore } from './secretStore';
 import { parseStoredState, serializeState, type StoredState } from './sessions';
 import { sleep } from './timers';
@@ -107,7 +108,7 @@ export class SharedStateFile {
       } catch {
         continue; // released meanwhile
       }
-      if (Date.now() > deadline) throw new LockTimeoutError('Another VS Code window holds the sign-in lock for too long.');
+      if (Date.now() > deadline) throw new LockTimeoutError(l10n.t('Another VS Code window holds the sign-in lock for too long.'));
       await sleep(this.options.pollMs ?? 25 + Math.random() * 25);
     }
     const acquired = performance.now();

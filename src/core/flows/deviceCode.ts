@@ -9,7 +9,8 @@ import { dpopOptions, tokenTypeOptions, usesDPoP } from '../dpop';
 import { OidcError } from '../errors';
 import { describeFailure, failedResponse, requestOptions, retryAfterSeconds, serverErrorStatus } from '../http';
 import { checkIdToken } from '../idToken';
-import { sleep } from '../timers';
+import { l10n } from '../l10n';
+import { cancelledError, sleep } from '../timers';
 import type { FlowContext, SignInFlow } from './flow';
 
 /** RFC 8628 §3.2: the polling interval when the server names none. */
@@ -59,7 +60,7 @@ export class DeviceCodeFlow implements SignInFlow {
     const now = this.options.now ?? Date.now;
     const rctx = { issuer: ctx.issuer, signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
     if (!as.device_authorization_endpoint) {
-      throw new OidcError('protocol', 'The identity provider does not support the device code flow (no device authorization endpoint).');
+      throw new OidcError('protocol', l10n.t('The identity provider does not support the device code flow (no device authorization endpoint).'));
     }
     let device: oauth.DeviceAuthorizationResponse;
     try {
@@ -72,7 +73,7 @@ export class DeviceCodeFlow implements SignInFlow {
       );
       device = await oauth.processDeviceAuthorizationResponse(as, client, response);
     } catch (err) {
-      throw describeFailure(err, 'the device authorization request', rctx);
+      throw describeFailure(err, l10n.t('the device authorization request'), rctx);
     }
     const info: DeviceCodeInfo = {
       userCode: device.user_code,
@@ -109,7 +110,7 @@ export class DeviceCodeFlow implements SignInFlow {
           additionalParameters: ctx.parameters?.token ?? {},
         });
       } catch (err) {
-        if (signal.aborted) throw new OidcError('cancelled', 'Sign-in was cancelled.');
+        if (signal.aborted) throw cancelledError();
         // RFC 8628 §3.5: a connection timeout must back off; keep the sign-in alive meanwhile.
         failures++;
         log.warn(`Polling the identity provider failed (${describeFailure(err, 'polling', rctx).message}); retrying.`);
@@ -142,7 +143,7 @@ export class DeviceCodeFlow implements SignInFlow {
             case 'expired_token':
               throw expired();
             case 'access_denied':
-              throw new OidcError('idp', 'Sign-in was denied at the identity provider.', 'access_denied');
+              throw new OidcError('idp', l10n.t('Sign-in was denied at the identity provider.'), 'access_denied');
           }
         }
         if (err instanceof Error && err.name === 'TimeoutError' && !signal.aborted) {
@@ -154,18 +155,18 @@ export class DeviceCodeFlow implements SignInFlow {
         const status = serverErrorStatus(err);
         if (status !== undefined && TRANSIENT_STATUSES.has(status)) {
           failures = failedBefore + 1;
-          serverError = describeFailure(err, 'the device code sign-in', rctx);
+          serverError = describeFailure(err, l10n.t('the device code sign-in'), rctx);
           const retryAfter = retryAfterSeconds(failedResponse(err));
           retryAfterMs = (retryAfter ?? 0) * 1000;
           log.warn(`Polling the identity provider failed (${serverError.message}); retrying${retryAfter ? ` after ${retryAfter} s` : ''}.`);
           continue;
         }
-        throw describeFailure(err, 'the device code sign-in', rctx);
+        throw describeFailure(err, l10n.t('the device code sign-in'), rctx);
       }
     }
   }
 }
 
 function expired(): OidcError {
-  return new OidcError('timeout', 'The sign-in code expired before it was used. Try again.', 'expired_token');
+  return new OidcError('timeout', l10n.t('The sign-in code expired before it was used. Try again.'), 'expired_token');
 }

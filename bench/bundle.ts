@@ -138,8 +138,8 @@ export async function measureBundle(): Promise<MeasurementResult> {
   const { extDir, bundle } = buildAndStage();
   const vsix = path.join(benchTmp(), 'oidc-auth.vsix');
   fs.rmSync(vsix, { force: true });
-  const vsce = path.join(root, 'node_modules', '.bin', 'vsce');
-  execFileSync(vsce, ['package', '--no-dependencies', '--out', vsix], { cwd: extDir, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The same packaging script as `npm run package` (README links made absolute, as vsce needs).
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'package.js'), '--cwd', extDir, '--out', vsix], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ours = fs.statSync(bundle).size;
   const vsixBytes = fs.statSync(vsix).size;
 

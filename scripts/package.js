@@ -8,7 +8,12 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
-const root = path.join(__dirname, '..');
+// `--cwd DIR` packs another staged copy of the extension (the benchmark's), `--out FILE` names the .vsix.
+const option = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && process.argv[i + 1] ? path.resolve(process.argv[i + 1]) : fallback;
+};
+const root = option('--cwd', path.join(__dirname, '..'));
 const manifest = require(path.join(root, 'package.json'));
 const url = typeof manifest.repository === 'string' ? manifest.repository : manifest.repository?.url;
 if (!url) throw new Error('package.json has no repository URL to make the README links absolute with');
@@ -18,7 +23,7 @@ const args = [
   'package',
   '--no-dependencies',
   '--out',
-  'oidc-auth.vsix',
+  option('--out', 'oidc-auth.vsix'),
   '--baseContentUrl',
   `${base}/blob/HEAD`,
   '--baseImagesUrl',

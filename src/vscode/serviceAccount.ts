@@ -52,7 +52,8 @@ export class ServiceAccount {
   /** The session, when a secret is stored and the IdP gives a token; none otherwise (logged). */
   async sessions(scopes: readonly string[] | undefined): Promise<vscode.AuthenticationSession[]> {
     if (!(await this.deps.secrets.get(this.secretKey))) return [];
-    const wanted = scopes ?? this.config.scopes;
+    // No scopes (VS Code passes [] as often as undefined) means the provider's configured ones.
+    const wanted = scopes?.length ? scopes : this.config.scopes;
     try {
       const token = await this.tokens.token(wanted);
       const { clientId } = this.config;
@@ -86,7 +87,7 @@ export class ServiceAccount {
       reportError(err, { showLog: this.deps.showLog });
       throw err;
     }
-    const [session] = await this.sessions(scopes.length ? scopes : undefined);
+    const [session] = await this.sessions(scopes);
     if (!session) throw new OidcError('network', vscode.l10n.t('Could not get a token for the service account.'));
     return session;
   }

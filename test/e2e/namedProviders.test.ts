@@ -14,7 +14,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot, sleep } from '../support/codeServerEntry';
-import { startTestIdp, type TestIdp } from '../support/idp';
+import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 import { startMcpTestServer, type McpTestServer } from '../support/mcpServer';
 import type { ReportedSession } from './driver';
 import { CONSUMER_NAME, collectLogs, recordFailure, startWorld, type World } from './harness';
@@ -24,8 +24,10 @@ import {
   completeIdpLogin,
   escapeRegExp,
   openQuickPickItems,
+  readQuickInput,
   runCommandFromPalette,
   settleChoosingAccount,
+  typeIntoQuickInput,
   until,
   waitForTab,
 } from './workbench';
@@ -66,6 +68,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
           // A trailing slash here and none in the MCP server's metadata: still the same server.
           { id: 'beta', label: 'Beta IdP', issuer: `${beta.issuer}/`, clientId: beta.clientId, flow: 'loopback' },
           { id: 'ci', label: 'CI token', issuer: 'https://ci.idp.invalid', clientId: 'ci' },
+          { id: 'svc', label: 'Robot', issuer: alpha.issuer, clientId: SERVICE_CLIENT.client_id, grant: 'clientCredentials' },
         ],
         // MCP servers are part of VS Code's chat features, which the quiet defaults turn off.
         'chat.disableAIFeatures': false,
@@ -240,6 +243,34 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
       assert.ok(text.includes(expected), `the status names ${expected}`);
     }
     for (const token of [INJECTED, ...mcp.flatMap((m) => m.accepted)]) assert.ok(!text.includes(token), 'no token in the status');
+  });
+
+  check('a service account ("grant": "clientCredentials"): the secret is asked once in a password box, kept out of settings, and its token cached', async function () {
+    const { page, driver, server } = w();
+    const grants = () => alpha.tokenCalls.filter((c) => c.grantType === 'client_credentials' && c.status === 200).length;
+    const before = grants();
+    const pending = driver.call<ReportedSession | null>('getSession', { providerId: 'oidc.svc', scopes: [], options: { createIfNone: true } }, 90_000);
+    pending.catch(() => undefined);
+    await answerDialogs(page, /Robot/, 'Allow', 30_000);
+    const box = await readQuickInput(page, 15_000);
+    log(`service account box: ${JSON.stringify(box.title)} ${JSON.stringify(box.message)}`);
+    assert.match(box.title, /Service account for Robot/);
+    assert.equal(await page.locator('.quick-input-widget .quick-input-box input').first().getAttribute('type'), 'password', 'a password box');
+    await typeIntoQuickInput(page, SERVICE_CLIENT.client_secret);
+    await page.keyboard.press('Enter');
+    const session = await settleChoosingAccount(page, pending, `${SERVICE_CLIENT.client_id} (service account)`, 30_000);
+    await page.screenshot({ path: path.join(LOG_DIR, '5-service-account.png') });
+    assert.equal(session?.account.label, `${SERVICE_CLIENT.client_id} (service account)`);
+    assert.equal((await alpha.introspect(session.accessToken)).active, true, 'a token the IdP issued');
+    assert.equal(grants(), before + 1, 'one client_credentials grant');
+    // Asked again: the cached token, no second grant, no box.
+    const again = await driver.call<ReportedSession | null>('getSession', { providerId: 'oidc.svc', scopes: [], options: { silent: true } }, 30_000);
+    // (Compared without printing: a failed assert.equal would put both tokens in the test output.)
+    assert.ok(again?.accessToken === session.accessToken, 'the same token as before');
+    assert.equal(grants(), before + 1, 'the token was cached');
+    const settings = fs.readFileSync(path.join(server.userDataDir, 'User', 'settings.json'), 'utf8');
+    assert.ok(!settings.includes(SERVICE_CLIENT.client_secret), 'the secret is not in settings.json');
+    assert.equal(tabsAtIdps(), 0, 'no sign-in page was opened');
   });
 
   function codeGrants(idp: TestIdp): number {

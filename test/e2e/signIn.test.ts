@@ -201,14 +201,14 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     session = again;
   });
 
-  it('d. "OpenID Connect: Sign Out" from the command palette revokes the tokens and tells other extensions', async function () {
-    const { page, driver, idp } = w();
-    assert.ok(session, 'no session from step a/c');
-    const revocationsBefore = idp.revocations;
-    const eventsBefore = driver.events.length;
+  /**
+   * "OpenID Connect: Sign Out" from the palette, answering whatever the extension asks next (a
+   * confirmation or which account) as a person would, until the consumer hears the session go.
+   */
+  async function signOutFromPalette(eventsBefore: number): Promise<string[]> {
+    const { page, driver } = w();
     await runCommandFromPalette(page, 'OpenID Connect: Sign Out');
 
-    // Whatever the extension asks next (a confirmation or which account), answer as a person would.
     const seen: string[] = [];
     await until('the sign-out to take effect (onDidChangeSessions without a session)', 30_000, async () => {
       if (driver.events.slice(eventsBefore).some((e) => e.session === null)) return true;
@@ -232,6 +232,15 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
       }
       return undefined;
     });
+    return seen;
+  }
+
+  it('d. "OpenID Connect: Sign Out" from the command palette revokes the tokens and tells other extensions', async function () {
+    const { page, driver, idp } = w();
+    assert.ok(session, 'no session from step a/c');
+    const revocationsBefore = idp.revocations;
+    const eventsBefore = driver.events.length;
+    const seen = await signOutFromPalette(eventsBefore);
     if (seen.length) log(`sign-out asked: ${seen.join(' | ')}`);
 
     const afterSignOut = await driver.getSession(SCOPES, { silent: true }, 30_000);
@@ -319,5 +328,20 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     const back = await driver.waitForEvent((e) => (e.session as ReportedSession | null)?.account.label === EMAIL, eventsBefore, 30_000, 'the session back');
     assert.equal(authorizationCodeGrants(), codesBefore + 1, 'signed in again at the IdP');
     assert.equal((await idp.introspect((back.session as ReportedSession).accessToken)).active, true);
+  });
+
+  it('g. sign-out while the IdP cannot revoke: signed out in VS Code anyway, and a warning says the server-side revoke failed', async function () {
+    const { page, driver, idp } = w();
+    const held = await driver.getSession(SCOPES, { silent: true }, 15_000);
+    assert.ok(held, 'signed in after f.');
+    const eventsBefore = driver.events.length;
+    idp.failRevocations = 1;
+    await signOutFromPalette(eventsBefore);
+    const warning = await waitForToast(page, /could not be told to revoke/, 15_000);
+    log(`revoke failure: (${warning.severity}) ${warning.message}`);
+    assert.equal(warning.severity, 'warning');
+    assert.match(warning.message, /You are signed out in VS Code, but the identity provider could not be told to revoke the tokens: .*HTTP 503/);
+    assert.equal(idp.failRevocations, 0, 'the revocation request reached the IdP');
+    assert.equal((await driver.call<{ label: string }[]>('getAccounts', {}, 15_000)).length, 0, 'no account left');
   });
 });

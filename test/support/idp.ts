@@ -95,6 +95,8 @@ export interface TestIdp {
   readonly injectTokenErrors: string[];
   /** Fault injection: the connections of the next N token requests are destroyed unanswered. */
   dropTokenRequests: number;
+  /** Fault injection: the next N revocation requests are answered 503 (an HTML page). */
+  failRevocations: number;
   /** Fault injection: the next token requests get these raw answers (e.g. a 503 HTML page). */
   readonly injectTokenResponses: { status: number; body: string; contentType?: string }[];
   /** Fault injection: the next N token requests are held this long before being processed. */
@@ -235,10 +237,17 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const injectTokenResponses: { status: number; body: string; contentType?: string }[] = [];
   const stall = { count: 0, ms: 0 };
   let revocations = 0;
-  const faults = { drop: 0 };
+  const faults = { drop: 0, revoke: 0 };
   provider.use(async (ctx, next) => {
     const isToken = ctx.method === 'POST' && ctx.path === '/token';
     const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
+    if (isRevoke && faults.revoke > 0) {
+      faults.revoke--;
+      ctx.status = 503;
+      ctx.type = 'text/html';
+      ctx.body = '<html><body>Service Unavailable</body></html>';
+      return;
+    }
     if (isToken && faults.drop > 0) {
       faults.drop--;
       tokenCalls.push({ grantType: 'dropped', status: 0, at: Date.now() });
@@ -316,6 +325,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     },
     set dropTokenRequests(n: number) {
       faults.drop = n;
+    },
+    get failRevocations() {
+      return faults.revoke;
+    },
+    set failRevocations(n: number) {
+      faults.revoke = n;
     },
     get revocations() {
       return revocations;

@@ -277,10 +277,13 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     } catch (err) {
       logSignInFailure(this.deps.log, err);
       const again = (flow?: SignInFlow) => void this.signIn(scopes, flow).catch(() => undefined);
+      // Offer the device code only where the IdP has a device endpoint (discovery is cached).
+      const as = await this.deps.issuers.get(manager.config.issuer).catch(() => undefined);
+      const deviceCodeHelps = flowOverride?.id !== 'deviceCode' && as?.device_authorization_endpoint !== undefined;
       reportError(err, {
         showLog: this.deps.showLog,
         retry: () => again(flowOverride),
-        ...(flowOverride?.id === 'deviceCode' ? {} : { useDeviceCode: () => again(this.deviceCodeFlow()) }),
+        ...(deviceCodeHelps ? { useDeviceCode: () => again(this.deviceCodeFlow()) } : {}),
       });
       throw err;
     }

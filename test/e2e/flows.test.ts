@@ -444,6 +444,7 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
       assert.match(error.message, new RegExp(`loopback port ${port}\\b`));
       assert.ok(error.buttons.includes('Open Settings'), `Open Settings in ${JSON.stringify(error.buttons)}`);
       assert.ok(error.buttons.includes('Show Log'), `Show Log in ${JSON.stringify(error.buttons)}`);
+      assert.ok(error.buttons.includes('Use Device Code'), `this IdP has a device endpoint: Use Device Code in ${JSON.stringify(error.buttons)}`);
 
       const outcome = await Promise.race([pending, sleep(10_000).then(() => undefined)]);
       assert.ok(outcome, 'getSession still pending 10 s after the error');

@@ -402,6 +402,7 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
       assert.match(error.message, new RegExp(`refused the redirect URI ${escapeRegExp(uri)}\\b`));
       assert.match(error.message, /register it/);
       assert.ok(error.buttons.includes('Copy Redirect URI'), `Copy Redirect URI in ${JSON.stringify(error.buttons)}`);
+      assert.ok(!error.buttons.includes('Use Device Code'), `no Use Device Code: this IdP has no device endpoint (${JSON.stringify(error.buttons)})`);
       assert.equal(context.pages().length, tabsBefore, 'no dead-end error page opened in the browser');
       assert.equal((await pending).ok, true, 'the command itself ends');
 

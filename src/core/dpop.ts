@@ -10,6 +10,7 @@ import { OidcError } from './errors';
 import { l10n } from './l10n';
 import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
+import type { SharedStateFile } from './sharedState';
 
 /** ES256 (P-256): the algorithm every DPoP server must be able to verify in practice. */
 export const DPOP_ALG = 'ES256';
@@ -129,6 +130,11 @@ export class DPoPKeys {
     private readonly secrets: SecretStore,
     readonly key: string,
     private readonly log: Logger,
+    /**
+     * Where every window of the machine agrees on one key (the shared state folder): without it,
+     * browser-hosted windows, which hold private SecretStorage snapshots, could each make their own.
+     */
+    private readonly shared?: Pick<SharedStateFile, 'sharedSecret'>,
   ) {}
 
   /** The handle for token requests; it remembers the nonces servers hand out. */
@@ -180,6 +186,17 @@ export class DPoPKeys {
   }
 
   private async loadOrCreate(): Promise<CryptoKeyPair> {
+    if (this.shared) {
+      let stored: string;
+      try {
+        stored = await this.shared.sharedSecret(this.key, () => this.generate(), async (raw) => (await importStoredKey(raw)) !== undefined);
+      } catch (err) {
+        throw storageError('save', err);
+      }
+      const pair = await importStoredKey(stored);
+      if (!pair) throw new Error('the shared DPoP key did not import');
+      return pair;
+    }
     let raw: string | undefined;
     try {
       raw = await this.secrets.get(this.key);
@@ -189,22 +206,30 @@ export class DPoPKeys {
     if (raw !== undefined) {
       const pair = await importStoredKey(raw);
       if (pair) return pair;
+    }
+    const stored = await this.generate();
+    try {
+      await this.secrets.store(this.key, stored);
+    } catch (err) {
+      throw storageError('save', err);
+    }
+    const pair = await importStoredKey(stored);
+    if (!pair) throw new Error('a generated DPoP key did not import');
+    return pair;
+  }
+
+  /** A new key pair in its stored form (the caller stores it). */
+  private async generate(): Promise<string> {
+    const existing = await this.secrets.get(this.key).catch(() => undefined);
+    if (existing !== undefined && (await importStoredKey(existing)) === undefined) {
       // The bytes are useless as a key, and tokens bound to it can never be used again: a new
       // key lets the next sign-in work (sessions bound to the old key are signed out on refresh).
       this.log.warn('The stored DPoP key is unreadable; making a new one. Sessions bound to the old key must sign in again.');
     }
     const generated = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
     const jwk = await crypto.subtle.exportKey('jwk', generated.privateKey);
-    const stored = JSON.stringify({ version: KEY_FORMAT, alg: DPOP_ALG, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } });
-    try {
-      await this.secrets.store(this.key, stored);
-    } catch (err) {
-      throw storageError('save', err);
-    }
     this.log.info('Made a new DPoP key for this identity provider and stored it in the OS keychain.');
-    const pair = await importStoredKey(stored);
-    if (!pair) throw new Error('a generated DPoP key did not import');
-    return pair;
+    return JSON.stringify({ version: KEY_FORMAT, alg: DPOP_ALG, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } });
   }
 }
 

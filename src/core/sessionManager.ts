@@ -112,7 +112,7 @@ export class SessionManager {
     this.key = storageKey(opts.config.issuer.href, opts.config.clientId);
     this.now = opts.now ?? Date.now;
     this.store = new SessionStore(opts.store, this.key, opts.shared, opts.log, this.now);
-    this.dpopKeys = new DPoPKeys(opts.store, dpopKeyName(this.key), opts.log);
+    this.dpopKeys = new DPoPKeys(opts.store, dpopKeyName(this.key), opts.log, opts.shared);
     // Made at start rather than at the first sign-in: browser-hosted windows see only the secrets
     // that existed when they opened, and a window with another key cannot refresh bound tokens.
     if (opts.config.dpop) this.dpopKeys.requestHandle().catch((err: unknown) => opts.log.warn(`DPoP key: ${String(err)}`));

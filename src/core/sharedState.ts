@@ -144,16 +144,7 @@ export class SharedStateFile {
     } catch {
       return undefined;
     }
-    const key = await this.fileKey();
-    if (data.length < 12 + 16 + 1) throw new SharedStateUnreadableError('the shared state file is truncated');
-    let plain: string;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
-      decipher.setAuthTag(data.subarray(12, 28));
-      plain = Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new SharedStateUnreadableError('the shared state file does not decrypt with this window\'s key');
-    }
+    const plain = await this.unseal(data, 'the shared state file');
     const parsed = parseStoredState(plain);
     if (!parsed.ok) throw new SharedStateUnreadableError(`the shared state file is not valid: ${parsed.reason}`);
     return parsed.state;
@@ -164,12 +155,60 @@ export class SharedStateFile {
    * `serialized` is `state` as JSON when the caller has it already.
    */
   async write(state: StoredState, serialized = serializeState(state)): Promise<void> {
+    await this.writeAtomically(this.statePath, await this.seal(serialized));
+  }
+
+  /**
+   * A secret every window of this machine must agree on (a DPoP key): read, or made by `create`
+   * once under a lock, so windows starting together cannot each make their own. Where windows
+   * share one SecretStorage it lives there; where each holds its own snapshot (`keyFile`), it is
+   * also kept beside the state, encrypted with the state's key. `valid` says whether a stored
+   * value is usable; an unusable one is replaced.
+   */
+  async sharedSecret(name: string, create: () => Promise<string>, valid: (value: string) => Promise<boolean>): Promise<string> {
+    const file = path.join(this.dir, `${name}.secret`);
+    const usable = async (value: string | undefined) => (value !== undefined && (await valid(value)) ? value : undefined);
+    const fromFile = async () => (this.options.keyFile ? usable(await this.readSealed(file)) : undefined);
+    const fast = this.options.keyFile ? await fromFile() : await usable(await this.secrets.get(name));
+    if (fast !== undefined) return fast;
+    return this.hold(`${file}.lock`, async () => {
+      const value = (await fromFile()) ?? (await usable(await this.secrets.get(name))) ?? (await create());
+      if (this.options.keyFile) await this.writeAtomically(file, await this.seal(value));
+      if ((await this.secrets.get(name)) !== value) await this.secrets.store(name, value);
+      return value;
+    });
+  }
+
+  private async readSealed(file: string): Promise<string | undefined> {
+    const data = await fs.readFile(file).catch(() => undefined);
+    if (!data) return undefined;
+    return this.unseal(data, path.basename(file)).catch(() => undefined);
+  }
+
+  /** AES-256-GCM with the file key: IV, tag, ciphertext. */
+  private async seal(plain: string): Promise<Buffer> {
     const key = await this.fileKey();
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
-    const body = Buffer.concat([cipher.update(serialized, 'utf8'), cipher.final()]);
-    const tmp = `${this.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const data = Buffer.concat([iv, cipher.getAuthTag(), body]);
+    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), body]);
+  }
+
+  private async unseal(data: Buffer, what: string): Promise<string> {
+    const key = await this.fileKey();
+    if (data.length < 12 + 16 + 1) throw new SharedStateUnreadableError(`${what} is truncated`);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
+      decipher.setAuthTag(data.subarray(12, 28));
+      return Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new SharedStateUnreadableError(`${what} does not decrypt with this window's key`);
+    }
+  }
+
+  /** Temp file + rename, so readers never see half a file; the folder is made when missing. */
+  private async writeAtomically(target: string, data: Buffer): Promise<void> {
+    const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await fs.writeFile(tmp, data, { mode: 0o600 });
     } catch (err) {
@@ -177,8 +216,9 @@ export class SharedStateFile {
       await fs.mkdir(this.dir, { recursive: true });
       await fs.writeFile(tmp, data, { mode: 0o600 });
     }
-    await fs.rename(tmp, this.statePath);
+    await fs.rename(tmp, target);
   }
+
 
   async remove(): Promise<void> {
     await fs.rm(this.statePath, { force: true });

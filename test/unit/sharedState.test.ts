@@ -12,6 +12,8 @@ import { MemorySecretStore } from '../../src/core/secretStore';
 import { SessionStore } from '../../src/core/sessionStore';
 import { emptyState, type StoredState } from '../../src/core/sessions';
 import { SharedStateFile, SharedStateUnreadableError } from '../../src/core/sharedState';
+import { DPoPKeys } from '../../src/core/dpop';
+import { silentLogger } from '../../src/core/logger';
 
 const NAME = 'oidc-auth.test';
 
@@ -104,5 +106,40 @@ describe('shared state file key', () => {
     for (let i = 0; i < 3; i++) assert.equal((await store.read()).revision, written.revision);
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0]!, /does not decrypt/);
+  });
+
+  describe('a DPoP key made while several windows are open', () => {
+    /** The public key a window's proofs carry (its x coordinate). */
+    async function publicX(keys: DPoPKeys): Promise<string> {
+      const proof = await keys.proof({ method: 'GET', url: new URL('https://api.example.test/'), accessToken: 'token-for-the-proof' });
+      const header = JSON.parse(Buffer.from(proof.split('.')[0]!, 'base64url').toString('utf8')) as { jwk: { x: string } };
+      return header.jwk.x;
+    }
+
+    it('browser-hosted: windows with private snapshots that make the key at once all get the same key', async () => {
+      const windows = Array.from({ length: 4 }, () => {
+        const secrets = new MemorySecretStore();
+        return new DPoPKeys(secrets, `${NAME}.dpop`, silentLogger, new SharedStateFile(dir, NAME, secrets, { keyFile: true, pollMs: 2 }));
+      });
+      const xs = await Promise.all(windows.map(publicX));
+      assert.equal(new Set(xs).size, 1, 'one key for all windows');
+      // A window opened later, with an empty snapshot, finds it too.
+      const late = new MemorySecretStore();
+      assert.equal(await publicX(new DPoPKeys(late, `${NAME}.dpop`, silentLogger, new SharedStateFile(dir, NAME, late, { keyFile: true }))), xs[0]);
+    });
+
+    it('without the shared folder, private snapshots each make their own key (why it is used)', async () => {
+      const xs = await Promise.all([0, 1].map(() => publicX(new DPoPKeys(new MemorySecretStore(), `${NAME}.dpop`, silentLogger))));
+      assert.notEqual(xs[0], xs[1]);
+    });
+
+    it('desktop: the key is kept in the shared SecretStorage only, made once however many windows ask', async () => {
+      const secrets = new MemorySecretStore();
+      const windows = Array.from({ length: 4 }, () => new DPoPKeys(secrets, `${NAME}.dpop`, silentLogger, new SharedStateFile(dir, NAME, secrets, { pollMs: 2 })));
+      const xs = await Promise.all(windows.map(publicX));
+      assert.equal(new Set(xs).size, 1);
+      assert.ok(secrets.data.get(`${NAME}.dpop`));
+      assert.deepEqual((await fs.readdir(dir)).filter((f) => f.endsWith('.secret')), [], 'no key beside the state on the desktop');
+    });
   });
 });

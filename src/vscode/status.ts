@@ -19,6 +19,7 @@ export async function statusReport(providers: OidcAuthenticationProvider[]): Pro
         `- ${vscode.l10n.t('Issuer')}: ${config.issuer.href}`,
         `- ${vscode.l10n.t('Client ID')}: ${config.clientId}`,
         `- ${vscode.l10n.t('Flow')}: ${config.flow}`,
+        `- ${vscode.l10n.t('DPoP for new sign-ins')}: ${config.dpop ? vscode.l10n.t('on') : vscode.l10n.t('off')}`,
       );
     }
     if (provider.injectedSession) {
@@ -35,7 +36,8 @@ export async function statusReport(providers: OidcAuthenticationProvider[]): Pro
         `- **${s.accountLabel}** — ${vscode.l10n.t('scopes')}: ${s.scopes.join(' ') || '—'}; ` +
           `${vscode.l10n.t('access token expires')}: ${when(s.expiresAt)}; ` +
           `${vscode.l10n.t('last refreshed')}: ${when(s.refreshedAt)}; ` +
-          `${s.refreshToken ? vscode.l10n.t('can refresh') : vscode.l10n.t('no refresh token')}`,
+          `${s.refreshToken ? vscode.l10n.t('can refresh') : vscode.l10n.t('no refresh token')}; ` +
+          `${s.tokenType === 'DPoP' ? vscode.l10n.t('token bound with DPoP') : vscode.l10n.t('Bearer token')}`,
       );
     }
     lines.push('');

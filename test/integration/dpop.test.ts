@@ -55,5 +55,13 @@ describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
     assert.equal(typeof api.createDPoPProof, 'function');
     const stranger = { id: 'not-a-session', accessToken: 'guessed', account: { id: 'alice', label: 'alice' }, scopes: [] };
     await assert.rejects(api.createDPoPProof(stranger, { method: 'GET', url: 'https://api.example.test/' }), /not a current session/);
+
+    // Show Status says how the session's token is bound, and shows no token.
+    await vscode.commands.executeCommand('oidcAuth.showStatus');
+    const text = vscode.window.activeTextEditor?.document.getText() ?? '';
+    assert.match(text, /DPoP for new sign-ins: on/);
+    assert.match(text, /alice@example\.test.*token bound with DPoP/);
+    assert.ok(!text.includes(issued[0]!.accessToken), 'no token in the status');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 });

@@ -24,6 +24,7 @@ import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
 import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/authorizationServer';
+import { InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
 import { ServiceAccount } from './serviceAccount';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
@@ -59,8 +60,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private manager: SessionManager | undefined;
   private configError: OidcError | undefined;
   private storeWatch: vscode.Disposable | undefined;
-  private readonly injected: vscode.AuthenticationSession | undefined;
-  private injectedHidden = false;
+  private readonly injected: InjectedToken | undefined;
   /** Set instead of `manager` for a service account (`grant: "clientCredentials"`). */
   private service: ServiceAccount | undefined;
   /** Settings without a client ID, until a client is registered (RFC 7591) or found registered. */
@@ -74,7 +74,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     readonly identity: ProviderIdentity,
   ) {
     this.store = new VscodeSecretStore(deps.secrets);
-    this.injected = injectedSession(identity.id);
+    this.injected = InjectedToken.fromEnvironment(identity.id);
     if (this.injected) {
       deps.log.info(
         `${identity.id}: serving the access token from the environment variable ${injectionVariable(identity.id)}; it is never refreshed or stored.`,
@@ -182,7 +182,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       return [];
     }
     if (this.injected) {
-      return this.injectedHidden || (options?.account && options.account.id !== this.injected.account.id) ? [] : [this.injected];
+      return this.injected.sessions(options?.account);
     }
     if (this.service) return this.service.sessions(scopes);
     if (this.awaitingRegistration) await this.restoring;
@@ -235,11 +235,9 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   /** Signs in; `flowOverride` replaces the configured flow for this one attempt. */
   async signIn(scopes: readonly string[], flowOverride?: SignInFlow): Promise<vscode.AuthenticationSession> {
     if (this.injected) {
-      if (this.injectedHidden) {
-        this.injectedHidden = false;
-        this.emitter.fire({ added: [this.injected], removed: [], changed: [] });
-      }
-      return this.injected;
+      const { session, shownAgain } = this.injected.signIn();
+      if (shownAgain) this.emitter.fire({ added: [session], removed: [], changed: [] });
+      return session;
     }
     if (this.service) return this.signInServiceAccount(this.service, scopes);
     if (this.awaitingRegistration) {
@@ -292,8 +290,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   async removeSession(sessionId: string): Promise<void> {
     if (this.injected && sessionId === this.injected.id) {
       // An injected token is not ours to revoke: hide it for the life of this window.
-      this.injectedHidden = true;
-      this.emitter.fire({ added: [], removed: [this.injected], changed: [] });
+      this.emitter.fire({ added: [], removed: [this.injected.hide()], changed: [] });
       return;
     }
     if (this.service && sessionId === this.service.sessionId) {
@@ -311,7 +308,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
   /** The injected session, when the environment provides one and it is not hidden. */
   get injectedSession(): vscode.AuthenticationSession | undefined {
-    return this.injectedHidden ? undefined : this.injected;
+    return this.injected?.visible;
   }
 
   async remove(ids: string[]): Promise<RemoveResult> {
@@ -449,23 +446,6 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
 
 export function toVscodeSession(s: StoredSession): vscode.AuthenticationSession {
   return { id: s.id, accessToken: s.accessToken, account: { id: s.accountId, label: s.accountLabel }, scopes: s.scopes };
-}
-
-/** `OIDC_AUTH_ACCESS_TOKEN` for `oidc`, `OIDC_AUTH_<ID>_ACCESS_TOKEN` for `oidc.<id>`. */
-export function injectionVariable(providerId: string): string {
-  const id = providerId === PROVIDER_ID ? '' : `${providerId.slice(PROVIDER_ID.length + 1).toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
-  return `OIDC_AUTH_${id}ACCESS_TOKEN`;
-}
-
-function injectedSession(providerId: string): vscode.AuthenticationSession | undefined {
-  const token = process.env[injectionVariable(providerId)];
-  if (!token) return undefined;
-  return {
-    id: `${providerId}.injected`,
-    accessToken: token,
-    account: { id: 'injected', label: vscode.l10n.t('Token from {0}', injectionVariable(providerId)) },
-    scopes: [],
-  };
 }
 
 /** Where a dynamically registered client is kept, per issuer. */

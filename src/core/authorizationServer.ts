@@ -6,6 +6,8 @@
  * a default port, and a trailing slash.
  */
 
+import { l10n } from './l10n';
+
 /** The normalised form of an authorization-server or issuer URL, or undefined when not a URL. */
 export function normaliseAuthorizationServer(value: string): string | undefined {
   let url: URL;
@@ -40,6 +42,6 @@ export function authorizationServerSpellings(issuer: string): string[] {
 /** Why a provider declines an authorization server, naming both (for logs and errors). */
 export function authorizationServerMismatch(providerId: string, issuer: string | undefined, requested: string): string {
   return issuer
-    ? `The authentication provider ${providerId} signs in at ${issuer}, not at the authorization server ${requested} that was asked for.`
-    : `The authentication provider ${providerId} has no issuer configured, so it cannot sign in at the authorization server ${requested}.`;
+    ? l10n.t('The authentication provider {0} signs in at {1}, not at the authorization server {2} that was asked for.', providerId, issuer, requested)
+    : l10n.t('The authentication provider {0} has no issuer configured, so it cannot sign in at the authorization server {1}.', providerId, requested);
 }

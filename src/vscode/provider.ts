@@ -188,8 +188,9 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     if (this.awaitingRegistration) await this.restoring;
     if (!this.manager) return [];
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
-    // The walkthrough's last step: an extension asked for scopes of its own and got a session.
-    if (sessions.length && scopes && scopeKey(scopes) !== scopeKey(this.manager.config.scopes)) {
+    // The walkthrough's last step: an extension asked for scopes of its own and got a session
+    // (checked until it is set once: this is every caller's path).
+    if (this.identity.primary && sessions.length && scopes && !this.contexts.get('oidcAuth.sessionShared') && scopeKey(scopes) !== scopeKey(this.manager.config.scopes)) {
       this.setContext('oidcAuth.sessionShared', true);
     }
     return sessions.map(toVscodeSession);

@@ -147,6 +147,18 @@ export interface IdpLoginResult {
  * Completes oidc-provider's login and consent screens in `tab` until the browser lands on a
  * loopback `/callback` page (the extension's), whose title and text are returned.
  */
+/** On an oidc-provider interaction page: fills the login form (any password), or notes the consent screen. */
+async function fillIdpScreen(tab: Page, login: string, screens: string[]): Promise<void> {
+  const loginField = tab.locator('input[name="login"]');
+  if (await loginField.isVisible()) {
+    screens.push('login');
+    await loginField.fill(login);
+    await tab.locator('input[name="password"]').fill('any password');
+  } else {
+    screens.push('consent');
+  }
+}
+
 export async function completeIdpLogin(tab: Page, login: string, isCallback: (url: URL) => boolean, timeoutMs: number): Promise<IdpLoginResult> {
   const deadline = Date.now() + timeoutMs;
   const screens: string[] = [];
@@ -171,7 +183,6 @@ export async function completeIdpLogin(tab: Page, login: string, isCallback: (ur
       };
     }
     if (url.pathname.startsWith('/interaction/')) {
-      const loginField = tab.locator('input[name="login"]');
       const submit = tab.locator('button[type="submit"]').first();
       try {
         await submit.waitFor({ state: 'visible', timeout: 5000 });
@@ -179,13 +190,7 @@ export async function completeIdpLogin(tab: Page, login: string, isCallback: (ur
         continue; // navigating
       }
       const before = tab.url();
-      if (await loginField.isVisible()) {
-        screens.push('login');
-        await loginField.fill(login);
-        await tab.locator('input[name="password"]').fill('any password');
-      } else {
-        screens.push('consent');
-      }
+      await fillIdpScreen(tab, login, screens);
       await submit.click({ timeout: 5000 });
       await tab.waitForURL((u) => u.toString() !== before, { timeout: Math.max(1000, deadline - Date.now()), waitUntil: 'commit' });
       continue;
@@ -420,14 +425,7 @@ export async function completeDevicePages(tab: Page, login: string, timeoutMs: n
         await sleep(200);
         continue;
       }
-      const loginField = tab.locator('input[name="login"]');
-      if (await loginField.isVisible()) {
-        screens.push('login');
-        await loginField.fill(login);
-        await tab.locator('input[name="password"]').fill('any password');
-      } else {
-        screens.push('consent');
-      }
+      await fillIdpScreen(tab, login, screens);
       await clickForNewDocument(tab, submit, left());
       continue;
     }

@@ -10,13 +10,11 @@
  * the gaps between refreshes are checked too: a second refresh within one token lifetime shows as
  * a gap shorter than the lifetime minus skew and jitter.
  */
-import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { startTestIdp, type TestIdp } from '../test/support/idp';
 import { startStoreServer } from '../test/support/storeServer';
-import type { WindowReport, WindowTask } from '../test/support/windowProcess';
-import { fmt, log, repoRoot, type MeasurementResult } from './lib/common';
+import { runWindow } from '../test/support/windows';
+import { fmt, log, type MeasurementResult } from './lib/common';
 import { coreManager, signIn, tempDir } from './lib/harness';
 
 export interface WindowsOptions {
@@ -30,16 +28,6 @@ export interface WindowsOptions {
 const SKEW_MS = 500;
 const JITTER_MS = 300;
 
-function runWindow(task: WindowTask): Promise<WindowReport> {
-  const script = path.join(repoRoot(), 'out', 'test', 'support', 'windowProcess.js');
-  return new Promise((resolve, reject) => {
-    const child = fork(script, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let report: WindowReport | undefined;
-    child.on('message', (m: WindowReport) => (report = m));
-    child.on('exit', (code) => (report ? resolve(report) : reject(new Error(`window exited ${code} without a report`))));
-    child.send(task);
-  });
-}
 
 interface WindowsRun {
   windows: number;

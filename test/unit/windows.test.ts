@@ -6,7 +6,6 @@
  * VS Code's private snapshot per window.
  */
 import * as assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +21,7 @@ import { SharedStateFile } from '../../src/core/sharedState';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 import { startStoreServer } from '../support/storeServer';
-import type { WindowReport, WindowTask } from '../support/windowProcess';
+import { runWindow } from '../support/windows';
 
 const TTL_S = 2;
 const CYCLES = 4;
@@ -52,16 +51,6 @@ async function signInOnce(idp: TestIdp, sharedDir: string): Promise<MemorySecret
   return store;
 }
 
-function runWindow(task: WindowTask): Promise<WindowReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, '../support/windowProcess.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let report: WindowReport | undefined;
-    child.on('message', (m: WindowReport) => (report = m));
-    // 'close', not 'exit': Node may emit 'exit' before the child's last IPC message is delivered.
-    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`window exited ${code} without a report`))));
-    child.send(task);
-  });
-}
 
 describe('many windows, one refresh (separate processes)', function () {
   this.timeout(120_000);

@@ -2,17 +2,10 @@
 import * as assert from 'node:assert/strict';
 import type { ProviderConfig } from '../../src/core/config';
 import { parseProviderConfig } from '../../src/core/config';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
-import { silentLogger } from '../../src/core/logger';
 import { parseNamedProviders } from '../../src/core/namedProviders';
-import { loadPageTemplates } from '../../src/core/pages';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
 import { storageKey } from '../../src/core/sessions';
 import { startTestIdp } from '../support/idp';
-import { completeLogin } from '../support/loginRobot';
+import { robotSignIn, testManager } from '../support/coreHarness';
 
 describe('oidcAuth.providers', () => {
   it('accepts valid entries and reports each bad one with the field at fault', () => {
@@ -77,21 +70,8 @@ describe('oidcAuth.providers', () => {
         },
         [],
       );
-      const manager = new SessionManager({
-        config,
-        store: new MemorySecretStore(),
-        issuers: new IssuerCache(silentLogger),
-        flow: new LoopbackFlow(0),
-        log: silentLogger,
-        onDidChange: () => undefined,
-        proactiveRefresh: false,
-      });
-      const session = await manager.createSession(['api.read'], {
-        signal: new AbortController().signal,
-        templates: loadPageTemplates(undefined),
-        strings: ENGLISH_PAGE_STRINGS,
-        openBrowser: async (url) => void completeLogin(url),
-      });
+      const manager = testManager(config);
+      const session = await manager.createSession(['api.read'], robotSignIn());
       const auth = idp.requests.find((r) => r.path === '/auth')!.params;
       assert.equal(auth.audience, 'https://api.example.test');
       assert.equal(auth.resource, 'https://api.example.test/');

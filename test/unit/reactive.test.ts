@@ -1,37 +1,16 @@
 /** Reactive refresh after a 401, proof of possession, and several accounts at one IdP. */
 import * as assert from 'node:assert/strict';
-import type { ProviderConfig } from '../../src/core/config';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
-import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
+import type { SessionManager } from '../../src/core/sessionManager';
 import { createApi, isUnauthorized, type ApiProvider } from '../../src/vscode/api';
+import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
-import { completeLogin } from '../support/loginRobot';
 
 function manager(idp: TestIdp): SessionManager {
-  const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 };
-  return new SessionManager({
-    config,
-    store: new MemorySecretStore(),
-    issuers: new IssuerCache(silentLogger),
-    flow: new LoopbackFlow(0),
-    log: silentLogger,
-    onDidChange: () => undefined,
-    proactiveRefresh: false,
-  });
+  return testManager({ issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 });
 }
 
 function signIn(m: SessionManager, login = 'alice', scopes = ['openid']) {
-  return m.createSession(scopes, {
-    signal: new AbortController().signal,
-    templates: loadPageTemplates(undefined),
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => void completeLogin(url, { login }),
-  });
+  return m.createSession(scopes, robotSignIn(login));
 }
 
 const refreshCount = (idp: TestIdp) => idp.tokenCalls.filter((c) => c.grantType === 'refresh_token').length;

@@ -2,16 +2,11 @@
 import * as assert from 'node:assert/strict';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { discover, IssuerCache } from '../../src/core/issuer';
+import { discover } from '../../src/core/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
 import { parseRegistration, registerClient } from '../../src/core/registration';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
 import { startTestIdp } from '../support/idp';
-import { completeLogin } from '../support/loginRobot';
+import { robotSignIn, testManager } from '../support/coreHarness';
 
 describe('dynamic client registration (RFC 7591)', () => {
   it('registers a public native client and signs in with it', async () => {
@@ -28,21 +23,8 @@ describe('dynamic client registration (RFC 7591)', () => {
       assert.equal(parseRegistration(JSON.stringify(registration), 'https://other.example'), undefined);
 
       const config = parseProviderConfig({ issuer: idp.issuer, scopes: ['openid', 'email'] }, []);
-      const manager = new SessionManager({
-        config: { ...config, clientId: registration.clientId },
-        store: new MemorySecretStore(),
-        issuers: new IssuerCache(silentLogger),
-        flow: new LoopbackFlow(0),
-        log: silentLogger,
-        onDidChange: () => undefined,
-        proactiveRefresh: false,
-      });
-      const session = await manager.createSession(['openid'], {
-        signal: new AbortController().signal,
-        templates: loadPageTemplates(undefined),
-        strings: ENGLISH_PAGE_STRINGS,
-        openBrowser: async (url) => void completeLogin(url),
-      });
+      const manager = testManager({ ...config, clientId: registration.clientId });
+      const session = await manager.createSession(['openid'], robotSignIn());
       assert.equal(session.accountLabel, 'alice@example.test');
       assert.equal((await idp.introspect(session.accessToken)).client_id, registration.clientId);
     } finally {

@@ -8,17 +8,12 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
-import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
 import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager, type SessionsChange } from '../../src/core/sessionManager';
+import type { SessionManager, SessionsChange } from '../../src/core/sessionManager';
 import { storageKey } from '../../src/core/sessions';
 import { SharedStateFile } from '../../src/core/sharedState';
+import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
-import { completeLogin } from '../support/loginRobot';
 
 describe('sessions the identity provider ends', () => {
   let idp: TestIdp;
@@ -36,27 +31,16 @@ describe('sessions the identity provider ends', () => {
 
   function manager(store: MemorySecretStore, changes: SessionsChange[]): SessionManager {
     const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 };
-    const m = new SessionManager({
-      config,
+    const m = testManager(config, {
       store,
       shared: new SharedStateFile(dir, storageKey(config.issuer.href, config.clientId), store),
-      issuers: new IssuerCache(silentLogger),
-      flow: new LoopbackFlow(0),
-      log: silentLogger,
       onDidChange: (c) => void changes.push(c),
-      proactiveRefresh: false,
     });
     managers.push(m);
     return m;
   }
 
-  const signIn = (m: SessionManager) =>
-    m.createSession(['api.read'], {
-      signal: new AbortController().signal,
-      templates: loadPageTemplates(undefined),
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async (url) => void completeLogin(url, { login: 'dana' }),
-    });
+  const signIn = (m: SessionManager) => m.createSession(['api.read'], robotSignIn('dana'));
 
   async function revokeAtIdp(refreshToken: string): Promise<void> {
     const res = await fetch(`${idp.issuer}/token/revocation`, {

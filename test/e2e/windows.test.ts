@@ -15,7 +15,7 @@
  *     and withAutoRefresh retries a 401 once with a new token.
  *
  * Each window's extension host keeps its own copy of SecretStorage in this workbench (see
- * /work/shared/real-vscode-tests.md); what the windows share is the extension's global storage
+ * test/support/vscode/README.md); what the windows share is the extension's global storage
  * folder on the server (the refresh lock and the encrypted state file). So this suite fails if
  * that coordination breaks: run it with OIDC_E2E_VSIX pointing at a build whose lock is a no-op.
  *

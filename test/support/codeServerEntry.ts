@@ -3,7 +3,7 @@
  * (through code-server's own `out/node/entry.js`, the only entry that serves `/mint-key`, so
  * SecretStorage survives a page reload), and opens it in Debian's Chromium through
  * playwright-core. Shared by the demo (`scripts/demo.ts`) and the end-to-end UI test
- * (`test/e2e/`). See /work/shared/real-vscode-tests.md for the facts this relies on.
+ * (`test/e2e/`). test/support/vscode/README.md has the facts this relies on.
  *
  * Loopback URLs and this workbench: `vscode.env.openExternal(http://127.0.0.1:P/...)` is
  * rewritten by the web workbench to code-server's port proxy, `http://<server>/proxy/P/...`,

@@ -30,7 +30,7 @@ export interface ClientCredentialsOptions {
   /** The client secret, or undefined when none is stored. */
   secret(): Promise<string | undefined>;
   now?: () => number;
-  /** Renew this long before expiry instead of by the token's lifetime (min(60 s, a quarter)). */
+  /** Renew this long before expiry instead of by the token's lifetime (min(60 s, a tenth)). */
   skewMs?: number;
 }
 

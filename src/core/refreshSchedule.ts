@@ -1,6 +1,6 @@
 /**
  * When to renew an access token, from the token's own lifetime: ahead of expiry by at most 60 s
- * and at most a quarter of the lifetime, and never twice within a second for one session, however
+ * and at most a tenth of the lifetime, and never twice within a second for one session, however
  * short-lived the tokens or odd the IdP's `expires_in`. Also what a failed refresh means: a refusal
  * (4xx other than 408/429) ends the session, anything else keeps it and backs off.
  * Used by SessionManager (sign-in sessions) and ClientCredentialsTokens (service accounts).
@@ -10,8 +10,11 @@ import { FALLBACK_LIFETIME_MS, jwtExp } from './tokens';
 
 /** The longest head start a refresh takes before expiry. */
 export const MAX_LEAD_MS = 60_000;
-/** ... and the largest share of the token's lifetime it takes. */
-export const LEAD_FRACTION = 0.25;
+/**
+ * ... and the largest share of the token's lifetime it takes: a tenth, so a token is renewed
+ * about once per lifetime (1.05–1.1 times) and still well before it expires on any network.
+ */
+export const LEAD_FRACTION = 0.1;
 /** Two refreshes of one session are at least this far apart, whatever the tokens say. */
 export const MIN_REFRESH_INTERVAL_MS = 1_000;
 /** Longer lifetimes than this (an absurd `expires_in`) are cut to it: about a year. */
@@ -62,7 +65,7 @@ export interface TokenTimes {
   expiresAt: number;
 }
 
-/** How long ahead of expiry a token of this lifetime is renewed: min(60 s, a quarter of it). */
+/** How long ahead of expiry a token of this lifetime is renewed: min(60 s, a tenth of it). */
 export function refreshLead(times: TokenTimes): number {
   const lifetime = Math.max(0, times.expiresAt - times.issuedAt);
   return Math.min(MAX_LEAD_MS, lifetime * LEAD_FRACTION);

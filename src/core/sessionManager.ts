@@ -99,7 +99,7 @@ export interface SessionManagerOptions {
   onDidChange: (change: SessionsChange) => void;
   now?: () => number;
   /**
-   * Refresh this long before expiry instead of by the token's lifetime (min(60 s, a quarter of
+   * Refresh this long before expiry instead of by the token's lifetime (min(60 s, a tenth of
    * it)); tests use it to make every token due.
    */
   refreshSkewMs?: number;
@@ -460,7 +460,8 @@ export class SessionManager {
 
   /** What a caller who needs a token gets while the session's token is expired and cannot be renewed. */
   private unreachable(session: StoredSession, cause: OidcError | undefined): OidcError {
-    if (cause && cause.kind === 'protocol') return cause;
+    // An answer that did not validate says more than "cannot be reached"; an HTTP status does not.
+    if (cause && cause.kind === 'protocol' && httpStatusOf(cause) === undefined) return cause;
     const host = this.opts.config.issuer.host;
     return new OidcError(
       'network',

@@ -88,12 +88,12 @@ describe('token expiry and account label', () => {
     }
     assert.equal(tokenExpiry(now, undefined, jwt({ exp: 1 })).expiresAt, now + MIN_REFRESH_INTERVAL_MS, 'a JWT exp in the past');
   });
-  it('refreshes ahead by min(60 s, a quarter of the lifetime), never sooner than a second after the last', () => {
+  it('refreshes ahead by min(60 s, a tenth of the lifetime), never sooner than a second after the last', () => {
     const t = (lifetimeS: number) => ({ issuedAt: now, expiresAt: now + lifetimeS * 1000 });
     assert.equal(refreshLead(t(3600)), 60_000);
-    assert.equal(refreshLead(t(60)), 15_000);
-    assert.equal(refreshLead(t(8)), 2_000);
-    assert.equal(refreshLead(t(2)), 500);
+    assert.equal(refreshLead(t(60)), 6_000);
+    assert.equal(refreshLead(t(8)), 800);
+    assert.equal(refreshLead(t(2)), 200);
     for (const lifetimeS of [1, 2, 8, 20, 60, 3600]) {
       const times = t(lifetimeS);
       const caller = dueAt(times);
@@ -102,7 +102,7 @@ describe('token expiry and account label', () => {
         const timer = proactiveRefreshAt(times, () => r);
         assert.ok(timer >= now + MIN_REFRESH_INTERVAL_MS, `${lifetimeS} s: the floor`);
         assert.ok(timer <= Math.max(caller, now + MIN_REFRESH_INTERVAL_MS), `${lifetimeS} s: the timer goes before callers need to`);
-        assert.ok(times.expiresAt - timer <= Math.min(60_000, (lifetimeS * 1000) / 4), `${lifetimeS} s: within the lead`);
+        assert.ok(times.expiresAt - timer <= Math.min(60_000, (lifetimeS * 1000) / 10), `${lifetimeS} s: within the lead`);
       }
     }
     assert.equal(dueAt(t(3600), 120_000), now + 3_480_000, 'a fixed lead (tests) replaces the rule');

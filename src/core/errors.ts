@@ -55,3 +55,24 @@ export class ConfigError extends OidcError {
 export function isCancellation(err: unknown): boolean {
   return err instanceof OidcError && err.kind === 'cancelled';
 }
+
+/**
+ * An IdP's answer with an HTTP error status, whatever its body was (an OAuth error in JSON, an
+ * HTML page, nothing): `status` keeps the status, so callers can decide what it means (a refused
+ * refresh ends the session, a 5xx is worth a retry) without reading the message.
+ */
+export class HttpStatusError extends OidcError {
+  constructor(
+    kind: OidcErrorKind,
+    message: string,
+    readonly status: number,
+    oauthError?: string,
+  ) {
+    super(kind, message, oauthError);
+  }
+}
+
+/** The HTTP status of an IdP's error answer behind `err`, when there was one. */
+export function httpStatusOf(err: unknown): number | undefined {
+  return err instanceof HttpStatusError ? err.status : undefined;
+}

@@ -1,7 +1,7 @@
 /** Request options shared by every call the core makes to an IdP. */
 import * as oauth from 'oauth4webapi';
 import { isLoopbackHost } from './config';
-import { OidcError } from './errors';
+import { HttpStatusError, OidcError } from './errors';
 import { l10n } from './l10n';
 import { redact, rememberSecrets } from './logger';
 import { cancelledError } from './timers';
@@ -188,10 +188,16 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
       err instanceof oauth.ResponseBodyError
         ? l10n.t('The identity provider at {0} could not answer {1} (HTTP {2}, {3}). Try again later.', host, what, status, idpText(err.error, err.error_description))
         : l10n.t('The identity provider at {0} could not answer {1} (HTTP {2}). Try again later.', host, what, status);
-    return new OidcError('network', message, oauthError);
+    return new HttpStatusError('network', message, status, oauthError);
   }
   if (err instanceof oauth.ResponseBodyError) {
-    return new OidcError('idp', l10n.t('The identity provider refused {0} ({1}).', what, idpText(err.error, err.error_description)), err.error);
+    return new HttpStatusError('idp', l10n.t('The identity provider refused {0} ({1}).', what, idpText(err.error, err.error_description)), err.status, err.error);
+  }
+  // An error status with a body that is not an OAuth error in JSON (an empty body, an HTML page):
+  // oauth4webapi reports the body, but what the answer means is its status.
+  const refused = failedResponse(err);
+  if (refused && refused.status >= 400 && err instanceof oauth.OperationProcessingError) {
+    return new HttpStatusError('protocol', l10n.t('The identity provider refused {0} (HTTP {1}, without an OAuth error in its answer).', what, refused.status), refused.status);
   }
   if (err instanceof oauth.AuthorizationResponseError) {
     const code = err.error;
@@ -208,7 +214,7 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
     return new OidcError('idp', returned, code);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    return new OidcError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}).', what, err.status));
+    return new HttpStatusError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}).', what, err.status), err.status);
   }
   if (err instanceof oauth.OperationProcessingError && err.code === oauth.JWT_TIMESTAMP_CHECK) {
     return new OidcError(

@@ -6,7 +6,7 @@ import { describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
 import { l10n } from './l10n';
 import type { StoredSession } from './sessions';
-import { computeExpiresAt } from './tokens';
+import { tokenExpiry } from './refreshSchedule';
 
 export async function refreshSession(
   as: oauth.AuthorizationServer,
@@ -15,6 +15,8 @@ export async function refreshSession(
   ctx: IdTokenContext,
   now: () => number,
   tokenParameters: Record<string, string> = {},
+  /** Hears why the new token's expiry is not simply its `expires_in` (for the log). */
+  onExpiryNote?: (note: string) => void,
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', l10n.t('The session has no refresh token.'), 'invalid_grant');
   try {
@@ -33,12 +35,14 @@ export async function refreshSession(
       throw new OidcError('protocol', l10n.t('The identity provider returned a token for a different account on refresh.'));
     }
     const at = now();
+    const expiry = tokenExpiry(at, response.expires_in, response.access_token);
+    if (expiry.note) onExpiryNote?.(expiry.note);
     return {
       ...session,
       accessToken: response.access_token,
       // Rotation: a new refresh token replaces the old one; none in the answer keeps the old one.
       refreshToken: response.refresh_token ?? session.refreshToken,
-      expiresAt: computeExpiresAt(at, response.expires_in, response.access_token),
+      expiresAt: expiry.expiresAt,
       refreshedAt: at,
       ...(typeof response.scope === 'string' ? { grantedScope: response.scope } : {}),
     };

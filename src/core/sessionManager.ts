@@ -5,14 +5,17 @@
  *
  * Refreshes are single-flight per session in this process, and run under a lock shared by every
  * window of the machine: the first window refreshes, the others find the new token in the shared
- * state and adopt it, so a rotated refresh token is never spent twice.
+ * state and adopt it, so a rotated refresh token is never spent twice. When to refresh comes from
+ * the token's lifetime (refreshSchedule.ts); a refresh the IdP refuses ends the session, one
+ * that fails otherwise keeps it and backs off. Over 300 lines because sign-in, lookup, refresh
+ * and sign-out share one serialized state and one lock; the rules live in the small modules.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
 import { extraParameters, type ProviderConfig } from './config';
 import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, usesDPoP, withDPoPNonceRetry } from './dpop';
-import { OidcError } from './errors';
+import { OidcError, httpStatusOf } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
 import type { IssuerCache } from './issuer';
@@ -20,19 +23,17 @@ import { l10n } from './l10n';
 import type { Logger } from './logger';
 import type { PageTemplates } from './pages';
 import { refreshSession, revokeToken } from './refresh';
+import { backoffMs, dueAt, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, proactiveRefreshAt, refreshFailureKind, tokenExpiry, type TokenTimes } from './refreshSchedule';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes';
 import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
 import type { SharedStateFile } from './sharedState';
-import { accountLabel, computeExpiresAt, lacksLabelClaims, needsRefresh, type IdTokenClaimsLike } from './tokens';
+import { sleep } from './timers';
+import { accountLabel, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
 
-/** Tokens expiring within this window are refreshed before they are handed out. */
-export const REFRESH_SKEW_MS = 60_000;
 /** Default time a person has to finish signing in in the browser. */
 export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
-/** The proactive refresh fires up to this much earlier than the skew, at random, per window. */
-export const REFRESH_JITTER_MS = 30_000;
 /** Time a refresh request may take; shorter than the stale-lock limit. */
 const REFRESH_TIMEOUT_MS = 20_000;
 /** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
@@ -40,16 +41,34 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The proactive refresh tries again this much later when the refresh itself threw. */
 const RETRY_AFTER_FAILURE_MS = 60_000;
 
+/** Why a session ended without the user signing out. */
+export type EndedSession =
+  /** The access token expired and there was no refresh token to renew it. */
+  | { session: StoredSession; why: 'expired' }
+  /** The IdP refused the refresh token: HTTP `status` (4xx), with `oauthError` when it sent one. */
+  | { session: StoredSession; why: 'refused'; status?: number; oauthError?: string };
+
+/** What brings a refresh: the proactive timer, a caller needing a token, or an API's 401. */
+type RefreshCause = { by: 'timer' } | { by: 'caller' } | { by: 'stale'; token: string };
+
+/** The last refresh of a session that failed without ending it. */
+interface RefreshFailure {
+  count: number;
+  at: number;
+  retryAt: number;
+  error: OidcError;
+}
+
 export interface SessionsChange {
   added: StoredSession[];
   removed: StoredSession[];
   changed: StoredSession[];
   /**
-   * Removed sessions the user did not sign out of: the IdP refused their refresh token
-   * (`invalid_grant`) or the access token expired with no refresh token. Set only in the window
-   * that found out, so the user is told once.
+   * Removed sessions the user did not sign out of: the IdP refused their refresh token or the
+   * access token expired with no refresh token. Set only in the window that found out, so the
+   * user is told once.
    */
-  ended?: StoredSession[];
+  ended?: EndedSession[];
 }
 
 export interface SignInOptions {
@@ -79,12 +98,16 @@ export interface SessionManagerOptions {
   log: Logger;
   onDidChange: (change: SessionsChange) => void;
   now?: () => number;
+  /**
+   * Refresh this long before expiry instead of by the token's lifetime (min(60 s, a tenth of
+   * it)); tests use it to make every token due.
+   */
   refreshSkewMs?: number;
   /** The state shared with other windows, when the host has a global storage folder. */
   shared?: SharedStateFile;
   /** Refresh before expiry on a timer (default true). */
   proactiveRefresh?: boolean;
-  /** Upper bound of the random head start of the proactive refresh. */
+  /** With refreshSkewMs: upper bound of the proactive refresh's random head start. */
   refreshJitterMs?: number;
   /** Time one refresh request may take (default 20 s). */
   refreshTimeoutMs?: number;
@@ -104,6 +127,10 @@ export class SessionManager {
   private armed: { at: number; earliest: number } | undefined;
   /** Digests (never the tokens) of recent access tokens per session id. */
   private readonly previousTokens = new Map<string, string[]>();
+  /** Sessions whose last refresh failed without ending them, by id. */
+  private readonly failures = new Map<string, RefreshFailure>();
+  /** This window's draw for when, within the lead, its timer refreshes (windows differ). */
+  private readonly jitter = Math.random();
   private disposed = false;
   /** Loaded on first use, and only when the provider uses DPoP. */
   private readonly dpopKeys: DPoPKeys;
@@ -155,10 +182,21 @@ export class SessionManager {
       await this.reload();
       matching = matches(this.state ?? emptyState());
     }
-    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     const now = this.now();
-    if (!matching.some((s) => needsRefresh(s.expiresAt, now, skew))) return matching;
-    const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refresh(s.id, skew) : s)));
+    if (!matching.some((s) => this.isDue(s, now, { by: 'caller' }))) return matching;
+    const fresh = await Promise.all(
+      matching.map(async (s) => {
+        if (!this.isDue(s, now, { by: 'caller' })) return s;
+        try {
+          return await this.refresh(s.id, { by: 'caller' });
+        } catch (err) {
+          // Listing the accounts (no scopes: the Accounts menu) shows the session while the IdP
+          // cannot be reached; a caller who wants a token gets the error instead of a dead token.
+          if (scopes === undefined) return (this.state ?? emptyState()).sessions.find((x) => x.id === s.id);
+          throw err;
+        }
+      }),
+    );
     return fresh.filter((s): s is StoredSession => s !== undefined);
   }
 
@@ -170,11 +208,10 @@ export class SessionManager {
   async freshSession(id: string, staleToken?: string): Promise<StoredSession | undefined> {
     const session = (await this.load()).sessions.find((s) => s.id === id);
     if (!session) return undefined;
-    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     if (staleToken === undefined || staleToken !== session.accessToken) {
-      return needsRefresh(session.expiresAt, this.now(), skew) ? this.refresh(id, skew) : session;
+      return this.isDue(session, this.now(), { by: 'caller' }) ? this.refresh(id, { by: 'caller' }) : session;
     }
-    return this.refresh(id, skew, staleToken);
+    return this.refresh(id, { by: 'stale', token: staleToken });
   }
 
   /**
@@ -230,6 +267,8 @@ export class SessionManager {
     const { response, claims } = await flow.signIn(ctx);
     const idClaims = await this.accountClaims(as, client, response.access_token, claims, options.signal);
     const at = this.now();
+    const expiry = tokenExpiry(at, response.expires_in, response.access_token);
+    if (expiry.note) log.warn(`Sign-in: ${expiry.note}.`);
     const granted = typeof response.scope === 'string' ? response.scope : undefined;
     if (granted !== undefined && !coversScopes(granted.split(' '), scopes)) {
       log.warn(`The identity provider granted "${granted}", fewer scopes than asked for ("${scopes.join(' ')}").`);
@@ -241,14 +280,15 @@ export class SessionManager {
       scopes,
       requestedScopes: requested,
       accessToken: response.access_token,
-      expiresAt: computeExpiresAt(at, response.expires_in, response.access_token),
+      expiresAt: expiry.expiresAt,
       createdAt: at,
       tokenType: usesDPoP(client) ? 'DPoP' : 'Bearer',
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
       ...(granted !== undefined ? { grantedScope: granted } : {}),
     };
     if (!session.refreshToken) {
-      log.info('The identity provider issued no refresh token; you will need to sign in again when the access token expires.');
+      const seconds = Math.round((session.expiresAt - at) / 1000);
+      log.info(`The identity provider issued no refresh token: the session is used until its access token expires in ${seconds} s, then you need to sign in again.`);
     }
     const replaced = await this.update((sessions) => {
       const key = scopeKey(scopes);
@@ -304,31 +344,70 @@ export class SessionManager {
   }
 
   /** One refresh per session at a time in this process, however many callers ask. */
-  private refresh(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
+  private refresh(id: string, cause: RefreshCause): Promise<StoredSession | undefined> {
     let flight = this.refreshes.get(id);
     if (!flight) {
-      flight = this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, marginMs, staleToken))).finally(() =>
-        this.refreshes.delete(id),
-      );
+      flight = (async () => {
+        await this.waitForFloor(id);
+        return this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, cause)));
+      })().finally(() => this.refreshes.delete(id));
       this.refreshes.set(id, flight);
     }
     return flight;
   }
 
   /**
+   * Never two refresh requests of one session within MIN_REFRESH_INTERVAL_MS, whatever the
+   * tokens' lifetimes or the callers do: waits out the rest of the interval since the token was
+   * issued or the last attempt failed. At most a second, outside the lock.
+   */
+  private async waitForFloor(id: string): Promise<void> {
+    const session = this.state?.sessions.find((s) => s.id === id);
+    if (!session) return;
+    const failure = this.failures.get(id);
+    const floor = Math.max(earliestRefreshAt(times(session)), failure ? failure.at + MIN_REFRESH_INTERVAL_MS : 0);
+    const wait = floor - this.now();
+    if (wait > 0) await sleep(Math.min(wait, MIN_REFRESH_INTERVAL_MS));
+  }
+
+  /** Whether `session` needs a new token now, for this cause. */
+  private isDue(session: StoredSession, now: number, cause: RefreshCause): boolean {
+    // Without a refresh token the token is used until it really expires; then the session ends.
+    if (!session.refreshToken) return now >= session.expiresAt;
+    if (cause.by === 'stale') return session.accessToken === cause.token;
+    // After a failure the timer backs off; callers try again (waitForFloor: at most once a second).
+    if (cause.by === 'timer') return now >= this.timerAt(session);
+    return now >= dueAt(times(session), this.opts.refreshSkewMs);
+  }
+
+  /** When this window's timer refreshes `session` (or ends it, without a refresh token). */
+  private timerAt(session: StoredSession): number {
+    if (!session.refreshToken) return session.expiresAt;
+    const failure = this.failures.get(session.id);
+    if (failure) return failure.retryAt;
+    const skew = this.opts.refreshSkewMs;
+    const fixed = skew !== undefined ? { leadMs: skew, jitterMs: this.opts.refreshJitterMs ?? 0 } : undefined;
+    return proactiveRefreshAt(times(session), () => this.jitter, fixed);
+  }
+
+  /**
    * Runs holding the cross-window lock: re-reads the newest state first, so a token another
    * window refreshed meanwhile is adopted instead of spending the refresh token again.
    */
-  private async refreshLocked(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
+  private async refreshLocked(id: string, cause: RefreshCause): Promise<StoredSession | undefined> {
     const { log, config } = this.opts;
     const fresh = this.adopt(await this.store.read());
     const current = fresh.sessions.find((s) => s.id === id);
     if (!current) return undefined;
-    const due = staleToken !== undefined ? current.accessToken === staleToken : needsRefresh(current.expiresAt, this.now(), marginMs);
-    if (!due) return current;
+    const now = this.now();
+    if (!this.isDue(current, now, cause)) {
+      if (now < current.expiresAt) return current;
+      // A caller reached the end of a backoff with an expired token: it gets the last error.
+      throw this.unreachable(current, this.failures.get(id)?.error);
+    }
     if (!current.refreshToken) {
-      log.info(`The access token of ${current.accountLabel} expired and there is no refresh token: signing out.`);
-      await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [], ended: [current] });
+      log.warn(`The access token of ${current.accountLabel} expired and the identity provider issued no refresh token: the session ended; sign in again.`);
+      await this.end(fresh, { session: current, why: 'expired' });
       return undefined;
     }
     let refreshed: StoredSession;
@@ -342,26 +421,63 @@ export class SessionManager {
         { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
         this.now,
         extraParameters(config).token,
+        (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`),
       );
     } catch (err) {
-      if (err instanceof OidcError && err.oauthError === 'invalid_grant') {
-        log.warn(`The identity provider no longer accepts the session of ${current.accountLabel} (invalid_grant): signing out.`);
-        await this.writeAdopted(fresh, fresh.sessions.filter((s) => s.id !== id), { added: [], removed: [current], changed: [], ended: [current] });
+      const error = err instanceof OidcError ? err : new OidcError('network', String(err));
+      if (refreshFailureKind(error) === 'final') {
+        const status = httpStatusOf(error);
+        log.warn(
+          `The identity provider refused to renew the session of ${current.accountLabel} (${status !== undefined ? `HTTP ${status}` : 'no HTTP status'}${error.oauthError ? `, ${error.oauthError}` : ''}): the session ended; sign in again. ${error.message}`,
+        );
+        await this.end(fresh, {
+          session: current,
+          why: 'refused',
+          ...(status !== undefined ? { status } : {}),
+          ...(error.oauthError ? { oauthError: error.oauthError } : {}),
+        });
         return undefined;
       }
       // A network or server fault must not cost the user the session: keep it and try later.
-      log.warn(`Could not refresh the access token of ${current.accountLabel}: ${err instanceof Error ? err.message : String(err)}`);
-      this.schedule(Math.min(60_000, Math.max(5_000, current.expiresAt - this.now())));
-      return current;
+      const count = (this.failures.get(id)?.count ?? 0) + 1;
+      const wait = backoffMs(count);
+      this.failures.set(id, { count, at: this.now(), retryAt: this.now() + wait, error });
+      log.warn(`Could not refresh the access token of ${current.accountLabel} (attempt ${count}; next in ${Math.round(wait / 1000)} s): ${error.message}`);
+      this.schedule(true);
+      if (this.now() < current.expiresAt) return current;
+      throw this.unreachable(current, error);
     }
+    this.failures.delete(id);
     // Stored before anyone hears of it: a rotated refresh token must never be lost.
     await this.writeAdopted(
       fresh,
       fresh.sessions.map((s) => (s.id === id ? refreshed : s)),
       { added: [], removed: [], changed: [refreshed] },
     );
-    log.debug(`Refreshed the access token of ${refreshed.accountLabel}.`);
+    log.info(`Refreshed the access token of ${refreshed.accountLabel}; it expires in ${Math.round((refreshed.expiresAt - (refreshed.refreshedAt ?? this.now())) / 1000)} s.`);
     return refreshed;
+  }
+
+  /** What a caller who needs a token gets while the session's token is expired and cannot be renewed. */
+  private unreachable(session: StoredSession, cause: OidcError | undefined): OidcError {
+    // An answer that did not validate says more than "cannot be reached"; an HTTP status does not.
+    if (cause && cause.kind === 'protocol' && httpStatusOf(cause) === undefined) return cause;
+    const host = this.opts.config.issuer.host;
+    return new OidcError(
+      'network',
+      cause
+        ? l10n.t('The identity provider at {0} cannot be reached to renew the expired access token of {1} ({2}). The session is kept and renewed as soon as it answers.', host, session.accountLabel, cause.message)
+        : l10n.t('The identity provider at {0} cannot be reached to renew the expired access token of {1}. The session is kept and renewed as soon as it answers.', host, session.accountLabel),
+      cause?.oauthError,
+      undefined,
+      'unreachable',
+    );
+  }
+
+  /** Removes a session the user did not sign out of, and reports why it ended. */
+  private end(base: StoredState, ended: EndedSession): Promise<void> {
+    const id = ended.session.id;
+    return this.writeAdopted(base, base.sessions.filter((s) => s.id !== id), { added: [], removed: [ended.session], changed: [], ended: [ended] });
   }
 
   /** Writes sessions on top of `base` (the newest state), then reports `change`. */
@@ -387,47 +503,58 @@ export class SessionManager {
   }
 
   /**
-   * Arms one timer for the session that expires first, so callers rarely wait for a refresh.
-   * Each window fires at a random moment within the jitter: the first refreshes, the others adopt.
+   * Arms one timer for the session due first (refreshSchedule.ts: within the lead before expiry,
+   * at this window's own moment; a failed refresh's retry; the expiry of a session without a
+   * refresh token), so callers rarely wait for a refresh. The first window refreshes, the others
+   * adopt its token.
    *
-   * The timer is re-armed only when it would otherwise fire too late (an earlier expiry, or a
-   * retry after a failure). When the earliest expiry moves later (a refresh, a sign-out) the armed
-   * timer stays: it fires early, finds nothing due and arms the next one. Why: the timer is
+   * The timer is re-armed only when it would otherwise fire too late (an earlier due time, or a
+   * retry after a failure). When the earliest due time moves later (a refresh, a sign-out) the
+   * armed timer stays: it fires early, finds nothing due and arms the next one. Why: the timer is
    * unref'd, and Node keeps the list of a cleared unref'd timer until its (~1 h) due time, so
    * re-arming on every write grew the heap by one list per write.
    */
-  private schedule(retryInMs?: number): void {
+  private schedule(force = false): void {
     if (this.disposed || this.opts.proactiveRefresh === false) return;
-    const sessions = (this.state?.sessions ?? []).filter((s) => s.refreshToken);
+    const sessions = this.state?.sessions ?? [];
     if (sessions.length === 0) return; // an armed timer fires, finds nothing due and stops
     const now = this.now();
-    const earliest = Math.min(...sessions.map((s) => s.expiresAt));
-    if (retryInMs === undefined && this.timer && this.armed?.earliest === earliest) return;
-    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
-    const lifetime = Math.max(0, earliest - now);
-    const jitter = Math.random() * Math.min(this.opts.refreshJitterMs ?? REFRESH_JITTER_MS, lifetime / 4);
-    const margin = skew + jitter;
+    const earliest = Math.min(...sessions.map((s) => this.timerAt(s)));
+    if (!force && this.timer && this.armed?.earliest === earliest) return;
     // setTimeout fires at once for delays beyond 2^31 - 1 ms: a far expiry is reached in steps.
-    const delay = Math.min(MAX_TIMER_MS, retryInMs ?? Math.max(0, earliest - margin - now));
-    if (retryInMs === undefined && this.timer && this.armed && this.armed.at <= now + delay) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, earliest - now));
+    if (!force && this.timer && this.armed && this.armed.at <= now + delay) return;
     if (this.timer) clearTimeout(this.timer);
     this.armed = { at: now + delay, earliest };
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.armed = undefined;
-      const due = (this.state?.sessions ?? []).filter((s) => s.refreshToken && needsRefresh(s.expiresAt, this.now(), margin));
-      void Promise.all(due.map((s) => this.refresh(s.id, margin))).then(
-        // A refresh that failed has armed its retry; do not replace it with an immediate one.
-        () => {
-          if (!this.timer) this.schedule();
-        },
-        (err: unknown) => {
-          this.opts.log.warn(`Could not refresh the access token ahead of expiry: ${err instanceof Error ? err.message : String(err)}`);
-          this.schedule(RETRY_AFTER_FAILURE_MS);
-        },
-      );
+      const at = this.now();
+      const due = (this.state?.sessions ?? []).filter((s) => this.isDue(s, at, { by: 'timer' }));
+      void Promise.allSettled(due.map((s) => this.refresh(s.id, { by: 'timer' }))).then((results) => {
+        const failed = results.filter((r) => r.status === 'rejected');
+        // A refresh that failed at the IdP has logged itself and armed its retry.
+        if (this.timer) return;
+        // Anything else (the lock timed out, storage failed) is retried a minute later, never at
+        // once: the timer must not spin.
+        for (const r of failed) this.opts.log.warn(`Could not refresh the access token ahead of expiry: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+        const again = (this.state?.sessions ?? []).some((s) => this.isDue(s, this.now(), { by: 'timer' }));
+        if (failed.length || again) this.retrySoon();
+        else this.schedule();
+      });
     }, delay);
     // The timer alone must never keep a process (a test, a CLI) alive.
+    this.timer.unref?.();
+  }
+
+  private retrySoon(): void {
+    if (this.disposed || this.timer) return;
+    this.armed = { at: this.now() + RETRY_AFTER_FAILURE_MS, earliest: this.now() + RETRY_AFTER_FAILURE_MS };
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.armed = undefined;
+      this.schedule(true);
+    }, RETRY_AFTER_FAILURE_MS);
     this.timer.unref?.();
   }
 
@@ -478,6 +605,7 @@ export class SessionManager {
       const now = after.sessions.find((s) => s.id === old.id);
       if (!now) {
         this.previousTokens.delete(old.id);
+        this.failures.delete(old.id);
       } else if (now.accessToken !== old.accessToken) {
         this.previousTokens.set(old.id, [tokenDigest(old.accessToken), ...(this.previousTokens.get(old.id) ?? [])].slice(0, 4));
       }
@@ -522,6 +650,10 @@ export class SessionManager {
       }),
     );
   }
+}
+
+function times(session: StoredSession): TokenTimes {
+  return { issuedAt: session.refreshedAt ?? session.createdAt, expiresAt: session.expiresAt };
 }
 
 function tokenDigest(token: string): string {

@@ -12,19 +12,6 @@ export interface IdTokenClaimsLike {
 }
 
 /**
- * When an access token expires: `expires_in` from the token response, else the `exp` of an
- * access token that is a JWT, else the fallback lifetime.
- */
-export function computeExpiresAt(now: number, expiresIn: number | undefined, accessToken: string): number {
-  if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) {
-    return now + expiresIn * 1000;
-  }
-  const exp = jwtExp(accessToken);
-  if (exp !== undefined) return exp * 1000;
-  return now + FALLBACK_LIFETIME_MS;
-}
-
-/**
  * Reads `exp` from a JWT-shaped access token without verifying it. Access tokens are opaque to
  * clients (RFC 6749 §1.4); the value is used only as a hint for when to refresh, never trusted
  * for anything else, which is why no signature check is needed here.
@@ -53,9 +40,4 @@ export function accountLabel(claims: IdTokenClaimsLike): string {
 /** True when claims lack everything that makes a readable label beyond `sub`. */
 export function lacksLabelClaims(claims: IdTokenClaimsLike): boolean {
   return !['email', 'preferred_username', 'name'].some((k) => typeof claims[k] === 'string' && (claims[k] as string).trim());
-}
-
-/** True when the token is expired or expires within `skewMs`. */
-export function needsRefresh(expiresAt: number, now: number, skewMs: number): boolean {
-  return expiresAt - skewMs <= now;
 }

@@ -14,7 +14,7 @@ import { UriHandlerFlow, type UriCallbackChannel } from '../core/flows/uriHandle
 import type { IssuerCache } from '../core/issuer';
 import type { Logger } from '../core/logger';
 import type { PageTemplates } from '../core/pages';
-import { SessionManager, type RemoveResult, type SessionsChange } from '../core/sessionManager';
+import { SessionManager, type EndedSession, type RemoveResult, type SessionsChange } from '../core/sessionManager';
 import { scopeKey } from '../core/scopes';
 import { storageKey, type StoredSession } from '../core/sessions';
 import { parseRegistration, registerClient } from '../core/registration';
@@ -408,30 +408,31 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     if (change.ended?.length) this.announceEnded(change.ended);
   }
 
-  private endedPending: StoredSession[] = [];
+  private endedPending: EndedSession[] = [];
 
   /**
-   * Tells the user, once for everything that ended together, that the IdP ended a session they
-   * did not sign out of, and offers to sign in again with the same scopes.
+   * Tells the user, once for everything that ended together, that a session they did not sign
+   * out of ended, and why: its token expired with no refresh token, or the IdP refused to renew
+   * it (with the HTTP status). Offers to sign in again with the same scopes.
    */
-  private announceEnded(ended: StoredSession[]): void {
+  private announceEnded(ended: EndedSession[]): void {
     const first = this.endedPending.length === 0;
     this.endedPending.push(...ended);
     if (!first) return;
     setTimeout(() => {
-      const sessions = this.endedPending;
+      const all = this.endedPending;
       this.endedPending = [];
-      const accounts = [...new Set(sessions.map((s) => s.accountLabel))].join(', ');
       const host = this.manager?.config.issuer.host ?? this.identity.label;
       const again = vscode.l10n.t('Sign In Again');
-      void vscode.window
-        .showWarningMessage(
-          vscode.l10n.t('{0} signed you out of {1} ({2}): the session expired or was revoked. Extensions using it need you to sign in again.', host, this.identity.label, accounts),
-          again,
-        )
-        .then((choice) => {
-          if (choice === again) void this.signIn(sessions[0]!.scopes).catch(() => undefined);
+      for (const group of [all.filter((e) => e.why === 'expired'), all.filter((e) => e.why === 'refused')]) {
+        if (!group.length) continue;
+        const accounts = [...new Set(group.map((e) => e.session.accountLabel))].join(', ');
+        const text = endedMessage(group[0]!, host, this.identity.label, accounts);
+        this.deps.log.warn(`Told the user: ${text}`);
+        void vscode.window.showWarningMessage(text, again).then((choice) => {
+          if (choice === again) void this.signIn(group[0]!.session.scopes).catch(() => undefined);
         });
+      }
     }, 0);
   }
 
@@ -443,6 +444,17 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       this.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
     }
   }
+}
+
+/** The words for a session that ended by itself, from why it ended (never from a message). */
+function endedMessage(ended: EndedSession, host: string, provider: string, accounts: string): string {
+  if (ended.why === 'expired') {
+    return vscode.l10n.t('Your session with {0} ({1}, {2}) expired: the identity provider issued no refresh token to renew it. Sign in again to go on.', host, provider, accounts);
+  }
+  const answer = [ended.status !== undefined ? `HTTP ${ended.status}` : '', ended.oauthError ?? ''].filter(Boolean).join(', ');
+  return answer
+    ? vscode.l10n.t('{0} refused to renew your session ({1}, {2}; {3}): sign in again.', host, provider, accounts, answer)
+    : vscode.l10n.t('{0} refused to renew your session ({1}, {2}): sign in again.', host, provider, accounts);
 }
 
 export function toVscodeSession(s: StoredSession): vscode.AuthenticationSession {

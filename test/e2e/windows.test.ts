@@ -19,7 +19,7 @@
  * folder on the server (the refresh lock and the encrypted state file). So this suite fails if
  * that coordination breaks: run it with OIDC_E2E_VSIX pointing at a build whose lock is a no-op.
  *
- * Knobs (for experiments, not CI): OIDC_E2E_WINDOWS_TTL (access-token lifetime, s; default 90),
+ * Knobs (for experiments, not CI): OIDC_E2E_WINDOWS_TTL (access-token lifetime, s; default 30),
  * OIDC_E2E_WINDOWS_ROTATE=0 (no refresh-token rotation: a double refresh is then not fatal at
  * the IdP, so only assertions 2 and 3 can see it), OIDC_E2E_WINDOWS_OPEN_FIRST=0 (open window 2
  * after the sign-in; by default it is open before, so its SecretStorage copy predates everything
@@ -48,21 +48,20 @@ import {
 const LOGIN = 'alice';
 const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
-const TTL_S = Number(process.env.OIDC_E2E_WINDOWS_TTL ?? 90);
+const TTL_S = Number(process.env.OIDC_E2E_WINDOWS_TTL ?? 30);
 const ROTATE = process.env.OIDC_E2E_WINDOWS_ROTATE !== '0';
 /** Open window 2 before the sign-in (default), or after it (OIDC_E2E_WINDOWS_OPEN_FIRST=0). */
 const OPEN_FIRST = process.env.OIDC_E2E_WINDOWS_OPEN_FIRST !== '0';
-/** The extension's REFRESH_SKEW_MS and REFRESH_JITTER_MS (src/core/sessionManager.ts), in ms. */
-const SKEW_MS = 60_000;
-const JITTER_MS = 30_000;
 /**
- * The earliest a window may refresh a token after the IdP issued it: its timer fires at
- * expiry − skew − jitter, with jitter below min(30 s, lifetime / 4). For a 90 s lifetime: 7.5 s.
- * Two refreshes closer than this spent one lifetime twice.
+ * The extension's refresh lead (src/core/refreshSchedule.ts): min(60 s, a tenth of the lifetime).
+ * A window's timer fires between the lead and half of it before expiry; callers refresh from half
+ * the lead on. For a 30 s lifetime: 1.5–3 s before expiry.
  */
-const MIN_REFRESH_GAP_MS = TTL_S * 1000 - SKEW_MS - Math.min(JITTER_MS, (TTL_S * 1000) / 4) - 500;
-/** The latest: on demand, when a caller asks within the skew (the consumers ask every second). */
-const MAX_REFRESH_GAP_MS = TTL_S * 1000 - SKEW_MS + 15_000;
+const LEAD_MS = Math.min(60_000, (TTL_S * 1000) / 10);
+/** The earliest a window may refresh a token after the IdP issued it; two refreshes closer than this spent one lifetime twice. */
+const MIN_REFRESH_GAP_MS = TTL_S * 1000 - LEAD_MS - 500;
+/** The latest: on demand, when a caller asks within half the lead (the consumers ask every second). */
+const MAX_REFRESH_GAP_MS = TTL_S * 1000 - LEAD_MS / 2 + 15_000;
 /** Refreshes the run waits for (at least 3 are required), and its bounds. */
 const WANT_REFRESHES = 4;
 const MIN_REFRESHES = 3;
@@ -374,10 +373,10 @@ describe('oidc-auth in two VS Code windows at once (code-server entry.js, one Ch
           problems.push(`window ${win + 1}: a token the IdP never issued at ${rel(s.at)}`);
           continue;
         }
-        // A handed-out token has at least the skew left (less a little for the answer's travel).
+        // A handed-out token has at least half the lead left (less a little for the answer's travel).
         const left = from.at + TTL_S * 1000 - s.at;
         minLeft = Math.min(minLeft, left);
-        if (left < SKEW_MS - 5000) problems.push(`window ${win + 1}: a token with only ${Math.round(left / 1000)} s left at ${rel(s.at)}`);
+        if (left < LEAD_MS / 2 - 1000) problems.push(`window ${win + 1}: a token with only ${Math.round(left / 1000)} s left at ${rel(s.at)}`);
       }
     }
     log(`least lifetime left on a handed-out token: ${Math.round(minLeft / 1000)} s`);

@@ -112,6 +112,21 @@ export interface TestIdp {
   close(): Promise<void>;
 }
 
+/**
+ * How the test IdP treats refresh tokens. `strict`: oidc-provider as it ships, a refresh token
+ * only for `offline_access` asked with `prompt=consent` (as OIDC Core §11 says), rotated on every
+ * use. `lenient`: one whenever the client may use the grant, as Keycloak, Okta and most IdPs do
+ * (the suites' default).
+ */
+export type IdpProfile = 'strict' | 'lenient';
+
+/** The options of a test IdP of `profile` whose access tokens live `accessTokenTtl` seconds (2, 8, 60 in the suites). */
+export function idpProfile(profile: IdpProfile, accessTokenTtl: number, more: TestIdpOptions = {}): TestIdpOptions {
+  return profile === 'strict'
+    ? { ...more, accessTokenTtl, refreshTokenAlways: false, rotateRefreshToken: true }
+    : { ...more, accessTokenTtl, refreshTokenAlways: true };
+}
+
 export function accountClaims(login: string): Record<string, unknown> {
   return {
     sub: login,

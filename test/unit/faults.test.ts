@@ -589,7 +589,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
         // The IdP rotated the refresh token when it answered; the client never saw the new one.
         const after = await late.getSessions(['openid']);
         assert.deepEqual(after, [], 'the old refresh token is refused: signed out');
-        assert.ok(logs.some((l) => /no longer accepts the session .*invalid_grant/.test(l)), logs.join('\n'));
+        assert.ok(logs.some((l) => /refused to renew the session .*HTTP 400, invalid_grant/.test(l)), logs.join('\n'));
       } finally {
         await rotProxy.close();
         await rotIdp.close();

@@ -589,7 +589,7 @@ describe('hostile IdP with pushed authorization requests (PAR)', () => {
     const h = harness(idp);
     let opened = false;
     const browser = { ...redirectBrowser(), openBrowser: async () => void (opened = true) };
-    await rejection(h.manager.createSession([], browser), 'protocol', /pushed authorization request is not valid/);
+    await rejection(h.manager.createSession([], browser), 'protocol', /refused the pushed authorization request \(HTTP 404, without an OAuth error/);
     assert.equal(opened, false);
     assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
     idp.metadata = {};
@@ -702,9 +702,9 @@ describe('hostile IdP: refresh and key rotation', () => {
     assertNoSecrets(idp, [...h.logs.map((l) => redact(l)), result.revokeError!.message], 'a (redacted) log line or revokeError');
   });
 
-  // The same on the refresh path (a non-invalid_grant error is logged with its message by
-  // SessionManager.refreshLocked()).
-  it('an IdP that echoes the refresh token in error_description (refresh): the token is not logged, the session is kept', async () => {
+  // The same on the refresh path (a refused refresh is logged with its message by
+  // SessionManager.refreshLocked(); a 400 is final, so the session ends).
+  it('an IdP that echoes the refresh token in error_description (refresh): the token is not logged, the session ends naming HTTP 400', async () => {
     const store = new MemorySecretStore();
     const session = await harness(idp, { store }).manager.createSession([], redirectBrowser());
     const late = harness(idp, { store });
@@ -712,7 +712,10 @@ describe('hostile IdP: refresh and key rotation', () => {
       raw: { status: 400, body: JSON.stringify({ error: 'invalid_request', error_description: `refresh token ${session.refreshToken} malformed` }) },
     });
     const fresh = await late.manager.freshSession(session.id, session.accessToken);
-    assert.equal(fresh?.accessToken, session.accessToken);
+    assert.equal(fresh, undefined, 'a refused refresh ends the session');
+    const ended = late.changes.flatMap((c) => c.ended ?? []);
+    assert.deepEqual(ended.map((e) => [e.session.id, e.why, e.why === 'refused' ? e.status : undefined]), [[session.id, 'refused', 400]]);
+    assert.ok(late.logs.some((l) => /refused to renew the session of .*HTTP 400, invalid_request/.test(l)), late.logs.join('\n'));
     assertNoSecrets(idp, late.logs.map((l) => redact(l)), 'a (redacted) log line');
   });
 });

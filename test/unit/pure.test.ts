@@ -5,7 +5,18 @@ import { redact } from '../../src/core/logger';
 import { contentSecurityPolicy, escapeHtml, renderPage } from '../../src/core/pages';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from '../../src/core/scopes';
 import { parseStoredState, serializeState, storageKey, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions';
-import { accountLabel, computeExpiresAt, FALLBACK_LIFETIME_MS, jwtExp, needsRefresh } from '../../src/core/tokens';
+import { HttpStatusError, OidcError as Err } from '../../src/core/errors';
+import {
+  backoffMs,
+  dueAt,
+  MAX_LIFETIME_MS,
+  MIN_REFRESH_INTERVAL_MS,
+  proactiveRefreshAt,
+  refreshFailureKind,
+  refreshLead,
+  tokenExpiry,
+} from '../../src/core/refreshSchedule';
+import { accountLabel, FALLBACK_LIFETIME_MS, jwtExp } from '../../src/core/tokens';
 
 describe('scopes', () => {
   it('normalises order, duplicates and whitespace', () => {
@@ -52,17 +63,61 @@ describe('token expiry and account label', () => {
   const now = 1_000_000;
   const jwt = (payload: object) =>
     `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
-  it('uses expires_in, else the JWT exp, else one hour', () => {
-    assert.equal(computeExpiresAt(now, 300, 'opaque'), now + 300_000);
-    assert.equal(computeExpiresAt(now, undefined, jwt({ exp: 5000 })), 5_000_000);
-    assert.equal(computeExpiresAt(now, undefined, 'opaque'), now + FALLBACK_LIFETIME_MS);
-    assert.equal(computeExpiresAt(now, 0, 'opaque'), now + FALLBACK_LIFETIME_MS);
+  it('uses expires_in, else the JWT exp, else one hour; says why when it is not expires_in', () => {
+    assert.deepEqual(tokenExpiry(now, 300, 'opaque'), { expiresAt: now + 300_000 });
+    assert.equal(tokenExpiry(now, undefined, jwt({ exp: 5000 })).expiresAt, 5_000_000);
+    assert.match(tokenExpiry(now, undefined, jwt({ exp: 5000 })).note!, /no expires_in; using the access token's exp/);
+    assert.equal(tokenExpiry(now, undefined, 'opaque').expiresAt, now + FALLBACK_LIFETIME_MS);
+    assert.match(tokenExpiry(now, undefined, 'opaque').note!, /no expires_in and the access token is opaque; assuming it lives 60 minutes/);
     assert.equal(jwtExp('a.b.c'), undefined);
     assert.equal(jwtExp(jwt({ exp: 'soon' })), undefined);
   });
-  it('refreshes within the skew', () => {
-    assert.ok(needsRefresh(now + 59_000, now, 60_000));
-    assert.ok(!needsRefresh(now + 61_000, now, 60_000));
+  it('never makes a token due at once or never, whatever expires_in says', () => {
+    for (const bad of [0, -5, Number.NaN, Infinity, '3600', null, {}]) {
+      const { expiresAt, note } = tokenExpiry(now, bad, 'opaque');
+      assert.equal(expiresAt, now + FALLBACK_LIFETIME_MS, String(bad));
+      assert.match(note!, /unusable expires_in/, String(bad));
+    }
+    assert.deepEqual(tokenExpiry(now, 1, 'opaque'), { expiresAt: now + 1000 }, 'one second is what the IdP asked for');
+    assert.deepEqual(tokenExpiry(now, 0.2, 'opaque').expiresAt, now + MIN_REFRESH_INTERVAL_MS);
+    for (const absurd of [1e12, 1e308]) {
+      const { expiresAt, note } = tokenExpiry(now, absurd, 'opaque');
+      assert.equal(expiresAt, now + MAX_LIFETIME_MS);
+      assert.ok(Number.isFinite(expiresAt) && JSON.parse(JSON.stringify(expiresAt)) === expiresAt, 'storable');
+      assert.match(note!, /more than a year away/);
+    }
+    assert.equal(tokenExpiry(now, undefined, jwt({ exp: 1 })).expiresAt, now + MIN_REFRESH_INTERVAL_MS, 'a JWT exp in the past');
+  });
+  it('refreshes ahead by min(60 s, a tenth of the lifetime), never sooner than a second after the last', () => {
+    const t = (lifetimeS: number) => ({ issuedAt: now, expiresAt: now + lifetimeS * 1000 });
+    assert.equal(refreshLead(t(3600)), 60_000);
+    assert.equal(refreshLead(t(60)), 6_000);
+    assert.equal(refreshLead(t(8)), 800);
+    assert.equal(refreshLead(t(2)), 200);
+    for (const lifetimeS of [1, 2, 8, 20, 60, 3600]) {
+      const times = t(lifetimeS);
+      const caller = dueAt(times);
+      assert.ok(caller > now && caller < times.expiresAt, `${lifetimeS} s: callers refresh after issue, before expiry`);
+      for (const r of [0, 0.5, 0.999]) {
+        const timer = proactiveRefreshAt(times, () => r);
+        assert.ok(timer >= now + MIN_REFRESH_INTERVAL_MS, `${lifetimeS} s: the floor`);
+        assert.ok(timer <= Math.max(caller, now + MIN_REFRESH_INTERVAL_MS), `${lifetimeS} s: the timer goes before callers need to`);
+        assert.ok(times.expiresAt - timer <= Math.min(60_000, (lifetimeS * 1000) / 10), `${lifetimeS} s: within the lead`);
+      }
+    }
+    assert.equal(dueAt(t(3600), 120_000), now + 3_480_000, 'a fixed lead (tests) replaces the rule');
+  });
+  it('backs off 5 s, doubling, up to 5 min', () => {
+    assert.deepEqual([1, 2, 3, 4, 7, 50].map(backoffMs), [5_000, 10_000, 20_000, 40_000, 300_000, 300_000]);
+  });
+  it('a refused refresh (4xx but 408/429, JSON or not) is final; faults of the path are not', () => {
+    const http = (status: number, error?: string) => new HttpStatusError(status >= 500 ? 'network' : 'idp', 'm', status, error);
+    for (const s of [400, 401, 403, 404]) assert.equal(refreshFailureKind(http(s)), 'final', String(s));
+    assert.equal(refreshFailureKind(http(400, 'invalid_grant')), 'final');
+    for (const s of [408, 429, 500, 502, 503]) assert.equal(refreshFailureKind(http(s)), 'transient', String(s));
+    assert.equal(refreshFailureKind(new Err('network', 'fetch failed')), 'transient');
+    assert.equal(refreshFailureKind(new Err('protocol', 'bad signature')), 'transient');
+    assert.equal(refreshFailureKind(new Err('idp', 'x', 'invalid_grant')), 'final');
   });
   it('labels by email, preferred_username, name, sub', () => {
     assert.equal(accountLabel({ sub: 's', name: 'N', preferred_username: 'p', email: 'e@x' }), 'e@x');

@@ -70,7 +70,7 @@ describe('sessions the identity provider ends', () => {
     assert.equal(await m.freshSession(session.id, session.accessToken), undefined);
     const ended = changes.filter((c) => c.ended?.length);
     assert.equal(ended.length, 1);
-    assert.deepEqual(ended[0]!.ended!.map((s) => s.id), [session.id]);
+    assert.deepEqual(ended[0]!.ended!.map((e) => e.session.id), [session.id]);
     assert.deepEqual(ended[0]!.removed.map((s) => s.id), [session.id]);
 
     await other.reload();

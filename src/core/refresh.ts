@@ -15,12 +15,14 @@ export async function refreshSession(
   ctx: IdTokenContext,
   now: () => number,
   tokenParameters: Record<string, string> = {},
+  /** The client's authentication (a client secret where it has one); default: a public client. */
+  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', l10n.t('The session has no refresh token.'), 'invalid_grant');
   try {
     const refreshToken = session.refreshToken;
     const { httpResponse, response } = await withDPoPNonceRetry(client, async () => {
-      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, {
+      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
         ...requestOptions(ctx),
         ...dpopOptions(client),
         additionalParameters: tokenParameters,
@@ -53,9 +55,10 @@ export async function revokeToken(
   token: string,
   hint: 'refresh_token' | 'access_token',
   ctx: RequestContext,
+  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<void> {
   try {
-    const response = await oauth.revocationRequest(as, client, oauth.None(), token, {
+    const response = await oauth.revocationRequest(as, client, clientAuth, token, {
       ...requestOptions(ctx),
       additionalParameters: { token_type_hint: hint },
     });

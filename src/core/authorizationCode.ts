@@ -7,7 +7,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
-import { OidcError } from './errors';
+import { OidcError, RedirectRefusedError } from './errors';
 import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
 import { endpointLabel } from './issuer';
@@ -21,6 +21,8 @@ export interface PendingAuthorization {
   redirectUri: string;
   /** The parameters went through a Pushed Authorization Request, so the IdP already checked them. */
   pushed: boolean;
+  /** The `prompt` sent, if any. */
+  prompt?: string;
 }
 
 export interface CodeExchangeResult {
@@ -45,6 +47,8 @@ export interface PrepareOptions {
   scopes: string[];
   ctx: RequestContext;
   extraParameters?: Record<string, string>;
+  /** How the client authenticates at the PAR endpoint (default: a public client). */
+  clientAuth?: oauth.ClientAuth;
 }
 
 /**
@@ -84,11 +88,14 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
   if (as.pushed_authorization_request_endpoint) {
     let requestUri: string;
     try {
-      const response = await oauth.pushedAuthorizationRequest(as, client, oauth.None(), params, requestOptions(ctx));
+      const response = await oauth.pushedAuthorizationRequest(as, client, options.clientAuth ?? oauth.None(), params, requestOptions(ctx));
       requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri;
     } catch (err) {
       if (err instanceof oauth.ResponseBodyError && /redirect_uri/.test(`${err.error} ${err.error_description ?? ''}`)) {
         throw redirectRefused(redirectUri, err.error_description ?? err.error);
+      }
+      if (err instanceof oauth.ResponseBodyError && err.error === 'invalid_request' && /\bprompt\b/i.test(err.error_description ?? '')) {
+        throw promptRefused(String(params.prompt), err.error_description ?? err.error);
       }
       throw describeFailure(err, l10n.t('the pushed authorization request'), ctx);
     }
@@ -103,36 +110,106 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
       .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
       .join('&');
   }
-  return { url, state, nonce, codeVerifier, redirectUri, pushed };
+  return { url, state, nonce, codeVerifier, redirectUri, pushed, ...(params.prompt ? { prompt: params.prompt } : {}) };
 }
 
-function redirectRefused(redirectUri: string, detail: string): OidcError {
-  return new OidcError(
-    'config',
-    l10n.t('The identity provider refused the redirect URI {0} ({1}); register it for the client to use this flow.', redirectUri, detail),
-    undefined,
+function redirectRefused(redirectUri: string, detail: string): RedirectRefusedError {
+  return new RedirectRefusedError(
+    redirectUri,
     true,
-    'redirectRefused',
+    l10n.t('The identity provider refused the redirect URI {0} ({1}); register it for the client to use this flow.', redirectUri, detail),
+    'oidcAuth.flow',
+    detail,
   );
 }
 
+/** Words an IdP's error page or answer uses when the redirect URI is the problem. */
+const REDIRECT_WORDS = /redirect[_ -]?ur[il]|invalid_redirect|redirect_uri_mismatch/i;
+/** How much of an error page is read to find them. */
+const ERROR_PAGE_LIMIT = 64 * 1024;
+
 /**
  * Asks the IdP, without a browser, whether it accepts the authorization request (above all its
- * redirect URI). IdPs answer an unregistered redirect URI with an error page instead of a
- * redirect, which a person would see as a dead end; `auto` uses this to move on to another flow.
- * Errors reaching the IdP are left for the real request to report.
+ * redirect URI), so that a refusal is named within seconds instead of leaving the person at the
+ * IdP's error page while VS Code waits out the sign-in timeout. Run for every browser flow.
+ *
+ * What counts: a redirect (to the login page, or back with a code or an error) or a page (a login
+ * form) is acceptance. A 4xx answer whose text names the redirect URI (oidc-provider's
+ * `invalid_redirect_uri`, Google's `redirect_uri_mismatch`, Keycloak's "Invalid parameter:
+ * redirect_uri") is a refused redirect URI. Another 4xx (Authentik's bare 403) is a refused
+ * request, reported with the redirect URI as the usual cause. Nothing else is read into an answer:
+ * a 5xx or a network error is left for the real request to meet. An IdP that names a wrong redirect
+ * URI only after the person signed in (Entra ID's AADSTS50011) cannot be caught here.
+ * A request that went through PAR was checked by the IdP already.
  */
 export async function checkAuthorizationAccepted(pending: PendingAuthorization, ctx: RequestContext): Promise<void> {
   if (pending.pushed) return;
   let status: number;
+  let text = '';
   try {
     const response = await fetch(pending.url, { redirect: 'manual', signal: requestOptions({ ...ctx, timeoutMs: 10_000 }).signal });
     status = response.status;
-    await response.body?.cancel();
+    if (status >= 400 && status < 500) text = await readSome(response, ERROR_PAGE_LIMIT);
+    else await response.body?.cancel();
   } catch {
     return;
   }
-  if (status >= 400 && status < 500) throw redirectRefused(pending.redirectUri, `HTTP ${status}`);
+  if (status < 400 || status >= 500) return;
+  const oauthError = /\b(invalid_redirect_uri|redirect_uri_mismatch|invalid_request|unauthorized_client|invalid_client|invalid_scope)\b/.exec(text)?.[1];
+  // An error page may echo the request itself: its redirect_uri parameter names nothing.
+  const page = text.replace(/(redirect_uri|prompt)=[^&"'\s<]*/gi, '');
+  if (REDIRECT_WORDS.test(page)) throw redirectRefused(pending.redirectUri, oauthError ?? `HTTP ${status}`);
+  if (pending.prompt && /\bprompt\b/i.test(page)) throw promptRefused(pending.prompt, oauthError ?? `HTTP ${status}`);
+  throw new RedirectRefusedError(
+    pending.redirectUri,
+    false,
+    l10n.t(
+      'The identity provider refused the sign-in request before showing its sign-in page (HTTP {0}{1}). The usual cause is a redirect URI not registered for the client: register {2}, or choose another flow.',
+      status,
+      oauthError ? `, ${oauthError}` : '',
+      pending.redirectUri,
+    ),
+    'oidcAuth.flow',
+    oauthError ?? `HTTP ${status}`,
+  );
+}
+
+function promptRefused(prompt: string, detail: string): OidcError {
+  return new OidcError('idp', l10n.t('The identity provider refused the prompt {0} ({1}).', prompt, detail), 'invalid_request', undefined, 'promptRefused');
+}
+
+/**
+ * prepareAuthorization, then checkAuthorizationAccepted. An IdP that publishes no
+ * `prompt_values_supported` and refuses `select_account` (oidc-provider does, with
+ * `invalid_request`) is asked again with `login`, which OpenID Connect Core defines too.
+ */
+export async function prepareCheckedAuthorization(options: PrepareOptions, check: RequestContext): Promise<PendingAuthorization> {
+  try {
+    const pending = await prepareAuthorization(options);
+    await checkAuthorizationAccepted(pending, check);
+    return pending;
+  } catch (err) {
+    const prompt = options.extraParameters?.prompt;
+    if (!(err instanceof OidcError && err.reason === 'promptRefused') || !prompt?.includes('select_account')) throw err;
+    const login = [...new Set(prompt.replace('select_account', 'login').split(' '))].join(' ');
+    return prepareCheckedAuthorization({ ...options, extraParameters: { ...options.extraParameters, prompt: login } }, check);
+  }
+}
+
+/** Up to `limit` bytes of a body as text; the rest is dropped unread. */
+async function readSome(response: Response, limit: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  await reader.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /** Validates the callback (iss, state, error) and exchanges the code for tokens. */
@@ -143,6 +220,7 @@ export async function exchangeCallback(
   callbackParams: URLSearchParams,
   ctx: IdTokenContext,
   tokenParameters: Record<string, string> = {},
+  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<CodeExchangeResult> {
   let params: URLSearchParams;
   try {
@@ -155,7 +233,7 @@ export async function exchangeCallback(
       const httpResponse = await oauth.authorizationCodeGrantRequest(
         as,
         client,
-        oauth.None(),
+        clientAuth,
         params,
         pending.redirectUri,
         pending.codeVerifier,

@@ -8,6 +8,7 @@
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from './config';
 import { extraParameters } from './config';
+import { clientAuthentication } from './clientAuth';
 import { OidcError } from './errors';
 import { describeFailure, requestOptions } from './http';
 import type { IssuerCache } from './issuer';
@@ -100,12 +101,7 @@ export class ClientCredentialsTokens {
     const ctx = { issuer: config.issuer };
     const as = await this.opts.issuers.get(config.issuer);
     const client: oauth.Client = { client_id: config.clientId };
-    // RFC 6749 §2.3.1: Basic is the method every server must support; use Post only if told to.
-    const methods = as.token_endpoint_auth_methods_supported;
-    const auth =
-      Array.isArray(methods) && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
-        ? oauth.ClientSecretPost(secret)
-        : oauth.ClientSecretBasic(secret);
+    const { auth } = clientAuthentication(as, secret);
     try {
       const parameters: Record<string, string> = { ...extraParameters(config).token };
       if (scopes.length) parameters.scope = scopes.join(' ');

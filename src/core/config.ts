@@ -26,6 +26,13 @@ export interface ProviderConfig {
   grant?: 'authorizationCode' | 'clientCredentials';
   /** DPoP (RFC 9449): bind the tokens to a key pair kept in SecretStorage. */
   dpop?: boolean;
+  /**
+   * The client has a secret (a Google "Desktop app", a confidential client): it is asked for in a
+   * password box, kept in SecretStorage and sent on every token, device and revocation request.
+   */
+  useClientSecret?: boolean;
+  /** Multi-tenant issuers (Entra ID `common`, `organizations`): the tenant ids allowed to sign in. */
+  tenants?: string[];
 }
 
 /** Parameters a provider adds to the authorization request and to token requests. */
@@ -48,6 +55,8 @@ export interface RawProviderSettings {
   extraAuthorizationParameters?: unknown;
   grant?: unknown;
   dpop?: unknown;
+  useClientSecret?: unknown;
+  tenants?: unknown;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -129,6 +138,16 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
   if (raw.dpop !== undefined && raw.dpop !== null && typeof raw.dpop !== 'boolean') {
     throw new ConfigError('dpop', l10n.t('dpop must be true or false, not "{0}".', String(raw.dpop)));
   }
+  if (raw.useClientSecret !== undefined && raw.useClientSecret !== null && typeof raw.useClientSecret !== 'boolean') {
+    throw new ConfigError('useClientSecret', l10n.t('useClientSecret must be true or false, not "{0}".', String(raw.useClientSecret)));
+  }
+  let tenants: string[] | undefined;
+  if (raw.tenants !== undefined && raw.tenants !== null) {
+    if (!Array.isArray(raw.tenants) || !raw.tenants.every((t) => typeof t === 'string' && t.trim() !== '')) {
+      throw new ConfigError('tenants', l10n.t('tenants must be a list of tenant ids.'));
+    }
+    tenants = (raw.tenants as string[]).map((t) => t.trim());
+  }
   return {
     ...(raw.grant === 'clientCredentials' ? { grant: 'clientCredentials' as const } : {}),
     issuer,
@@ -141,5 +160,7 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     ...(resource ? { resource } : {}),
     ...(extra ? { extraAuthorizationParameters: extra } : {}),
     ...(raw.dpop === true ? { dpop: true } : {}),
+    ...(raw.useClientSecret === true ? { useClientSecret: true } : {}),
+    ...(tenants?.length ? { tenants } : {}),
   };
 }

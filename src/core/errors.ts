@@ -22,7 +22,7 @@ export type OidcErrorKind =
   | 'storage';
 
 /** Finer causes the VS Code layer turns into specific advice. */
-export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable';
+export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable' | 'scopeRejected' | 'tenantRejected' | 'promptRefused';
 
 export class OidcError extends Error {
   override readonly name = 'OidcError';
@@ -49,6 +49,46 @@ export class ConfigError extends OidcError {
     message: string,
   ) {
     super('config', message);
+  }
+}
+
+/**
+ * The IdP refused the redirect URI (or, `named` false, refused the authorization request before
+ * showing any page, for which an unregistered redirect URI is the usual cause). `redirectUri` is
+ * the URI to register, `setting` the setting that picks another flow.
+ */
+export class RedirectRefusedError extends OidcError {
+  constructor(
+    readonly redirectUri: string,
+    /** True when the IdP's answer named the redirect URI; false for a bare refusal. */
+    readonly named: boolean,
+    message: string,
+    readonly setting = 'oidcAuth.flow',
+    /** The IdP's status or error code, for the log. */
+    readonly detail?: string,
+  ) {
+    super('config', message, undefined, true, 'redirectRefused');
+  }
+}
+
+/** The IdP answered `invalid_scope`; `scopes` are the ones it most likely refused. */
+export class ScopeRejectedError extends OidcError {
+  constructor(
+    readonly scopes: string[],
+    message: string,
+  ) {
+    super('idp', message, 'invalid_scope', undefined, 'scopeRejected');
+  }
+}
+
+/** A multi-tenant sign-in came back from a tenant that the provider's allowed tenants leave out. */
+export class TenantRejectedError extends OidcError {
+  constructor(
+    /** The tenant the ID token names (`tid`), or undefined when it names none. */
+    readonly tenant: string | undefined,
+    message: string,
+  ) {
+    super('config', message, undefined, undefined, 'tenantRejected');
   }
 }
 

@@ -9,6 +9,7 @@ import { OidcError } from './errors';
 import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
 import { l10n } from './l10n';
 import type { Logger } from './logger';
+import { applyIssuerMatch, discoveryWithoutIssuerCheck, matchDiscoveredIssuer } from './tenants';
 import { cancelledError } from './timers';
 
 /** How long discovered metadata is reused before it is fetched again. */
@@ -20,7 +21,11 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
   for (const algorithm of ['oidc', 'oauth2'] as const) {
     try {
       const response = await oauth.discoveryRequest(issuer, { ...requestOptions(rctx), algorithm });
-      const as = await oauth.processDiscoveryResponse(issuer, response);
+      const as = await oauth.processDiscoveryResponse(discoveryWithoutIssuerCheck(), response);
+      const match = matchDiscoveredIssuer(issuer, as.issuer);
+      if (!match) throw issuerMismatch(issuer, as.issuer);
+      applyIssuerMatch(as, match);
+      if (match.kind !== 'exact') log.info(`${issuer.href} names the issuer ${as.issuer} (${match.kind === 'tenantTemplate' ? "each ID token's issuer is checked against it filled with the token's tid" : 'ID tokens must carry it'}).`);
       checkEndpoints(issuer, as);
       logOtherHosts(issuer, as, log);
       log.debug(`Discovered ${issuer.href} (${algorithm === 'oidc' ? 'OpenID Connect discovery' : 'RFC 8414 metadata'}).`);
@@ -33,22 +38,6 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
       if (!(status === 404 || status === 400 || status === 405)) break;
     }
   }
-  if (
-    firstError instanceof oauth.OperationProcessingError &&
-    firstError.code === oauth.JSON_ATTRIBUTE_COMPARISON &&
-    (firstError.cause as { attribute?: unknown } | undefined)?.attribute === 'issuer'
-  ) {
-    // The IdP's own text: bounded, so a hostile document cannot fill the notification.
-    const named = String((firstError.cause as { body?: { issuer?: unknown } }).body?.issuer).slice(0, 200);
-    throw new OidcError(
-      'protocol',
-      l10n.t(
-        'The discovery document of {0} names another issuer, {1}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).',
-        issuer.href,
-        named,
-      ),
-    );
-  }
   const failure = describeFailure(firstError, l10n.t('discovery'), rctx);
   // Our own refusals (size limit, transport) say more than the generic message below.
   const ours = firstError instanceof OidcError || (firstError instanceof Error && firstError.cause instanceof OidcError);
@@ -59,6 +48,19 @@ export async function discover(issuer: URL, ctx: Omit<RequestContext, 'issuer'>,
     );
   }
   throw failure;
+}
+
+/** The discovery document names an issuer that is neither the configured one nor a known alias of it. */
+function issuerMismatch(issuer: URL, named: unknown): OidcError {
+  // The IdP's own text: bounded, so a hostile document cannot fill the notification.
+  return new OidcError(
+    'protocol',
+    l10n.t(
+      'The discovery document of {0} names another issuer, {1}. Set the issuer exactly as the identity provider names it (a trailing slash or another host is a common cause).',
+      issuer.href,
+      String(named).slice(0, 200),
+    ),
+  );
 }
 
 /** Every endpoint in the metadata that a request or the browser may go to. */

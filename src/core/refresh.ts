@@ -17,12 +17,14 @@ export async function refreshSession(
   tokenParameters: Record<string, string> = {},
   /** Hears why the new token's expiry is not simply its `expires_in` (for the log). */
   onExpiryNote?: (note: string) => void,
+  /** The client's authentication (a client secret where it has one); default: a public client. */
+  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<StoredSession> {
   if (!session.refreshToken) throw new OidcError('idp', l10n.t('The session has no refresh token.'), 'invalid_grant');
   try {
     const refreshToken = session.refreshToken;
     const { httpResponse, response } = await withDPoPNonceRetry(client, async () => {
-      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, {
+      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
         ...requestOptions(ctx),
         ...dpopOptions(client),
         additionalParameters: tokenParameters,
@@ -57,9 +59,10 @@ export async function revokeToken(
   token: string,
   hint: 'refresh_token' | 'access_token',
   ctx: RequestContext,
+  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<void> {
   try {
-    const response = await oauth.revocationRequest(as, client, oauth.None(), token, {
+    const response = await oauth.revocationRequest(as, client, clientAuth, token, {
       ...requestOptions(ctx),
       additionalParameters: { token_type_hint: hint },
     });

@@ -15,7 +15,8 @@ import * as oauth from 'oauth4webapi';
 import { makeClient } from './authorizationCode';
 import { extraParameters, type ProviderConfig } from './config';
 import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, usesDPoP, withDPoPNonceRetry } from './dpop';
-import { OidcError, httpStatusOf } from './errors';
+import { clientAuthentication, PUBLIC_CLIENT, type ClientAuthentication } from './clientAuth';
+import { ConfigError, OidcError, httpStatusOf } from './errors';
 import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
 import { requestOptions } from './http';
 import type { IssuerCache } from './issuer';
@@ -24,9 +25,11 @@ import type { Logger } from './logger';
 import type { PageTemplates } from './pages';
 import { refreshSession, revokeToken } from './refresh';
 import { backoffMs, dueAt, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, proactiveRefreshAt, refreshFailureKind, tokenExpiry, type TokenTimes } from './refreshSchedule';
+import { scopeRejected, scopesToSend, withAccountChoice } from './authorizationRequest';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes';
 import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
+import { checkTenant } from './tenants';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
 import type { SharedStateFile } from './sharedState';
 import { sleep } from './timers';
@@ -82,6 +85,11 @@ export interface SignInOptions {
   templates: PageTemplates;
   strings: PageStrings;
   timeoutMs?: number;
+  /**
+   * The account VS Code asked for (re-authentication of a known account): sent as `login_hint`,
+   * with a prompt to choose the account.
+   */
+  account?: { id: string; label: string };
 }
 
 export interface RemoveResult {
@@ -111,6 +119,8 @@ export interface SessionManagerOptions {
   refreshJitterMs?: number;
   /** Time one refresh request may take (default 20 s). */
   refreshTimeoutMs?: number;
+  /** The client secret, for a provider with `useClientSecret` (kept in SecretStorage by the host). */
+  clientSecret?: () => Promise<string | undefined>;
 }
 
 export class SessionManager {
@@ -246,25 +256,41 @@ export class SessionManager {
     const scopes = uniqueScopes(callerScopes.length ? callerScopes : config.scopes);
     const requested = requestedScopes(scopes, config.scopes);
     const as = await this.opts.issuers.get(config.issuer, { signal: options.signal });
+    const sent = scopesToSend(requested, callerScopes, as, log);
     const client = await this.client(as);
+    const clientAuth = await this.clientAuth(as);
     const flow = options.flow ?? this.opts.flow;
-    log.info(`Signing in to ${config.issuer.href} with the ${flow.id} flow for scopes "${requested.join(' ')}".`);
+    const existing = (await this.load()).sessions;
+    const parameters = withAccountChoice(extraParameters(config), as, existing.length > 0 || options.account !== undefined, options.account);
+    log.info(
+      `Signing in to ${config.issuer.href} with the ${flow.id} flow for scopes "${sent.join(' ')}"` +
+        `${clientAuth.method === 'none' ? '' : ` (client authentication ${clientAuth.method})`}` +
+        `${parameters.authorization.prompt ? ` (prompt=${parameters.authorization.prompt}${parameters.authorization.login_hint ? ', login_hint' : ''})` : ''}.`,
+    );
     const ctx: FlowContext = {
       issuer: config.issuer,
       as,
       client,
-      scopes: requested,
+      clientAuth: clientAuth.auth,
+      scopes: sent,
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? (config.signInTimeoutSeconds ? config.signInTimeoutSeconds * 1000 : SIGN_IN_TIMEOUT_MS),
       log,
       openBrowser: options.openBrowser,
       ...(options.report ? { report: options.report } : {}),
       rediscover: () => this.rediscover(options.signal),
-      parameters: extraParameters(config),
+      parameters,
       templates: options.templates,
       strings: options.strings,
     };
-    const { response, claims } = await flow.signIn(ctx);
+    let signedIn: Awaited<ReturnType<SignInFlow['signIn']>>;
+    try {
+      signedIn = await flow.signIn(ctx);
+    } catch (err) {
+      throw err instanceof OidcError && err.oauthError === 'invalid_scope' ? scopeRejected(err, sent, as) : err;
+    }
+    const { response, claims } = signedIn;
+    checkTenant(as, config.tenants, claims?.tid);
     const idClaims = await this.accountClaims(as, client, response.access_token, claims, options.signal);
     const at = this.now();
     const expiry = tokenExpiry(at, response.expires_in, response.access_token);
@@ -335,10 +361,11 @@ export class SessionManager {
     }
     const client = makeClient(as, this.opts.config.clientId);
     const ctx = { issuer: this.opts.config.issuer, timeoutMs: 10_000 };
+    const { auth } = await this.clientAuth(as);
     if (session.refreshToken) {
-      await revokeToken(as, client, session.refreshToken, 'refresh_token', ctx);
+      await revokeToken(as, client, session.refreshToken, 'refresh_token', ctx, auth);
     } else {
-      await revokeToken(as, client, session.accessToken, 'access_token', ctx);
+      await revokeToken(as, client, session.accessToken, 'access_token', ctx, auth);
     }
     this.opts.log.info(`Revoked the tokens of ${session.accountLabel} at the identity provider.`);
   }
@@ -422,6 +449,7 @@ export class SessionManager {
         this.now,
         extraParameters(config).token,
         (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`),
+        (await this.clientAuth(as)).auth,
       );
     } catch (err) {
       const error = err instanceof OidcError ? err : new OidcError('network', String(err));
@@ -591,6 +619,16 @@ export class SessionManager {
     if (!dpop) return client;
     checkDPoPSupported(as);
     return bindDPoP(client, await this.dpopKeys.requestHandle());
+  }
+
+  /** The client's authentication: its secret, when the provider has one stored, else a public client. */
+  private async clientAuth(as: oauth.AuthorizationServer): Promise<ClientAuthentication> {
+    if (!this.opts.config.useClientSecret) return PUBLIC_CLIENT;
+    const secret = await this.opts.clientSecret?.();
+    if (!secret) {
+      throw new ConfigError('useClientSecret', l10n.t('No client secret is stored for the client {0}. Enter it with Configure Identity Provider, or turn off useClientSecret.', this.opts.config.clientId));
+    }
+    return clientAuthentication(as, secret);
   }
 
   private rediscover(signal?: AbortSignal): Promise<oauth.AuthorizationServer> {

@@ -1,5 +1,5 @@
 /**
- * The command palette: Sign In, Sign Out, Configure Identity Provider…, Show Status, Show Log
+ * The command palette: Sign In, Sign Out, Configure Identity Provider…, Set Client Secret…, Show Status, Show Log
  * (category "OpenID Connect").
  */
 import * as vscode from 'vscode';
@@ -46,6 +46,39 @@ export function registerCommands(
         await provider.signIn(provider === primary ? scopes : [], undefined);
       } catch {
         // Already reported to the user by the provider.
+      }
+    }),
+    // The secret of a client that has one (a Google "Desktop app"): kept in SecretStorage only.
+    vscode.commands.registerCommand('oidcAuth.setClientSecret', async (providerId?: unknown) => {
+      const candidates = all().filter((p) => p.isConfigured);
+      const named = typeof providerId === 'string' ? candidates.find((p) => p.identity.id === providerId) : undefined;
+      const provider =
+        named ??
+        (candidates.length > 1
+          ? (
+              await vscode.window.showQuickPick(
+                candidates.map((p) => ({ label: p.identity.label, description: p.identity.id, provider: p })),
+                { placeHolder: vscode.l10n.t('Set the client secret of which identity provider?') },
+              )
+            )?.provider
+          : candidates[0]);
+      if (!provider) {
+        if (candidates.length === 0) void vscode.window.showErrorMessage(vscode.l10n.t('Configure an identity provider first.'));
+        return;
+      }
+      let config;
+      try {
+        config = await provider.enterClientSecret();
+      } catch {
+        return; // cancelled
+      }
+      if (!config || config.useClientSecret) return;
+      if (provider === primary) {
+        await vscode.workspace.getConfiguration(SETTINGS_SECTION).update('useClientSecret', true, vscode.ConfigurationTarget.Global);
+      } else {
+        void vscode.window.showInformationMessage(
+          vscode.l10n.t('Secret stored. Set "useClientSecret": true in the oidcAuth.providers entry {0} to send it.', provider.identity.id),
+        );
       }
     }),
     vscode.commands.registerCommand('oidcAuth.signOut', async () => {

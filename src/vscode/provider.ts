@@ -26,6 +26,7 @@ import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/authorizationServer';
 import { InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
+import { askClientSecret, clientSecretKey } from './clientSecret';
 import { ServiceAccount } from './serviceAccount';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
 
@@ -210,7 +211,8 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       this.deps.log.warn(declined);
       throw new OidcError('config', declined);
     }
-    return this.signIn(scopes);
+    // VS Code names the account when it asks again for a known one: the IdP gets it as a hint.
+    return this.signIn(scopes, undefined, options?.account);
   }
 
   /** The configured issuer, the authorization server this provider answers for. */
@@ -234,7 +236,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   /** Signs in; `flowOverride` replaces the configured flow for this one attempt. */
-  async signIn(scopes: readonly string[], flowOverride?: SignInFlow): Promise<vscode.AuthenticationSession> {
+  async signIn(
+    scopes: readonly string[],
+    flowOverride?: SignInFlow,
+    account?: vscode.AuthenticationSessionAccountInformation,
+  ): Promise<vscode.AuthenticationSession> {
     if (this.injected) {
       const { session, shownAgain } = this.injected.signIn();
       if (shownAgain) this.emitter.fire({ added: [session], removed: [], changed: [] });
@@ -262,10 +268,15 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     }
     const title = vscode.l10n.t('Signing in to {0}…', manager.config.issuer.host);
     try {
+      // A client with a secret: asked once, at the first sign-in, and kept in SecretStorage.
+      if (manager.config.useClientSecret && !(await this.deps.secrets.get(clientSecretKey(manager.config)))) {
+        await askClientSecret(this.deps.secrets, manager.config, vscode.l10n.t('Client secret for {0}', this.identity.label));
+      }
       const session = await withCancellableProgress(title, (signal, report) =>
         manager.createSession(scopes, {
           signal,
           report,
+          ...(account ? { account: { id: account.id, label: account.label } } : {}),
           ...(flowOverride ? { flow: flowOverride } : {}),
           openBrowser: openInBrowser,
           templates: this.deps.templates,
@@ -275,6 +286,10 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       return toVscodeSession(session);
     } catch (err) {
       logSignInFailure(this.deps.log, err);
+      // A refused secret is not kept: the next sign-in asks again.
+      if (manager.config.useClientSecret && err instanceof OidcError && err.oauthError === 'invalid_client') {
+        await this.deps.secrets.delete(clientSecretKey(manager.config));
+      }
       const again = (flow?: SignInFlow) => void this.signIn(scopes, flow).catch(() => undefined);
       // Offer the device code only where the IdP has a device endpoint (discovery is cached).
       const as = await this.deps.issuers.get(manager.config.issuer).catch(() => undefined);
@@ -286,6 +301,18 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       });
       throw err;
     }
+  }
+
+  /**
+   * Asks for the client secret (password box) and keeps it in SecretStorage. Resolves with the
+   * provider's config, or undefined when it has no sign-in client configured.
+   */
+  async enterClientSecret(): Promise<ProviderConfig | undefined> {
+    const config = this.manager?.config;
+    if (!config) return undefined;
+    await askClientSecret(this.deps.secrets, config, vscode.l10n.t('Client secret for {0}', this.identity.label));
+    this.deps.log.info(`${this.identity.id}: stored a client secret for ${config.clientId}.`);
+    return config;
   }
 
   async removeSession(sessionId: string): Promise<void> {
@@ -382,6 +409,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       flow: this.createFlow(config),
       log: this.deps.log,
       onDidChange: (change) => this.fire(change),
+      clientSecret: () => Promise.resolve(this.deps.secrets.get(clientSecretKey(config))),
     });
   }
 

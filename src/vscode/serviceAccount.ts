@@ -10,7 +10,7 @@ import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
 import type { IssuerCache } from '../core/issuer';
 import type { Logger } from '../core/logger';
-import { storageKey } from '../core/sessions';
+import { askClientSecret, clientSecretKey } from './clientSecret';
 import { reportError } from './ui';
 
 export interface ServiceAccountDeps {
@@ -41,7 +41,7 @@ export class ServiceAccount {
   }
 
   private get secretKey(): string {
-    return `${storageKey(this.config.issuer.href, this.config.clientId)}.clientSecret`;
+    return clientSecretKey(this.config);
   }
 
   /** For Show Status. */
@@ -68,15 +68,7 @@ export class ServiceAccount {
   async signIn(scopes: readonly string[]): Promise<vscode.AuthenticationSession> {
     const { config } = this;
     if (!(await this.deps.secrets.get(this.secretKey))) {
-      const secret = await vscode.window.showInputBox({
-        title: vscode.l10n.t('Service account for {0}', this.identity.label),
-        prompt: vscode.l10n.t('The client secret of {0} at {1}. It is kept in the OS keychain, never in settings.', config.clientId, config.issuer.host),
-        password: true,
-        ignoreFocusOut: true,
-        validateInput: (v) => (v ? undefined : vscode.l10n.t('Enter the client secret.')),
-      });
-      if (!secret) throw new OidcError('cancelled', vscode.l10n.t('Sign-in was cancelled.'));
-      await this.deps.secrets.store(this.secretKey, secret);
+      await askClientSecret(this.deps.secrets, config, vscode.l10n.t('Service account for {0}', this.identity.label));
       this.tokens.clear();
     }
     try {

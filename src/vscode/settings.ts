@@ -17,6 +17,8 @@ export function readProviderConfig(): ProviderConfig {
       loopbackPort: c.get('loopbackPort'),
       signInTimeout: c.get('signInTimeout'),
       dpop: c.get('dpop'),
+      useClientSecret: c.get('useClientSecret'),
+      tenants: c.get('tenants'),
     },
     DEFAULT_SCOPES,
   );

@@ -1,6 +1,6 @@
 /** How the extension talks to people: progress with Cancel, errors with the next action. */
 import * as vscode from 'vscode';
-import { isCancellation, OidcError } from '../core/errors';
+import { isCancellation, OidcError, RedirectRefusedError } from '../core/errors';
 import type { FallbackNotice } from '../core/flows/choose';
 import type { FlowId } from '../core/flows/flow';
 import type { Logger } from '../core/logger';
@@ -67,11 +67,17 @@ export function reportError(err: unknown, handlers: ErrorActions): void {
       add(vscode.l10n.t('Use Device Code'), deviceCode);
       break;
     case 'redirectRefused': {
-      const uri = /redirect URI (\S+)/.exec(message)?.[1];
+      // The URI from the error's own field: the message may be in any language.
+      const uri = error instanceof RedirectRefusedError ? error.redirectUri : undefined;
       add(vscode.l10n.t('Copy Redirect URI'), uri ? () => void vscode.env.clipboard.writeText(uri) : undefined);
       add(vscode.l10n.t('Use Device Code'), deviceCode);
+      add(openSettingsAction, () => void openSettings());
       break;
     }
+    case 'scopeRejected':
+    case 'tenantRejected':
+      add(openSettingsAction, () => void openSettings());
+      break;
     case 'storage':
       break;
     default:

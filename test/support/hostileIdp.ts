@@ -86,7 +86,11 @@ export interface HostileIdp {
   metadata: Record<string, unknown>;
   /** When set, discovery answers this instead of the document. */
   rawDiscovery: RawAnswer | undefined;
-  /** Scripts the next redirects from `/auth` (first in, first out); default: code, state, iss. */
+  /**
+   * Scripts the next redirects from `/auth` (first in, first out); default: code, state, iss. Only
+   * requests from the tests' browser (header `x-test-browser`) take one: the extension's own check
+   * of the authorization request, made before the browser opens, gets the default.
+   */
   readonly authorizationScripts: AuthorizationScript[];
   /** Scripts the next token answers (first in, first out); default: valid tokens and ID token. */
   readonly tokenAnswers: TokenAnswer[];
@@ -321,7 +325,7 @@ export async function startHostileIdp(options: { par?: boolean } = {}): Promise<
             redirectUri,
             codeChallenge: params.get('code_challenge') ?? undefined,
           });
-          const script = idp.authorizationScripts.shift() ?? {};
+          const script = (req.headers['x-test-browser'] ? idp.authorizationScripts.shift() : undefined) ?? {};
           const out: Record<string, string | undefined> = { code, state: params.get('state') ?? undefined, iss: issuer };
           if (script.iss !== undefined) out.iss = script.iss ?? undefined;
           Object.assign(out, script.params);

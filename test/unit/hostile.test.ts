@@ -87,7 +87,7 @@ function redirectBrowser(visit?: (callback: URL) => Promise<Page>): SignInOption
     strings: ENGLISH_PAGE_STRINGS,
     openBrowser: async (url) => {
       run = (async () => {
-        const auth = await fetch(url, { redirect: 'manual' });
+        const auth = await fetch(url, { redirect: 'manual', headers: { 'x-test-browser': '1' } });
         await auth.arrayBuffer();
         const location = auth.headers.get('location');
         if (!location) throw new Error(`the IdP did not redirect (HTTP ${auth.status})`);

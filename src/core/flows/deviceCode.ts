@@ -67,7 +67,7 @@ export class DeviceCodeFlow implements SignInFlow {
       const response = await oauth.deviceAuthorizationRequest(
         as,
         client,
-        oauth.None(),
+        ctx.clientAuth ?? oauth.None(),
         { ...ctx.parameters?.authorization, scope: ctx.scopes.join(' ') },
         requestOptions(rctx),
       );
@@ -104,7 +104,7 @@ export class DeviceCodeFlow implements SignInFlow {
       await wait(delay, signal);
       let response: Response;
       try {
-        response = await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, {
+        response = await oauth.deviceCodeGrantRequest(as, client, ctx.clientAuth ?? oauth.None(), device.device_code, {
           ...requestOptions(rctx),
           ...dpopOptions(client),
           additionalParameters: ctx.parameters?.token ?? {},

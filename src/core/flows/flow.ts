@@ -40,6 +40,8 @@ export interface FlowContext {
   issuer: URL;
   as: oauth.AuthorizationServer;
   client: oauth.Client;
+  /** How the client authenticates at the token, PAR and device endpoints (default: public client). */
+  clientAuth?: oauth.ClientAuth;
   /** Every scope sent to the IdP. */
   scopes: string[];
   /** Aborts the sign-in (the user pressed Cancel). */

@@ -1,5 +1,5 @@
 /** Authorization Code + PKCE with a loopback redirect (RFC 8252 §7.3). */
-import { checkAuthorizationAccepted, exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../authorizationCode';
 import { OidcError } from '../errors';
 import { renderPage } from '../pages';
 import type { FlowContext, SignInFlow } from './flow';
@@ -19,15 +19,19 @@ export class LoopbackFlow implements SignInFlow {
     });
     try {
       ctx.log.info(`Waiting for the sign-in redirect on ${server.redirectUri}.`);
-      const pending = await prepareAuthorization({
-        as: ctx.as,
-        client: ctx.client,
-        redirectUri: server.redirectUri,
-        scopes: ctx.scopes,
-        ctx: { issuer: ctx.issuer, signal: ctx.signal },
-        ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
-      });
-      if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
+      const pending = await prepareCheckedAuthorization(
+        {
+          as: ctx.as,
+          client: ctx.client,
+          redirectUri: server.redirectUri,
+          scopes: ctx.scopes,
+          ctx: { issuer: ctx.issuer, signal: ctx.signal },
+          ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
+          ...(ctx.clientAuth ? { clientAuth: ctx.clientAuth } : {}),
+        },
+        // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
+        { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) },
+      );
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);
       try {
@@ -35,7 +39,7 @@ export class LoopbackFlow implements SignInFlow {
           issuer: ctx.issuer,
           signal: ctx.signal,
           ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-        }, ctx.parameters?.token);
+        }, ctx.parameters?.token, ctx.clientAuth);
         callback.respond(renderPage(templates.success, 200, { title: strings.signedInTitle, message: strings.signedInMessage }));
         return result;
       } catch (err) {

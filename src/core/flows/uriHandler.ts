@@ -3,7 +3,7 @@
  * (`vscode://<publisher>.<name>/callback`, made reachable by `asExternalUri` in remote and web
  * windows). The same state, PKCE, nonce and iss checks as the loopback flow.
  */
-import { checkAuthorizationAccepted, exchangeCallback, prepareAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../authorizationCode';
 import { waitForBrowser } from '../timers';
 import type { FlowContext, SignInFlow } from './flow';
 
@@ -23,15 +23,19 @@ export class UriHandlerFlow implements SignInFlow {
     const redirectUri = await this.channel.redirectUri();
     const shown = new URL(redirectUri);
     ctx.log.info(`Waiting for the sign-in redirect to ${shown.protocol}//${shown.host}${shown.pathname}.`);
-    const pending = await prepareAuthorization({
-      as: ctx.as,
-      client: ctx.client,
-      redirectUri,
-      scopes: ctx.scopes,
-      ctx: { issuer: ctx.issuer, signal: ctx.signal },
-      ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
-    });
-    if (ctx.hasFallback) await checkAuthorizationAccepted(pending, { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) });
+    const pending = await prepareCheckedAuthorization(
+      {
+        as: ctx.as,
+        client: ctx.client,
+        redirectUri,
+        scopes: ctx.scopes,
+        ctx: { issuer: ctx.issuer, signal: ctx.signal },
+        ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
+        ...(ctx.clientAuth ? { clientAuth: ctx.clientAuth } : {}),
+      },
+      // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
+      { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) },
+    );
     // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
     const listening = new AbortController();
     const stop = () => listening.abort();
@@ -45,7 +49,7 @@ export class UriHandlerFlow implements SignInFlow {
         issuer: ctx.issuer,
         signal: ctx.signal,
         ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-      }, ctx.parameters?.token);
+      }, ctx.parameters?.token, ctx.clientAuth);
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       listening.abort();

@@ -1,0 +1,36 @@
+/**
+ * How the client authenticates at the token, device, PAR and revocation endpoints. A public client
+ * sends only its `client_id`; a client with a secret (a Google "Desktop app", a confidential
+ * client some IdPs require for revocation, a service account) sends it the way the IdP's
+ * `token_endpoint_auth_methods_supported` says.
+ */
+import * as oauth from 'oauth4webapi';
+
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+export interface ClientAuthentication {
+  method: ClientAuthMethod;
+  /** What oauth4webapi's request functions take. */
+  auth: oauth.ClientAuth;
+}
+
+export const PUBLIC_CLIENT: ClientAuthentication = { method: 'none', auth: oauth.None() };
+
+/**
+ * The method for a client secret. RFC 6749 §2.3.1: Basic is the one every server must support and
+ * RFC 8414 §2 makes it the default when the metadata lists none; Post only when the IdP lists Post
+ * and not Basic.
+ */
+export function secretMethod(as: oauth.AuthorizationServer): 'client_secret_basic' | 'client_secret_post' {
+  const methods = as.token_endpoint_auth_methods_supported;
+  return Array.isArray(methods) && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
+    ? 'client_secret_post'
+    : 'client_secret_basic';
+}
+
+/** The client authentication for `secret`, or the public client's when there is none. */
+export function clientAuthentication(as: oauth.AuthorizationServer, secret: string | undefined): ClientAuthentication {
+  if (!secret) return PUBLIC_CLIENT;
+  const method = secretMethod(as);
+  return { method, auth: method === 'client_secret_post' ? oauth.ClientSecretPost(secret) : oauth.ClientSecretBasic(secret) };
+}

@@ -24,7 +24,7 @@ import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes'
 import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
-import type { SharedStateFile } from './sharedState';
+import { LockTimeoutError, type SharedStateFile } from './sharedState';
 import { accountLabel, computeExpiresAt, lacksLabelClaims, needsRefresh, type IdTokenClaimsLike } from './tokens';
 
 /** Tokens expiring within this window are refreshed before they are handed out. */
@@ -35,6 +35,10 @@ export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
 export const REFRESH_JITTER_MS = 30_000;
 /** Time a refresh request may take; shorter than the stale-lock limit. */
 const REFRESH_TIMEOUT_MS = 20_000;
+/** Longest a `getSessions` caller waits for a refresh while the stored access token still works. */
+const CALLER_WAIT_MS = 3_000;
+/** Longest one waits when it has expired (the refresh goes on; the caller's API will say 401). */
+const CALLER_WAIT_EXPIRED_MS = 15_000;
 /** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The proactive refresh tries again this much later when the refresh itself threw. */
@@ -158,8 +162,35 @@ export class SessionManager {
     const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     const now = this.now();
     if (!matching.some((s) => needsRefresh(s.expiresAt, now, skew))) return matching;
-    const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refresh(s.id, skew) : s)));
+    const fresh = await Promise.all(matching.map((s) => (needsRefresh(s.expiresAt, now, skew) ? this.refreshForCaller(s, skew) : s)));
     return fresh.filter((s): s is StoredSession => s !== undefined);
+  }
+
+  /**
+   * A refresh as a `getSessions` caller waits for it: never for long, and never answered with
+   * "no session" while one is stored. While the stored token still works the caller waits
+   * briefly and gets it if the refresh takes longer (it goes on for the next caller); an expired
+   * one is waited for longer; when another window holds the lock too long, the caller gets the
+   * stored session as it is.
+   */
+  private async refreshForCaller(session: StoredSession, skew: number): Promise<StoredSession | undefined> {
+    const flight = this.refresh(session.id, skew).catch((err: unknown) => {
+      if (!(err instanceof LockTimeoutError)) throw err;
+      this.opts.log.warn(`Could not refresh the access token of ${session.accountLabel}: ${err.message} Using the stored one.`);
+      return this.state?.sessions.find((s) => s.id === session.id) ?? session;
+    });
+    const stillValidMs = session.expiresAt - this.now() - 2_000;
+    const waitMs = stillValidMs > 0 ? Math.min(CALLER_WAIT_MS, stillValidMs) : CALLER_WAIT_EXPIRED_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stored = new Promise<StoredSession>((resolve) => {
+      timer = setTimeout(() => resolve(this.state?.sessions.find((s) => s.id === session.id) ?? session), waitMs);
+      timer.unref?.();
+    });
+    try {
+      return await Promise.race([flight, stored]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -288,6 +288,14 @@ export class SessionManager {
     });
     log.info(`Signed in as ${session.accountLabel}.`);
     this.opts.onDidChange({ added: [session], removed: replaced, changed: [] });
+    // A replaced session is signed out: its refresh token must not stay valid at the IdP (in the
+    // background: the new session is ready now).
+    for (const old of replaced) {
+      if (old.refreshToken === session.refreshToken) continue;
+      void this.revoke(old).catch((err: unknown) =>
+        log.warn(`Could not revoke the replaced session of ${old.accountLabel} at the identity provider: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
     return session;
   }
 

@@ -418,7 +418,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       config,
       store: this.store,
       // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
-      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, { keyFile: describeEnvironment().isWeb }),
+      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, {
+        keyFile: describeEnvironment().isWeb,
+        onTakeover: (why) =>
+          this.deps.log.info(`${this.identity.id}: took over the sign-in lock of ${why === 'holderGone' ? 'a window that has exited' : 'a window that stopped answering'}.`),
+      }),
       issuers: this.deps.issuers,
       flow: this.createFlow(config),
       log: this.deps.log,

@@ -31,7 +31,7 @@ import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
 import { checkTenant } from './tenants';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
-import type { SharedStateFile } from './sharedState';
+import { LockTimeoutError, type SharedStateFile } from './sharedState';
 import { sleep } from './timers';
 import { accountLabel, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
 
@@ -39,6 +39,10 @@ import { accountLabel, lacksLabelClaims, type IdTokenClaimsLike } from './tokens
 export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
 /** Time a refresh request may take; shorter than the stale-lock limit. */
 const REFRESH_TIMEOUT_MS = 20_000;
+/** Longest a `getSessions` caller waits for a refresh while the stored access token still works. */
+const CALLER_WAIT_MS = 3_000;
+/** Longest one waits when it has expired (the refresh goes on; the caller's API will say 401). */
+const CALLER_WAIT_EXPIRED_MS = 15_000;
 /** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The proactive refresh tries again this much later when the refresh itself threw. */
@@ -198,7 +202,7 @@ export class SessionManager {
       matching.map(async (s) => {
         if (!this.isDue(s, now, { by: 'caller' })) return s;
         try {
-          return await this.refresh(s.id, { by: 'caller' });
+          return await this.refreshForCaller(s);
         } catch (err) {
           // Listing the accounts (no scopes: the Accounts menu) shows the session while the IdP
           // cannot be reached; a caller who wants a token gets the error instead of a dead token.
@@ -208,6 +212,47 @@ export class SessionManager {
       }),
     );
     return fresh.filter((s): s is StoredSession => s !== undefined);
+  }
+
+  /**
+   * A refresh as a `getSessions` caller waits for it: never for long, and never answered with
+   * "no session" while one is stored. While the stored token still works the caller waits
+   * briefly and gets it if the refresh takes longer (it goes on for the next caller); an expired
+   * one is waited for longer; when another window holds the lock too long, the caller gets the
+   * stored session as it is.
+   */
+  private async refreshForCaller(session: StoredSession): Promise<StoredSession | undefined> {
+    const storedNow = () => this.state?.sessions.find((s) => s.id === session.id) ?? session;
+    // Never an expired access token: the caller would only meet a 401 with it.
+    const usable = (stored: StoredSession, err: Error) => {
+      if (stored.expiresAt > this.now()) return stored;
+      throw err;
+    };
+    const flight = this.refresh(session.id, { by: 'caller' }).catch((err: unknown) => {
+      if (!(err instanceof LockTimeoutError)) throw err;
+      this.opts.log.warn(`Could not refresh the access token of ${session.accountLabel}: ${err.message} Using the stored one while it is valid.`);
+      return usable(storedNow(), new OidcError('timeout', l10n.t('Another window is renewing the session and has not finished. Try again in a moment.')));
+    });
+    const stillValidMs = session.expiresAt - this.now() - 2_000;
+    const waitMs = stillValidMs > 0 ? Math.min(CALLER_WAIT_MS, stillValidMs) : CALLER_WAIT_EXPIRED_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stored = new Promise<StoredSession>((resolve, reject) => {
+      timer = setTimeout(() => {
+        try {
+          resolve(usable(storedNow(), new OidcError('timeout', l10n.t('The identity provider is taking long to renew the session. Try again in a moment.'))));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }, waitMs);
+      timer.unref?.();
+    });
+    // The refresh goes on for the next caller when the wait ends first; its failure is logged there.
+    flight.catch(() => undefined);
+    try {
+      return await Promise.race([flight, stored]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -323,6 +368,14 @@ export class SessionManager {
     });
     log.info(`Signed in as ${session.accountLabel}.`);
     this.opts.onDidChange({ added: [session], removed: replaced, changed: [] });
+    // A replaced session is signed out: its refresh token must not stay valid at the IdP (in the
+    // background: the new session is ready now).
+    for (const old of replaced) {
+      if (old.refreshToken === session.refreshToken) continue;
+      void this.revoke(old).catch((err: unknown) =>
+        log.warn(`Could not revoke the replaced session of ${old.accountLabel} at the identity provider: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
     return session;
   }
 

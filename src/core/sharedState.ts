@@ -11,29 +11,18 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { l10n } from './l10n';
+import { withFileLock, type FileLockOptions } from './fileLock';
 import type { SecretStore } from './secretStore';
 import { parseStoredState, serializeState, type StoredState } from './sessions';
-import { sleep } from './timers';
 
-/** A lock older than this is from a window that died holding it. Longer than any refresh. */
-export const STALE_LOCK_MS = 45_000;
-/** How long a window waits for another to finish its refresh. */
-export const LOCK_WAIT_MS = 50_000;
-
-export class LockTimeoutError extends Error {
-  override readonly name = 'LockTimeoutError';
-}
+export { LockTimeoutError, LOCK_WAIT_MS, STALE_LOCK_MS } from './fileLock';
 
 /** The state file exists but cannot be read with this window's key, or is not valid state. */
 export class SharedStateUnreadableError extends Error {
   override readonly name = 'SharedStateUnreadableError';
 }
 
-export interface SharedStateOptions {
-  staleLockMs?: number;
-  lockWaitMs?: number;
-  pollMs?: number;
+export interface SharedStateOptions extends FileLockOptions {
   /**
    * Also keep the file key in a 0600 file beside the state. Needed where windows do not share one
    * SecretStorage (browser-hosted VS Code: each window holds its own snapshot, so a window opened
@@ -70,67 +59,9 @@ export class SharedStateFile {
     return this.hold(this.lockPath, task);
   }
 
-  /**
-   * Runs `task` holding the lock file `lockPath`, created exclusively with a token of ours; it is
-   * removed after the task only while it still holds that token (a window that took it over as
-   * stale owns it then). Few file operations on purpose: every sign-in and refresh waits for them.
-   * Key creation has a lock of its own, so a window that reads the state while holding the
-   * refresh lock cannot deadlock on itself.
-   */
-  private async hold<T>(lockPath: string, task: () => Promise<T>): Promise<T> {
-    const staleMs = this.options.staleLockMs ?? STALE_LOCK_MS;
-    const deadline = Date.now() + (this.options.lockWaitMs ?? LOCK_WAIT_MS);
-    const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
-    let held: fs.FileHandle;
-    let madeDir = false;
-    for (;;) {
-      try {
-        held = await fs.open(lockPath, 'wx', 0o600);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && !madeDir) {
-          // The folder is made on first use only, not before every lock.
-          await fs.mkdir(this.dir, { recursive: true });
-          madeDir = true;
-          continue;
-        }
-        if (code !== 'EEXIST') throw err;
-      }
-      try {
-        const stat = await fs.stat(lockPath);
-        if (Date.now() - stat.mtimeMs > staleMs) {
-          // The holder died: take the lock over. Rename first so two windows cannot both remove it.
-          const aside = `${lockPath}.stale.${token}`;
-          await fs.rename(lockPath, aside).then(() => fs.rm(aside, { force: true }), () => undefined);
-          continue;
-        }
-      } catch {
-        continue; // released meanwhile
-      }
-      if (Date.now() > deadline) throw new LockTimeoutError(l10n.t('Another VS Code window holds the sign-in lock for too long.'));
-      await sleep(this.options.pollMs ?? 25 + Math.random() * 25);
-    }
-    const acquired = performance.now();
-    // The token is written while the task runs: only this window's release ever reads it back.
-    const stamped = held
-      .write(token)
-      .finally(() => held.close())
-      .then(
-        () => true,
-        () => false,
-      );
-    try {
-      return await task();
-    } finally {
-      // Another window takes a lock over only once it is older than staleMs. Held for less than
-      // half that (by the monotonic clock) it is still ours: no need to read the token back.
-      const tokenWritten = await stamped;
-      const surelyOurs = performance.now() - acquired < staleMs / 2;
-      if (surelyOurs || (tokenWritten && (await readSmall(lockPath)) === token)) {
-        await fs.unlink(lockPath).catch(() => undefined);
-      }
-    }
+  /** Runs `task` holding the lock file `lockPath` (see fileLock.ts: one holder at a time). */
+  private hold<T>(lockPath: string, task: () => Promise<T>): Promise<T> {
+    return withFileLock(lockPath, task, this.options);
   }
 
   /**
@@ -273,19 +204,4 @@ function asKey(encoded: string | undefined): Buffer | undefined {
   if (!encoded) return undefined;
   const key = Buffer.from(encoded.trim(), 'base64');
   return key.length === 32 ? key : undefined;
-}
-
-/** The first bytes of a small file (a lock token) in fewer operations than readFile; undefined when it is gone. */
-async function readSmall(file: string): Promise<string | undefined> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(file, 'r');
-    const buf = Buffer.alloc(64);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    return buf.toString('utf8', 0, bytesRead);
-  } catch {
-    return undefined;
-  } finally {
-    await handle?.close();
-  }
 }

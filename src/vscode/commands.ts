@@ -7,7 +7,8 @@ import type { StoredSession } from '../core/sessions';
 import { configureIdentityProvider } from './configure';
 import type { OidcAuthenticationProvider } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';
-import { statusReport } from './status';
+import { inUse, statusReport } from './status';
+import { sessionsStoredElsewhere, signOutElsewhere } from './storedElsewhere';
 
 export function registerCommands(
   primary: OidcAuthenticationProvider,
@@ -81,32 +82,73 @@ export function registerCommands(
         );
       }
     }),
-    vscode.commands.registerCommand('oidcAuth.signOut', async () => {
-      const accounts: { label: string; description: string; provider: OidcAuthenticationProvider; sessions: StoredSession[] }[] = [];
+    // Takes an optional `{ issuer?, account? }` narrowing the choice (an account label or id).
+    vscode.commands.registerCommand('oidcAuth.signOut', async (filter?: unknown) => {
+      type Choice = { label: string; description: string; signOut: () => Promise<void>; issuer: string; accountId: string };
+      const accounts: Choice[] = [];
       for (const provider of all()) {
+        const issuer = provider.issuer ?? '';
         for (const group of groupByAccount(await provider.listSessions())) {
-          accounts.push({ label: group.label, description: provider.identity.label, provider, sessions: group.sessions });
+          accounts.push({
+            label: group.label,
+            description: provider.identity.label,
+            issuer,
+            accountId: group.accountId,
+            signOut: async () => void (await provider.remove(group.sessions.map((s) => s.id))),
+          });
         }
       }
-      if (accounts.length === 0) {
+      // Sessions kept for identity providers the settings no longer name.
+      const elsewhere = all().length ? await sessionsStoredElsewhere(all()[0]!.deps, inUse(all())) : [];
+      for (const entry of elsewhere) {
+        for (const group of groupByAccount(entry.sessions)) {
+          accounts.push({
+            label: group.label,
+            description: vscode.l10n.t('{0} (not in use)', entry.issuer),
+            issuer: entry.issuer,
+            accountId: group.accountId,
+            signOut: () => signOutElsewhere(entry, group.sessions.map((s) => s.id)),
+          });
+        }
+      }
+      const wanted = asFilter(filter);
+      const candidates = accounts.filter(
+        (a) => (!wanted.issuer || a.issuer === wanted.issuer) && (!wanted.account || a.label === wanted.account || a.accountId === wanted.account),
+      );
+      const release = () => elsewhere.forEach((e) => e.manager.dispose());
+      if (candidates.length === 0) {
+        release();
         void vscode.window.showInformationMessage(vscode.l10n.t('You are not signed in with OpenID Connect.'));
         return;
       }
       const chosen =
-        accounts.length === 1
-          ? accounts[0]
-          : await vscode.window.showQuickPick(accounts, { placeHolder: vscode.l10n.t('Choose the account to sign out') });
-      if (!chosen) return;
-      await chosen.provider.remove(chosen.sessions.map((s) => s.id));
-      void vscode.window.showInformationMessage(vscode.l10n.t('Signed out of {0}.', chosen.label));
+        candidates.length === 1
+          ? candidates[0]
+          : await vscode.window.showQuickPick(candidates, { placeHolder: vscode.l10n.t('Choose the account to sign out') });
+      try {
+        if (!chosen) return;
+        await chosen.signOut();
+        void vscode.window.showInformationMessage(vscode.l10n.t('Signed out of {0}.', chosen.label));
+      } finally {
+        release();
+      }
     }),
   ];
 }
 
-function groupByAccount(sessions: StoredSession[]): { label: string; sessions: StoredSession[] }[] {
-  const byAccount = new Map<string, { label: string; sessions: StoredSession[] }>();
+function asFilter(filter: unknown): { issuer?: string; account?: string } {
+  if (typeof filter !== 'object' || filter === null) return {};
+  const f = filter as { issuer?: unknown; account?: unknown };
+  return {
+    ...(typeof f.issuer === 'string' ? { issuer: f.issuer } : {}),
+    ...(typeof f.account === 'string' ? { account: f.account } : {}),
+  };
+}
+
+function groupByAccount(sessions: StoredSession[]): { label: string; accountId: string; sessions: StoredSession[] }[] {
+  const byAccount = new Map<string, { label: string; accountId: string; sessions: StoredSession[] }>();
   for (const s of sessions) {
-    const entry = byAccount.get(s.accountId) ?? { label: s.accountLabel, sessions: [] };
+    const entry = byAccount.get(s.accountId) ?? { label: s.accountLabel, accountId: s.accountId, sessions: [] };
     entry.sessions.push(s);
     byAccount.set(s.accountId, entry);
   }

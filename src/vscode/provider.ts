@@ -28,6 +28,7 @@ import { InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
 import { askClientSecret, clientSecretKey } from './clientSecret';
 import { ServiceAccount } from './serviceAccount';
+import { rememberClient } from './storedElsewhere';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
 
 export const PROVIDER_ID = 'oidc';
@@ -71,20 +72,32 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private dynamicClient = false;
 
   constructor(
-    private readonly deps: ProviderDeps,
+    readonly deps: ProviderDeps,
     readonly identity: ProviderIdentity,
   ) {
     this.store = new VscodeSecretStore(deps.secrets);
     this.injected = InjectedToken.fromEnvironment(identity.id);
     if (this.injected) {
-      deps.log.info(
-        `${identity.id}: serving the access token from the environment variable ${injectionVariable(identity.id)}; it is never refreshed or stored.`,
+      // A stray variable would silently replace sign-in for every extension: say so, once.
+      const variable = injectionVariable(identity.id);
+      deps.log.warn(`${identity.id}: serving the access token from the environment variable ${variable} to every extension that asks; it is never refreshed or stored.`);
+      void vscode.window.showWarningMessage(
+        vscode.l10n.t(
+          'The environment variable {0} is set: {1} serves its token to every extension that asks, instead of signing in. Unset it unless this window runs CI or tests.',
+          variable,
+          identity.label,
+        ),
       );
     }
     this.applyConfig();
   }
 
-  /** Reads the settings; a changed issuer or client id switches to that provider's sessions. */
+  /**
+   * Reads the settings; a changed issuer or client id switches to that pair's sessions. Nothing
+   * here signs out or revokes: sessions belong to their (issuer, client ID) pair and stay stored
+   * when the settings move away (another issuer, a workspace's settings, a half-typed URL), and
+   * come back when the settings return. Only sign-out revokes.
+   */
   applyConfig(): void {
     let config: ProviderConfig | undefined;
     try {
@@ -94,23 +107,32 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       this.configError = err instanceof OidcError ? err : new OidcError('config', String(err));
     }
     const old = this.manager;
+    if (!config && (old || this.service || this.awaitingRegistration)) {
+      // An invalid value (often one being typed): "not configured" for new sign-ins, nothing else.
+      this.deps.log.info(`${this.identity.id}: the settings are not usable for now (${this.configError?.message ?? ''}); sessions are kept.`);
+      this.setContext('oidcAuth.configured', this.isConfigured);
+      return;
+    }
     const sameClient = old && config && (old.config.clientId === config.clientId || (config.clientId === '' && this.dynamicClient));
     if (old && config && sameClient && old.config.issuer.href === config.issuer.href) {
       // Scopes, flow or port changed: sessions stay, new sign-ins use the new values.
       const effective = { ...config, clientId: old.config.clientId };
       old.reconfigure(effective, this.createFlow(effective));
+      this.setContext('oidcAuth.configured', this.isConfigured);
       return;
     }
     this.storeWatch?.dispose();
     this.storeWatch = undefined;
     old?.dispose();
     if (old) {
-      // Another issuer or client: sign out of the old one (revoking there), so its tokens are
-      // never offered to callers of this provider again.
+      // Another issuer or client: the old pair's sessions stay stored (refresh tokens intact) but
+      // are no longer this provider's, so they are never offered to its callers.
       void old
         .getSessionsWithoutRefresh()
-        .then((sessions) => (sessions.length ? old.removeSessions(sessions.map((x) => x.id)) : undefined))
-        .catch((err: unknown) => this.deps.log.warn(`Could not sign out of the previous identity provider: ${String(err)}`));
+        .then((sessions) => {
+          if (sessions.length) this.fire({ added: [], removed: sessions, changed: [] });
+        })
+        .catch((err: unknown) => this.deps.log.warn(`Could not read the sessions of the previous identity provider: ${String(err)}`));
     }
     this.service = config?.grant === 'clientCredentials' ? new ServiceAccount(config, this.identity, this.deps) : undefined;
     this.manager = undefined;
@@ -197,6 +219,18 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     return sessions.map(toVscodeSession);
   }
 
+  /** The storage key of the (issuer, client ID) pair in use, if any. */
+  get storageKeyInUse(): string | undefined {
+    return this.manager?.key;
+  }
+
+  /** Records the pair as one with sessions, for Show Status and Sign Out once settings move away. */
+  private remember(manager: SessionManager): void {
+    rememberClient(this.deps, { issuer: manager.config.issuer.href, clientId: manager.config.clientId }).catch((err: unknown) =>
+      this.deps.log.debug(`Could not record the identity provider in use: ${String(err)}`),
+    );
+  }
+
   /** The current manager, for the API extensions get from `activate()`. */
   get sessions(): SessionManager | undefined {
     return this.manager;
@@ -246,6 +280,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       if (shownAgain) this.emitter.fire({ added: [session], removed: [], changed: [] });
       return session;
     }
+    if (this.configError) {
+      // Settings not usable now (sessions of the last usable ones are kept, but no new sign-in).
+      reportError(this.configError, { showLog: this.deps.showLog });
+      throw this.configError;
+    }
     if (this.service) return this.signInServiceAccount(this.service, scopes);
     if (this.awaitingRegistration) {
       await this.restoring;
@@ -283,6 +322,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
           strings: localizedPageStrings(),
         }),
       );
+      this.remember(manager);
       return toVscodeSession(session);
     } catch (err) {
       logSignInFailure(this.deps.log, err);
@@ -354,6 +394,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   get isConfigured(): boolean {
+    if (this.configError) return false;
     return this.manager !== undefined || this.service !== undefined || this.awaitingRegistration !== undefined;
   }
 
@@ -404,7 +445,11 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
       config,
       store: this.store,
       // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
-      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, { keyFile: describeEnvironment().isWeb }),
+      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, {
+        keyFile: describeEnvironment().isWeb,
+        onTakeover: (why) =>
+          this.deps.log.info(`${this.identity.id}: took over the sign-in lock of ${why === 'holderGone' ? 'a window that has exited' : 'a window that stopped answering'}.`),
+      }),
       issuers: this.deps.issuers,
       flow: this.createFlow(config),
       log: this.deps.log,
@@ -467,7 +512,10 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private async announceSwitch(next: SessionManager | undefined): Promise<void> {
     try {
       const added = next ? await next.getSessionsWithoutRefresh() : [];
-      if (added.length) this.fire({ added, removed: [], changed: [] });
+      if (added.length && next) {
+        this.remember(next);
+        this.fire({ added, removed: [], changed: [] });
+      }
     } catch (err) {
       this.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
     }

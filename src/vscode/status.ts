@@ -1,6 +1,12 @@
 /** "OpenID Connect: Show Status": what each provider is doing, and never a token. */
 import * as vscode from 'vscode';
 import type { OidcAuthenticationProvider } from './provider';
+import { sessionsStoredElsewhere } from './storedElsewhere';
+
+/** Storage keys of the (issuer, client ID) pairs the providers use now. */
+export function inUse(providers: OidcAuthenticationProvider[]): Set<string> {
+  return new Set(providers.map((p) => p.storageKeyInUse).filter((k): k is string => k !== undefined));
+}
 
 export async function statusReport(providers: OidcAuthenticationProvider[]): Promise<string> {
   const lines = [`# ${vscode.l10n.t('OpenID Connect status')}`, ''];
@@ -39,6 +45,18 @@ export async function statusReport(providers: OidcAuthenticationProvider[]): Pro
           `${s.refreshToken ? vscode.l10n.t('can refresh') : vscode.l10n.t('no refresh token')}; ` +
           `${s.tokenType === 'DPoP' ? vscode.l10n.t('token bound with DPoP') : vscode.l10n.t('Bearer token')}`,
       );
+    }
+    lines.push('');
+  }
+  const elsewhere = providers.length ? await sessionsStoredElsewhere(providers[0]!.deps, inUse(providers)) : [];
+  if (elsewhere.length) {
+    lines.push(`## ${vscode.l10n.t('Stored sessions of identity providers not in use')}`, '');
+    lines.push(vscode.l10n.t('Kept since the settings moved away from them; they come back when the settings return. OpenID Connect: Sign Out signs out of them (revoking their tokens).'), '');
+    for (const entry of elsewhere) {
+      for (const s of entry.sessions) {
+        lines.push(`- ${entry.issuer} (${vscode.l10n.t('Client ID')}: ${entry.clientId}): **${s.accountLabel}** — ${vscode.l10n.t('scopes')}: ${s.scopes.join(' ') || '—'}; ${s.refreshToken ? vscode.l10n.t('can refresh') : vscode.l10n.t('no refresh token')}`);
+      }
+      entry.manager.dispose();
     }
     lines.push('');
   }

@@ -26,6 +26,8 @@ export interface WindowTask {
   jitterMs: number;
   durationMs: number;
   callEveryMs: number;
+  /** The lock's stale time (the product's default when unset). */
+  staleLockMs?: number;
 }
 
 export interface WindowReport {
@@ -59,7 +61,10 @@ async function run(task: WindowTask): Promise<WindowReport> {
     config,
     store,
     // As in the product: browser-hosted windows keep the file key beside the state.
-    shared: new SharedStateFile(task.sharedDir, key, store, { keyFile: task.mode !== 'desktop' }),
+    shared: new SharedStateFile(task.sharedDir, key, store, {
+      keyFile: task.mode !== 'desktop',
+      ...(task.staleLockMs !== undefined ? { staleLockMs: task.staleLockMs } : {}),
+    }),
     issuers: new IssuerCache(silentLogger),
     flow: noFlow,
     log: silentLogger,

@@ -21,6 +21,7 @@ import { SharedStateFile } from '../../src/core/sharedState';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 import { startStoreServer } from '../support/storeServer';
+import { staleLockInjector } from '../support/staleLocks';
 import { runWindow } from '../support/windows';
 
 const TTL_S = 2;
@@ -112,4 +113,51 @@ describe('many windows, one refresh (separate processes)', function () {
       });
     }
   }
+  it('16 windows while crashed and frozen windows leave stale locks all along: no invalid_grant, no refresh token spent twice', async function () {
+    this.timeout(180_000);
+    const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
+    const store = await signInOnce(idp, sharedDir);
+    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
+    const callsBefore = idp.tokenCalls.length;
+    const requestsBefore = idp.requests.length;
+    // Locks of a process that has exited, and locks of another host that go stale (1 s untouched
+    // here, half of it gone when injected) while windows wait for them, so all take over at once.
+    const injector = staleLockInjector(lockPath, 500, 100);
+    try {
+      const reports = await Promise.all(
+        Array.from({ length: 16 }, () =>
+          runWindow({
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            sharedDir,
+            mode: 'web',
+            snapshot: [...store.data],
+            skewMs: SKEW_MS,
+            jitterMs: JITTER_MS,
+            durationMs: CYCLES * TTL_S * 1000,
+            callEveryMs: 40,
+            staleLockMs: 1_000,
+          }),
+        ),
+      );
+      const injected = await injector.stop();
+      const calls = idp.tokenCalls.slice(callsBefore);
+      const spent = idp.requests
+        .slice(requestsBefore)
+        .filter((r) => r.path === '/token' && r.params.grant_type === 'refresh_token')
+        .map((r) => r.params.refresh_token);
+      const twice = spent.length - new Set(spent).size;
+      assert.ok(injected >= 4, `only ${injected} stale locks injected`);
+      assert.deepEqual(calls.filter((c) => c.status !== 200), [], 'no invalid_grant or other error at the IdP');
+      assert.equal(twice, 0, `${twice} refresh tokens were spent twice`);
+      assert.ok(spent.length >= CYCLES - 1, `only ${spent.length} refreshes`);
+      for (const r of reports) {
+        assert.deepEqual(r.errors, []);
+        assert.equal(r.missing, 0, 'no window ever lost the session');
+      }
+    } finally {
+      await injector.stop();
+      fs.rmSync(sharedDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -46,20 +46,47 @@ function issue(dir: string, ca: string, name: string, san: string, days: number)
   return { key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'), cert: fs.readFileSync(path.join(dir, `${name}.pem`), 'utf8') };
 }
 
-/** Makes the CA and the four server certificates in a new temporary folder. */
-export function makeTestCa(): TestCa {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-ca-'));
+const CERTIFICATES = ['valid', 'expired', 'wrong-host', 'untrusted'] as const;
+
+/** Makes the CA and the four server certificates in `dir` (default a new temporary folder). */
+export function makeTestCa(dir: string = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-ca-'))): TestCa {
+  fs.mkdirSync(dir, { recursive: true });
   makeCa(dir, 'test-ca');
   makeCa(dir, 'other-ca');
-  const caFile = path.join(dir, 'test-ca.pem');
-  return {
-    dir,
-    caFile,
-    caPem: fs.readFileSync(caFile, 'utf8'),
-    valid: issue(dir, 'test-ca', 'valid', 'IP:127.0.0.1,DNS:localhost', 2),
-    expired: issue(dir, 'test-ca', 'expired', 'IP:127.0.0.1,DNS:localhost', -1),
-    wrongHost: issue(dir, 'test-ca', 'wrong-host', 'DNS:idp.example.test', 2),
-    untrusted: issue(dir, 'other-ca', 'untrusted', 'IP:127.0.0.1,DNS:localhost', 2),
-    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
-  };
+  issue(dir, 'test-ca', 'valid', 'IP:127.0.0.1,DNS:localhost', 2);
+  issue(dir, 'test-ca', 'expired', 'IP:127.0.0.1,DNS:localhost', -1);
+  issue(dir, 'test-ca', 'wrong-host', 'DNS:idp.example.test', 2);
+  issue(dir, 'other-ca', 'untrusted', 'IP:127.0.0.1,DNS:localhost', 2);
+  return loadTestCa(dir);
 }
+
+/** The CA makeTestCa made in `dir` (another process, e.g. the extension host, reads it). */
+export function loadTestCa(dir: string): TestCa {
+  const read = (name: string): ServerCertificate => ({
+    key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'),
+    cert: fs.readFileSync(path.join(dir, `${name}.pem`), 'utf8'),
+  });
+  const [valid, expired, wrongHost, untrusted] = CERTIFICATES.map(read) as [ServerCertificate, ServerCertificate, ServerCertificate, ServerCertificate];
+  const caFile = path.join(dir, 'test-ca.pem');
+  return { dir, caFile, caPem: fs.readFileSync(caFile, 'utf8'), valid, expired, wrongHost, untrusted, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Debian's system bundle, which update-ca-certificates writes and OpenSSL reads by default. */
+const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * Environment for a VS Code server whose extension host should trust the test CA as a company CA
+ * in the operating system's store, without changing this machine: SSL_CERT_FILE names a copy of
+ * the system bundle with the test CA appended (what `update-ca-certificates` would write; Node's
+ * system store, which VS Code loads, reads it). The other CA goes into NODE_EXTRA_CA_CERTS only,
+ * which the suites show VS Code's fetch does not honour.
+ */
+export function testCaEnvironment(ca: TestCa): Record<string, string> {
+  const bundle = path.join(ca.dir, 'system-bundle-with-test-ca.pem');
+  const system = fs.existsSync(SYSTEM_BUNDLE) ? fs.readFileSync(SYSTEM_BUNDLE, 'utf8') : '';
+  fs.writeFileSync(bundle, `${system}\n${ca.caPem}`);
+  return { SSL_CERT_FILE: bundle, NODE_EXTRA_CA_CERTS: path.join(ca.dir, 'other-ca.pem'), [TEST_CA_ENV]: ca.dir };
+}
+
+/** The folder of the test CA, for suites in the extension host. */
+export const TEST_CA_ENV = 'OIDC_TEST_CA_DIR';

@@ -22,7 +22,15 @@ export type OidcErrorKind =
   | 'storage';
 
 /** Finer causes the VS Code layer turns into specific advice. */
-export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable' | 'scopeRejected' | 'tenantRejected' | 'promptRefused';
+export type OidcErrorReason =
+  | 'redirectRefused'
+  | 'clockSkew'
+  | 'unreachable'
+  | 'scopeRejected'
+  | 'tenantRejected'
+  | 'promptRefused'
+  | 'certificate'
+  | 'proxy';
 
 export class OidcError extends Error {
   override readonly name = 'OidcError';

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
@@ -58,6 +59,8 @@ export interface TestIdpOptions {
   clients?: ClientMetadata[];
   /** Overrides merged into the provider configuration. */
   configuration?: Partial<Configuration>;
+  /** Serve https with this key and certificate (see testCa.ts); the issuer is then https://. */
+  tls?: { key: string; cert: string };
 }
 
 export interface TokenEndpointCall {
@@ -138,13 +141,13 @@ export function accountClaims(login: string): Record<string, unknown> {
 }
 
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
-  const server = http.createServer();
+  const server = options.tls ? https.createServer(options.tls) : http.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+  const issuer = `${options.tls ? 'https' : 'http'}://${options.issuerHost ?? '127.0.0.1'}:${port}`;
 
   const grantTypes = ['authorization_code', 'refresh_token'];
   if (options.deviceFlow) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');

@@ -17,6 +17,11 @@ export interface BrowserPlan {
   action: 'login' | 'deny' | 'ignore';
   /** Login name for `login` (default "alice"). */
   login?: string;
+  /**
+   * Loopback ports that serve https (an https test IdP): the workbench rewrites loopback URLs to
+   * its `/proxy/PORT/` route, which loses the scheme, and the robot undoes that with this list.
+   */
+  httpsPorts?: number[];
 }
 
 /** A robot-driven page that reached a non-IdP URL (e.g. the extension's loopback callback). */

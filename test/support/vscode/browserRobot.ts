@@ -49,12 +49,14 @@ export class BrowserRobot {
 
   constructor(private readonly log: (line: string) => void) {}
 
-  /** `${workbenchOrigin}/proxy/PORT/rest` → `http://127.0.0.1:PORT/rest`; other URLs unchanged. */
+  /** `${workbenchOrigin}/proxy/PORT/rest` → `http(s)://127.0.0.1:PORT/rest`; other URLs unchanged. */
   unproxy(url: string): string {
     const m = this.proxyPrefix.exec(url);
     if (!m) return url;
     const rest = m[2] ?? '';
-    return `http://127.0.0.1:${m[1]}${rest.startsWith('/') ? rest : `/${rest}`}`;
+    // The rewrite drops the scheme: the plan names the ports that serve https.
+    const scheme = this.plan.httpsPorts?.includes(Number(m[1])) ? 'https' : 'http';
+    return `${scheme}://127.0.0.1:${m[1]}${rest.startsWith('/') ? rest : `/${rest}`}`;
   }
 
   /**
@@ -321,7 +323,8 @@ export class BrowserRobot {
           return json(400, { error: 'action must be login, deny or ignore' });
         }
         if (plan.login !== undefined && typeof plan.login !== 'string') return json(400, { error: 'login must be a string' });
-        this.setPlan(plan.login === undefined ? { action: plan.action } : { action: plan.action, login: plan.login });
+        const httpsPorts = Array.isArray(plan.httpsPorts) ? plan.httpsPorts.filter((p) => Number.isInteger(p)) : undefined;
+        this.setPlan({ action: plan.action, ...(plan.login === undefined ? {} : { login: plan.login }), ...(httpsPorts ? { httpsPorts } : {}) });
         return json(200, { ok: true });
       }
       case 'GET /opened':

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
 import { withFileLock } from '../../src/core/fileLock';
+import { OidcError } from '../../src/core/errors';
 import { MemorySecretStore } from '../../src/core/secretStore';
 import { storageKey } from '../../src/core/sessions';
 import { SharedStateFile } from '../../src/core/sharedState';
@@ -160,13 +161,17 @@ describe('a caller waiting while another window holds the lock', function () {
     assert.ok(waited < 10_000, `waited ${waited} ms`);
   });
 
-  it('gets the stored session, not "no session", when the lock cannot be had', async () => {
+  it('keeps the stored session, not "no session", when the lock cannot be had and the token has expired', async () => {
     const { signedIn, second, lockPath } = await windows((expiresAt) => expiresAt + 1_000, 500); // expired
     const holder = hungHolder(lockPath);
     await new Promise((r) => setTimeout(r, 50));
-    const sessions = await second.getSessions(['openid']);
+    // A caller who wants a token gets a clear error, never the expired token ...
+    await assert.rejects(second.getSessions(['openid']), (err: unknown) => err instanceof OidcError && err.kind === 'timeout');
+    // ... while the session stays listed (the Accounts menu) and stored.
+    const listed = await second.getSessions();
     await holder.release();
     second.dispose();
-    assert.deepEqual(sessions.map((s) => s.id), [signedIn.id]);
+    assert.deepEqual(listed.map((s) => s.id), [signedIn.id]);
   });
+});
 });

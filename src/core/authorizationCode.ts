@@ -2,8 +2,10 @@
  * The parts of the Authorization Code flow with PKCE that every redirect-based flow shares
  * (loopback now, the URI handler later): building the authorization URL and turning a callback
  * into validated tokens. Parsing and validation are oauth4webapi's; this adds the checks it
- * leaves to its caller (see shared/protocol-facts.md): ID-token signatures, a pinned signing
- * algorithm.
+ * leaves to its caller: ID-token signatures (it does not verify them on token-endpoint answers)
+ * and a pinned signing algorithm (it accepts `alg: none` when the IdP's metadata lists `none`
+ * unless the client object names `id_token_signed_response_alg`). oauth4webapi has no
+ * authorization-URL builder, so the URL is built here from `authorization_endpoint`.
  */
 import * as oauth from 'oauth4webapi';
 import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';

@@ -1,8 +1,11 @@
 /**
- * ID-token checks beyond oauth4webapi's (which verifies iss, aud, exp, nonce and, for the
- * token endpoint, relies on TLS instead of the signature; see shared/protocol-facts.md):
- * the signature, with one re-discovery when the IdP signs with a key its cached JWKS lacks,
- * `azp`, and an `iat` that is not far from now.
+ * ID-token checks beyond oauth4webapi's. oauth4webapi (3.x) verifies iss, aud, exp and nonce,
+ * but for an ID token from the token endpoint it relies on TLS and does not verify the signature
+ * (`validateApplicationLevelSignature` must be called); it accepts a single audience whose `azp`
+ * names another client and an `iat` far in the future or past; its JWKS cache refetches only
+ * when at least 60 s old, so a key rotated in within that time fails with "no applicable keys".
+ * Added here: the signature, with one re-discovery when the IdP signs with a key its cached JWKS
+ * lacks, `azp`, and an `iat` that is not far from now.
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';

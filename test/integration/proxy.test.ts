@@ -170,6 +170,16 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
   });
 
+  it('a proxy that refuses the IdP (HTTP 403): says so, and the session is kept', async () => {
+    const held = await api.getAccessToken(['openid']);
+    await setProxy(net.strictProxy.url);
+    const before = idp.tokenCalls.length;
+    assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escape(net.idpHost)}:${net.idpPort} refused the connection \\(HTTP 403\\)\\. Check the http\\.proxy setting, or ask who runs the proxy to allow`));
+    assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
+    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
+  });
+
   it('device code through the proxy (the core flow on the extension host fetch; VS Code refuses its modal in mocha suites)', async () => {
     const before = idpTunnels();
     const manager = new SessionManager({

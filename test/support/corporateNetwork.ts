@@ -9,9 +9,9 @@
  *   VS Code ──► 127.0.0.1:P (this process) ─unix─► netns 127.0.0.1:3128 tinyproxy
  *                                                  └─► idp.corp.test:8443 = netns 127.0.0.1:8443 ─unix─► IdP
  *
- * Three proxies: `proxy` (open, for VS Code; its log is what the suite checks), `authProxy`
- * (asks for a login: HTTP 407) and `browserProxy` (for the test browser, so the first proxy's log
- * shows only VS Code's requests).
+ * Four proxies: `proxy` (open, for VS Code; its log is what the suite checks), `authProxy`
+ * (asks for a login: HTTP 407), `strictProxy` (tunnels to port 443 only: HTTP 403 for the IdP) and
+ * `browserProxy` (for the test browser, so the first proxy's log shows only VS Code's requests).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,11 +38,13 @@ export interface CorporateNetwork {
   readonly proxy: NetworkProxy;
   readonly authProxy: NetworkProxy & { readonly user: string; readonly password: string };
   readonly browserProxy: NetworkProxy;
+  /** Tunnels only to port 443, so it refuses the IdP's port (HTTP 403). */
+  readonly strictProxy: NetworkProxy;
   close(): Promise<void>;
 }
 
 const IDP_PORT = 8443;
-const PROXY_PORTS = { proxy: 3128, authProxy: 3129, browserProxy: 3130 } as const;
+const PROXY_PORTS = { proxy: 3128, authProxy: 3129, browserProxy: 3130, strictProxy: 3131 } as const;
 const PROXY_USER = 'corp-user';
 const PROXY_PASSWORD = 'corp-proxy-password';
 
@@ -111,7 +113,7 @@ export async function startCorporateNetwork(idpHost = 'idp.corp.test'): Promise<
       return child;
     };
 
-    const logs: Record<keyof typeof PROXY_PORTS, string> = { proxy: '', authProxy: '', browserProxy: '' };
+    const logs: Record<keyof typeof PROXY_PORTS, string> = { proxy: '', authProxy: '', browserProxy: '', strictProxy: '' };
     for (const [name, port] of Object.entries(PROXY_PORTS) as [keyof typeof PROXY_PORTS, number][]) {
       const log = path.join(dir, `${name}.log`);
       logs[name] = log;
@@ -128,6 +130,7 @@ export async function startCorporateNetwork(idpHost = 'idp.corp.test'): Promise<
           'Allow 127.0.0.1',
           'DisableViaHeader Yes',
           ...(name === 'authProxy' ? [`BasicAuth ${PROXY_USER} ${PROXY_PASSWORD}`] : []),
+          ...(name === 'strictProxy' ? ['ConnectPort 443'] : []),
           '',
         ].join('\n'),
       );
@@ -174,6 +177,7 @@ export async function startCorporateNetwork(idpHost = 'idp.corp.test'): Promise<
       proxy: await hostSide('proxy'),
       authProxy: { ...(await hostSide('authProxy')), user: PROXY_USER, password: PROXY_PASSWORD },
       browserProxy: await hostSide('browserProxy'),
+      strictProxy: await hostSide('strictProxy'),
       close,
     };
   } catch (err) {

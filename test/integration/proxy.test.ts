@@ -168,6 +168,14 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) on the way to the identity provider at ${escape(net.idpHost)}:${net.idpPort}\\. Check that the proxy is running and the http\\.proxy setting\\.`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
+
+    // A sign-in (another account) through the same proxy ends in the same message, before any browser.
+    await browser.reset();
+    await vscode.commands.executeCommand('oidcAuth.signIn');
+    await logged(new RegExp(`Sign-in failed: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+    assert.deepEqual(await browser.opened(), [], 'no browser was opened');
+    assert.equal(idp.tokenCalls.length, before);
+    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
   });
 
   it('a proxy that refuses the IdP (HTTP 403): says so, and the session is kept', async () => {

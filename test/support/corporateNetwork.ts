@@ -71,12 +71,29 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): 
   }
 }
 
+/** Namespaces an earlier run left behind (its process was killed before close()). */
+function removeStaleNamespaces(ip: string): void {
+  const list = spawnSync(ip, ['netns', 'list'], { encoding: 'utf8', timeout: 15_000 }).stdout ?? '';
+  for (const [, name, pid] of list.matchAll(/^(oidc-auth-(\d+)-\w+)/gm)) {
+    if (!name || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+      continue; // still running: another run's
+    } catch {
+      // gone
+    }
+    spawnSync(ip, ['netns', 'del', name], { timeout: 15_000 });
+    fs.rmSync(path.join('/etc/netns', name), { recursive: true, force: true });
+  }
+}
+
 /** Makes the namespace, its proxies and the relays; the IdP then listens on `idpSocket`. */
 export async function startCorporateNetwork(idpHost = 'idp.corp.test'): Promise<CorporateNetwork> {
   if (process.getuid?.() !== 0) throw new Error('the corporate-network suite makes a network namespace (ip netns) and needs root');
   const ip = which('ip');
   const tinyproxy = which('tinyproxy');
   if (!ip || !tinyproxy) throw new Error('ip (iproute2) and tinyproxy are needed: run scripts/ensure-proxy.sh');
+  removeStaleNamespaces(ip);
   const namespace = `oidc-auth-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-corpnet-'));
   const etc = path.join('/etc/netns', namespace);

@@ -13,18 +13,14 @@ import { startTestIdp, type TestIdp } from '../support/idp';
 import { loadTestCa, TEST_CA_ENV, type TestCa } from '../support/testCa';
 import { trackIssuedTokens } from '../support/tokenLedger';
 import * as browser from '../support/vscode/browserControl';
+import { configureLoopbackIssuer } from '../support/vscode/testSettings';
 import { logged } from '../support/vscode/extensionLog';
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-async function configure(issuer: string | undefined): Promise<void> {
-  const config = vscode.workspace.getConfiguration('oidcAuth');
-  await config.update('issuer', issuer, vscode.ConfigurationTarget.Global);
-  await config.update('clientId', issuer ? 'oidc-auth-test' : undefined, vscode.ConfigurationTarget.Global);
-  await config.update('flow', issuer ? 'loopback' : undefined, vscode.ConfigurationTarget.Global);
-}
+const configure = configureLoopbackIssuer;
 
 describe('HTTPS IdPs in a real VS Code (certificate from a CA in the system store)', function () {
   this.timeout(90_000);

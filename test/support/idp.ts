@@ -61,6 +61,13 @@ export interface TestIdpOptions {
   configuration?: Partial<Configuration>;
   /** Serve https with this key and certificate (see testCa.ts); the issuer is then https://. */
   tls?: { key: string; cert: string };
+  /**
+   * Listen on this Unix socket instead of 127.0.0.1 (an IdP reachable only through a relay, see
+   * corporateNetwork.ts); `port` is then the port in the issuer URL.
+   */
+  socketPath?: string;
+  /** Close the connection after every answer, so each request opens its own (proxy tunnel). */
+  closeConnections?: boolean;
 }
 
 export interface TokenEndpointCall {
@@ -142,11 +149,15 @@ export function accountClaims(login: string): Record<string, unknown> {
 
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
   const server = options.tls ? https.createServer(options.tls) : http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  if (options.closeConnections) server.on('request', (_req, res: http.ServerResponse) => res.setHeader('connection', 'close'));
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (options.socketPath) server.listen(options.socketPath, () => resolve());
+      else server.listen(port, '127.0.0.1', () => resolve());
+    });
+  await listen(options.port ?? 0);
+  const port = options.socketPath ? (options.port ?? 443) : (server.address() as AddressInfo).port;
   const issuer = `${options.tls ? 'https' : 'http'}://${options.issuerHost ?? '127.0.0.1'}:${port}`;
 
   const grantTypes = ['authorization_code', 'refresh_token'];
@@ -374,11 +385,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-    restart: () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => resolve());
-      }),
+    restart: () => listen(port),
     close: () =>
       new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

@@ -46,6 +46,11 @@ function issue(dir: string, ca: string, name: string, san: string, days: number)
   return { key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'), cert: fs.readFileSync(path.join(dir, `${name}.pem`), 'utf8') };
 }
 
+/** One more server certificate from the test CA, for `san` (e.g. `DNS:idp.corp.test`), valid now. */
+export function issueFromTestCa(ca: TestCa, name: string, san: string): ServerCertificate {
+  return issue(ca.dir, 'test-ca', name, san, 2);
+}
+
 const CERTIFICATES = ['valid', 'expired', 'wrong-host', 'untrusted'] as const;
 
 /** Makes the CA and the four server certificates in `dir` (default a new temporary folder). */

@@ -82,6 +82,14 @@ export async function reset(): Promise<void> {
   await call('POST', '/reset', {});
 }
 
+/**
+ * Sends the browser's requests for hosts that are not loopback through the proxy listening on
+ * 127.0.0.1:`port` (undefined: refuse them again, the default). Loopback stays direct.
+ */
+export async function setBrowserProxy(port: number | undefined): Promise<void> {
+  await call('POST', '/browser-proxy', { port: port ?? null });
+}
+
 /** Forgets every cookie in the browser (IdP sessions), so the next sign-in shows the login page. */
 export async function clearCookies(): Promise<void> {
   await call('POST', '/clear-cookies', {});

@@ -206,10 +206,13 @@ class CodeServerRun {
     const origin = `http://127.0.0.1:${port}`;
     this.say(`VS Code server listening on ${origin}; starting Chromium`);
 
+    // Requests for hosts that are not loopback go to the robot's proxy hop (the corporate-network
+    // suite points it at a proxy; otherwise it refuses them, as this machine's network would).
+    const hop = await this.robot.listenProxyHop();
     const browser = await chromium.launch({
       executablePath: install.chromium,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, `--proxy-server=http://127.0.0.1:${hop}`],
       timeout: 60_000,
       // Our own signal handlers stop the browser *and* the VS Code server; Playwright's would
       // kill the browser and exit at once, leaving the server running.

@@ -58,6 +58,15 @@ export interface TestIdpOptions {
   clients?: ClientMetadata[];
   /** Overrides merged into the provider configuration. */
   configuration?: Partial<Configuration>;
+  /** Path of the issuer (e.g. `/<tenant id>/v2.0`, as Entra ID's are); requests under it reach the provider. */
+  issuerPath?: string;
+  /** Claims every account has besides those made from its login name (Entra ID's `tid`), sent with `openid`. */
+  extraClaims?: Record<string, unknown>;
+  /**
+   * Answers requests before the provider sees them (another discovery document, as an IdP serves
+   * for its multi-tenant URLs); returns true when it answered.
+   */
+  front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
 
 export interface TokenEndpointCall {
@@ -129,7 +138,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+  const issuerPath = options.issuerPath ?? '';
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}${issuerPath}`;
 
   const grantTypes = ['authorization_code', 'refresh_token'];
   if (options.deviceFlow) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');
@@ -160,14 +170,14 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'api.read', 'api.write'],
     claims: {
-      openid: ['sub'],
+      openid: ['sub', ...Object.keys(options.extraClaims ?? {})],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
     },
     conformIdTokenClaims: options.claimsInIdToken === false,
     findAccount: async (_ctx: KoaContextWithOIDC, sub: string) => ({
       accountId: sub,
-      claims: async () => accountClaims(sub) as { sub: string },
+      claims: async () => ({ ...accountClaims(sub), ...options.extraClaims }) as { sub: string },
     }),
     features: {
       devInteractions: { enabled: true },
@@ -300,7 +310,15 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     }
     if (isRevoke && ctx.status === 200) revocations++;
   });
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    void (async () => {
+      if (options.front && (await options.front(req, res))) return;
+      // oidc-provider builds its URLs from the issuer and routes requests below its mount point.
+      if (issuerPath && req.url?.startsWith(issuerPath)) req.url = req.url.slice(issuerPath.length) || '/';
+      callback(req, res);
+    })();
+  });
 
   const basic = Buffer.from(`${INTROSPECTION_CLIENT.client_id}:${INTROSPECTION_CLIENT.client_secret}`).toString('base64');
   const idp: TestIdp = {
@@ -339,7 +357,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       revocations = v;
     },
     async introspect(token: string) {
-      const res = await fetch(`http://127.0.0.1:${port}/token/introspection`, {
+      const res = await fetch(`http://127.0.0.1:${port}${issuerPath}/token/introspection`, {
         method: 'POST',
         headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token }).toString(),
@@ -347,7 +365,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       return (await res.json()) as { active: boolean };
     },
     async userinfoStatus(accessToken: string) {
-      const res = await fetch(`http://127.0.0.1:${port}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const res = await fetch(`http://127.0.0.1:${port}${issuerPath}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
       await res.arrayBuffer();
       return res.status;
     },

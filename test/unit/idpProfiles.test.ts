@@ -14,6 +14,7 @@ import { OidcError, RedirectRefusedError, ScopeRejectedError, TenantRejectedErro
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
 import { IssuerCache } from '../../src/core/issuer';
+import { MemorySecretStore } from '../../src/core/secretStore';
 import type { SessionsChange, SignInOptions } from '../../src/core/sessionManager';
 import { matchDiscoveredIssuer } from '../../src/core/tenants';
 import { robotSignIn, testManager } from '../support/coreHarness';
@@ -105,12 +106,13 @@ describe('IdP profiles: Google', () => {
         clients: [nativeClient('google-desktop', { client_secret: SECRET, token_endpoint_auth_method: method })],
       });
       const logs: string[] = [];
+      const store = new MemorySecretStore();
       const manager = testManager(
         configFor(idp.issuer, 'google-desktop', {
           useClientSecret: true,
           extraAuthorizationParameters: { access_type: 'offline', prompt: 'consent' },
         }),
-        { clientSecret: async () => SECRET, log: recordingLogger(logs) },
+        { clientSecret: async () => SECRET, log: recordingLogger(logs), store },
       );
       const session = await manager.createSession([], robotSignIn());
       const sent = lastAuthorization(idp);
@@ -129,6 +131,8 @@ describe('IdP profiles: Google', () => {
       const { revokeError } = await manager.removeSessions([session.id]);
       assert.equal(revokeError, undefined);
       assert.equal(idp.revocations, revocations + 1, 'revoked at the IdP');
+      // The secret stays where the host keeps it (SecretStorage): the sessions never hold it.
+      assert.ok(store.data.size > 0 && [...store.data.values()].every((v) => !v.includes(SECRET)), 'the session store never holds the secret');
     });
   }
 

@@ -155,6 +155,19 @@ describe('IdP profiles: Google', () => {
     assert.equal(opened, 0);
   });
 
+  it('an IdP with PAR gets the client secret at its PAR endpoint too (client_secret_post)', async () => {
+    // Not Google (it has no PAR): a confidential native client at an IdP that has one, which
+    // authenticates the client there as at its token endpoint (RFC 9126 §2.1).
+    idp = await profile('', (doc) => ({ ...doc, token_endpoint_auth_methods_supported: ['client_secret_post'] }), {
+      clients: [nativeClient('with-par', { client_secret: SECRET, token_endpoint_auth_method: 'client_secret_post' })],
+    });
+    const manager = testManager(configFor(idp.issuer, 'with-par', { useClientSecret: true }), { clientSecret: async () => SECRET });
+    assert.ok((await manager.createSession([], robotSignIn())).accessToken);
+    const pushed = idp.requests.filter((r) => r.path === '/request');
+    assert.equal(pushed.length, 1, 'the authorization request was pushed');
+    assert.equal(pushed[0]!.params.client_secret, SECRET, 'with the secret in the body (client_secret_post)');
+  });
+
   it('the device code flow polls with the client secret', async () => {
     idp = await profile('', google(['client_secret_basic']), {
       deviceFlow: true,

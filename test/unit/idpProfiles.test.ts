@@ -5,6 +5,10 @@
  * profile cites the page it was written from. The IdP checks what it receives: a missing or wrong
  * client secret, a scope the client may not ask for, a redirect URI it does not know are refused by
  * oidc-provider itself, not by the test.
+ *
+ * Longer than 300 lines on purpose: it is the one place that lists every profile (the README's
+ * "What is tested per identity provider" table points here), one describe per IdP, sharing the
+ * helpers at the top. Split it by IdP when a profile grows beyond a few tests.
  */
 import * as assert from 'node:assert/strict';
 import type * as http from 'node:http';

@@ -104,6 +104,11 @@ export interface TestIdp {
   readonly injectTokenErrors: string[];
   /** Fault injection: the connections of the next N token requests are destroyed unanswered. */
   dropTokenRequests: number;
+  /**
+   * Fault injection: the next N successful token requests are processed (a rotated refresh token
+   * is spent) and then their connections destroyed before the answer: a response lost on the way.
+   */
+  loseTokenAnswers: number;
   /** Fault injection: the next N revocation requests are answered 503 (an HTML page). */
   failRevocations: number;
   /** Fault injection: the next token requests get these raw answers (e.g. a 503 HTML page). */
@@ -247,7 +252,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const injectTokenResponses: { status: number; body: string; contentType?: string }[] = [];
   const stall = { count: 0, ms: 0 };
   let revocations = 0;
-  const faults = { drop: 0, revoke: 0 };
+  const faults = { drop: 0, revoke: 0, lose: 0 };
   provider.use(async (ctx, next) => {
     const isToken = ctx.method === 'POST' && ctx.path === '/token';
     const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
@@ -307,6 +312,10 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         at: Date.now(),
         ...(ctx.status >= 400 && body?.error ? { error: body.error } : {}),
       });
+      if (ctx.status === 200 && faults.lose > 0) {
+        faults.lose--;
+        ctx.req.socket.destroy();
+      }
     }
     if (isRevoke && ctx.status === 200) revocations++;
   });
@@ -343,6 +352,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     },
     set dropTokenRequests(n: number) {
       faults.drop = n;
+    },
+    get loseTokenAnswers() {
+      return faults.lose;
+    },
+    set loseTokenAnswers(n: number) {
+      faults.lose = n;
     },
     get failRevocations() {
       return faults.revoke;

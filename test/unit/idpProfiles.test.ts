@@ -340,6 +340,57 @@ describe('IdP profiles: Microsoft Entra ID and Azure AD B2C issuers', () => {
   });
 });
 
+/**
+ * oidc-provider's storage with Okta's grace period for rotated refresh tokens: a refresh token
+ * spent by a rotation stays usable for `graceMs` (oidc-provider itself treats any reuse as theft).
+ * Everything else is consumed at once, as in oidc-provider's own in-memory adapter.
+ */
+function graceAdapter(graceMs: number) {
+  type Entry = { payload: Record<string, unknown>; expiresAt: number; consumedAt?: number };
+  const store = new Map<string, Entry>();
+  const grants = new Map<string, Set<string>>();
+  const byUid = new Map<string, string>();
+  const byUserCode = new Map<string, string>();
+  return class GraceAdapter {
+    constructor(private readonly model: string) {}
+    private key(id: string) {
+      return `${this.model}:${id}`;
+    }
+    async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number) {
+      const key = this.key(id);
+      store.set(key, { payload: { ...payload }, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+      if (typeof payload.grantId === 'string') grants.set(payload.grantId, (grants.get(payload.grantId) ?? new Set()).add(key));
+      if (this.model === 'Session' && typeof payload.uid === 'string') byUid.set(payload.uid, id);
+      if (typeof payload.userCode === 'string') byUserCode.set(payload.userCode, id);
+    }
+    async find(id: string) {
+      const entry = store.get(this.key(id));
+      if (!entry || entry.expiresAt < Date.now()) return undefined;
+      const inGrace = this.model === 'RefreshToken' && entry.consumedAt !== undefined && Date.now() - entry.consumedAt <= graceMs;
+      return entry.consumedAt === undefined || inGrace ? { ...entry.payload } : { ...entry.payload, consumed: Math.floor(entry.consumedAt / 1000) };
+    }
+    async findByUid(uid: string) {
+      const id = byUid.get(uid);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async findByUserCode(userCode: string) {
+      const id = byUserCode.get(userCode);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async consume(id: string) {
+      const entry = store.get(this.key(id));
+      if (entry) entry.consumedAt = Date.now();
+    }
+    async destroy(id: string) {
+      store.delete(this.key(id));
+    }
+    async revokeByGrantId(grantId: string) {
+      for (const key of grants.get(grantId) ?? []) store.delete(key);
+      grants.delete(grantId);
+    }
+  };
+}
+
 describe('IdP profiles: Auth0, Okta and Keycloak (audience, refresh token rotation, offline tokens)', () => {
   let idp: TestIdp;
   afterEach(() => idp?.close());
@@ -412,6 +463,33 @@ describe('IdP profiles: Auth0, Okta and Keycloak (audience, refresh token rotati
     assert.equal(idp.tokenCalls.filter((c) => c.error === 'invalid_grant').length, 0, 'reuse detection never fired');
     assert.equal((await idp.introspect(session.accessToken)).active, true);
   });
+
+  for (const graceSeconds of [30, 0]) {
+    it(`Okta: a refresh answer lost after the IdP rotated — ${graceSeconds ? 'within the grace period the retry with the previous token works' : 'without a grace period the retry is reuse and the session ends, reported once'}`, async () => {
+      // https://developer.okta.com/docs/guides/refresh-tokens/main/ (Grace period for token
+      // rotation): "the previous token remains valid for the configured amount of time to allow
+      // clients to get the new token" (0–60 s); with 0, reuse detection invalidates the family.
+      idp = await startTestIdp({ par: false, rotateRefreshToken: true, configuration: { adapter: graceAdapter(graceSeconds * 1000) } });
+      const changes: SessionsChange[] = [];
+      const manager = testManager(configFor(idp.issuer, idp.clientId), { onDidChange: (c) => changes.push(c) });
+      const session = await manager.createSession([], robotSignIn());
+      idp.loseTokenAnswers = 1;
+      const kept = await manager.freshSession(session.id, session.accessToken);
+      assert.equal(kept?.refreshToken, session.refreshToken, 'the lost answer keeps the session and its (previous) refresh token');
+      assert.equal(idp.issued.filter((t) => t.grantType === 'refresh_token').length, 1, 'the IdP did rotate');
+      const retried = await manager.freshSession(session.id, session.accessToken);
+      assert.equal(sentRefreshTokens(idp).filter((t) => t === session.refreshToken).length, 2, 'the retry sent the previous token again');
+      if (graceSeconds) {
+        assert.ok(retried && retried.accessToken !== session.accessToken, 'refreshed within the grace period');
+        assert.notEqual(retried.refreshToken, session.refreshToken);
+        assert.equal((await idp.introspect(retried.accessToken)).active, true);
+        assert.ok(!changes.some((c) => c.ended?.length));
+      } else {
+        assert.equal(retried, undefined, 'reuse detected: the session ends');
+        assert.equal(changes.filter((c) => c.ended?.length).length, 1, 'reported once as ended');
+      }
+    });
+  }
 
   it('Keycloak: offline_access asks for an offline token without prompt=consent; it refreshes, each one used once', async () => {
     // https://www.keycloak.org/docs/latest/server_admin/#_offline-access : a client asks for an

@@ -3,7 +3,8 @@
  * (code-server's entry.js + Chromium) with the packaged extension: the first sign-in asks for the
  * secret in a password box, the IdP (which refuses the client without it, client_secret_basic)
  * issues tokens, and the secret is in no settings file, no file of the user data directory and no
- * log; a wrong secret entered with "Set Client Secret…" is refused by the IdP (invalid_client), is
+ * log; a second account signs in beside the first (the IdP is asked to choose an account); a wrong
+ * secret entered with "Set Client Secret…" is refused by the IdP (invalid_client), is
  * not kept, and the next sign-in asks again.
  *
  * One code-server, browser and IdP for the file. Screenshots and logs go to
@@ -49,7 +50,7 @@ function filesContaining(dir: string, needle: string): string[] {
   return found;
 }
 
-describe('a client with a secret in the VS Code web workbench: password box, SecretStorage only, a refused secret asked again', function () {
+describe('a client with a secret in the VS Code web workbench: password box, SecretStorage only, another account, a refused secret asked again', function () {
   this.timeout(120_000);
   this.slow(30_000);
 
@@ -152,7 +153,28 @@ describe('a client with a secret in the VS Code web workbench: password box, Sec
     assert.deepEqual(filesContaining(w().server.userDataDir, SECRET), [], 'in no file of the user data directory');
   });
 
-  it('2. "Set Client Secret…" takes a wrong secret in a password box; the IdP refuses it, it is not kept, and the next sign-in asks again', async function () {
+  it('2. another account while one is signed in: the IdP is asked to choose an account (prompt), and both accounts are listed side by side', async function () {
+    const { page, driver, context } = w();
+    const completedBefore = w().completedAuthorizations.length;
+    const pending = settle(driver.call('executeCommand', { id: 'oidcAuth.signIn' }, 90_000));
+    const tab = await waitForTab(context, isIdpTab, 30_000);
+    await page.bringToFront();
+    const result = await completeIdpLogin(tab, 'bob', isLoopbackCallback, 60_000);
+    assert.match(result.title, /Signed in/);
+    await tab.close();
+    assert.equal((await pending).ok, true);
+    const completed = w().completedAuthorizations.slice(completedBefore);
+    log(`authorization parameters: ${JSON.stringify(completed.map((p) => ({ prompt: p.prompt, login_hint: p.login_hint })))}`);
+    // oidc-provider lists no prompt_values_supported and refuses select_account: login is asked.
+    assert.equal(completed.at(-1)?.prompt, 'login');
+    const accounts = await until('both accounts', 20_000, async () => {
+      const listed = (await driver.call<{ label: string }[]>('getAccounts', {}, 15_000)).map((a) => a.label).sort();
+      return listed.length === 2 ? listed : undefined;
+    });
+    assert.deepEqual(accounts, ['alice@example.test', 'bob@example.test']);
+  });
+
+  it('3. "Set Client Secret…" takes a wrong secret in a password box; the IdP refuses it, it is not kept, and the next sign-in asks again', async function () {
     const { page, driver, context } = w();
     await runCommandFromPalette(page, 'OpenID Connect: Set Client Secret', 15_000, { focusClick: false });
     await secretBox();
@@ -160,11 +182,11 @@ describe('a client with a secret in the VS Code web workbench: password box, Sec
     await page.keyboard.press('Enter');
     await sleepUntilClosed();
     const refusedBefore = w().idp.tokenCalls.filter((c) => c.status === 401 || c.error === 'invalid_client').length;
-    // Another account: the IdP is asked at once (the wrong secret goes with the code exchange).
+    // A third account: the wrong secret goes with its code exchange.
     const pending = settle(driver.call('executeCommand', { id: 'oidcAuth.signIn' }, 90_000));
     const tab = await waitForTab(context, isIdpTab, 30_000);
     await page.bringToFront();
-    await completeIdpLogin(tab, 'bob', isLoopbackCallback, 60_000).catch(() => undefined);
+    await completeIdpLogin(tab, 'carol', isLoopbackCallback, 60_000).catch(() => undefined);
     await tab.close().catch(() => undefined);
     const error = await waitForToast(page, /invalid_client|rejected the token request/, 30_000);
     log(`refused: (${error.severity}) ${JSON.stringify(error.message)}`);

@@ -14,6 +14,8 @@ import { assertEndpointAllowed, describeFailure, requestOptions, type RequestCon
 import { checkIdToken, type IdTokenContext } from './idToken';
 import { endpointLabel } from './issuer';
 import { l10n } from './l10n';
+import { redact } from './logger';
+import { callbackServer, checkCallbackTenant } from './tenants';
 
 export interface PendingAuthorization {
   url: URL;
@@ -148,14 +150,17 @@ export async function checkAuthorizationAccepted(pending: PendingAuthorization, 
   if (pending.pushed) return;
   let status: number;
   let text = '';
+  let location: string | null = null;
   try {
     const response = await fetch(pending.url, { redirect: 'manual', signal: requestOptions({ ...ctx, timeoutMs: 10_000 }).signal });
     status = response.status;
+    location = response.headers.get('location');
     if (status >= 400 && status < 500) text = await readSome(response, ERROR_PAGE_LIMIT);
     else await response.body?.cancel();
   } catch {
     return;
   }
+  if (status >= 300 && status < 400 && location) return refusedByRedirect(pending, location);
   if (status < 400 || status >= 500) return;
   const oauthError = /\b(invalid_redirect_uri|redirect_uri_mismatch|invalid_request|unauthorized_client|invalid_client|invalid_scope)\b/.exec(text)?.[1];
   // An error page may echo the request itself: its redirect_uri parameter names nothing.
@@ -173,6 +178,34 @@ export async function checkAuthorizationAccepted(pending: PendingAuthorization, 
     ),
     'oidcAuth.flow',
     oauthError ?? `HTTP ${status}`,
+  );
+}
+
+/**
+ * An IdP that checks the request after the redirect URI sends its refusal back there at once
+ * (RFC 6749 §4.1.2.1: invalid_scope, a prompt it does not support): met here, it is reported now
+ * instead of after a round trip through the browser. Only an answer to this request (its state)
+ * counts; any other redirect is acceptance.
+ */
+function refusedByRedirect(pending: PendingAuthorization, location: string): void {
+  let back: URL;
+  try {
+    back = new URL(location, pending.url);
+  } catch {
+    return;
+  }
+  const target = new URL(pending.redirectUri);
+  if (back.origin !== target.origin || back.pathname !== target.pathname) return;
+  const error = back.searchParams.get('error');
+  if (!error || back.searchParams.get('state') !== pending.state) return;
+  const description = back.searchParams.get('error_description') ?? undefined;
+  if (pending.prompt && error === 'invalid_request' && /\bprompt\b/i.test(description ?? '')) throw promptRefused(pending.prompt, description ?? error);
+  throw new OidcError(
+    'idp',
+    description
+      ? l10n.t('The identity provider returned an error ({0}: {1}).', redact(error), redact(description))
+      : l10n.t('The identity provider returned an error ({0}).', redact(error)),
+    error,
   );
 }
 
@@ -225,8 +258,9 @@ export async function exchangeCallback(
   clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<CodeExchangeResult> {
   let params: URLSearchParams;
+  const callback = callbackServer(as, callbackParams);
   try {
-    params = oauth.validateAuthResponse(as, client, callbackParams, pending.state);
+    params = oauth.validateAuthResponse(callback.as, client, callbackParams, pending.state);
   } catch (err) {
     throw describeFailure(err, l10n.t('the sign-in'), ctx);
   }
@@ -248,7 +282,9 @@ export async function exchangeCallback(
       });
       // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
       // anyway so a tampered or unsigned token never becomes a session.
-      return { response, claims: await checkIdToken(as, client, httpResponse, response, ctx) };
+      const claims = await checkIdToken(as, client, httpResponse, response, ctx);
+      checkCallbackTenant(callback.issuer, claims?.iss);
+      return { response, claims };
     });
   } catch (err) {
     throw describeFailure(err, l10n.t('the token request'), ctx);

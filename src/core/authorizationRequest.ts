@@ -29,12 +29,15 @@ export function scopesToSend(requested: readonly string[], callerScopes: readonl
 
 /**
  * An `invalid_scope` answer, naming the scopes most likely at fault: those `scopes_supported`
- * leaves out, else those the IdP's own description names, else every scope sent but `openid`.
+ * leaves out, else those beyond the provider's own scopes (`ownScopes`, which its sign-ins send
+ * every time), else every scope sent but `openid`. Never read from the message, which may be
+ * translated.
  */
-export function scopeRejected(err: OidcError, sent: readonly string[], as: oauth.AuthorizationServer): ScopeRejectedError {
+export function scopeRejected(err: OidcError, sent: readonly string[], as: oauth.AuthorizationServer, ownScopes: readonly string[] = []): ScopeRejectedError {
   const supported = Array.isArray(as.scopes_supported) ? new Set(as.scopes_supported) : undefined;
+  const own = new Set(ownScopes);
   let suspects = supported ? sent.filter((s) => !supported.has(s)) : [];
-  if (!suspects.length) suspects = sent.filter((s) => s !== 'openid' && err.message.includes(s));
+  if (!suspects.length) suspects = sent.filter((s) => s !== 'openid' && !own.has(s));
   if (!suspects.length) suspects = sent.filter((s) => s !== 'openid');
   const error = new ScopeRejectedError(
     suspects,

@@ -223,7 +223,12 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
     return new OidcError('idp', returned, code);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    return new HttpStatusError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}).', what, err.status), err.status);
+    // RFC 6749 §5.2: a refused client authentication is a 401 whose challenge names the error
+    // (invalid_client); keep it, so callers can tell a wrong client secret from other refusals.
+    const code = err.cause.map((c) => c.parameters.error).find((e): e is string => typeof e === 'string' && e !== '');
+    return code
+      ? new HttpStatusError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}, {2}).', what, err.status, redact(code)), err.status, code)
+      : new HttpStatusError('idp', l10n.t('The identity provider rejected {0} (HTTP {1}).', what, err.status), err.status);
   }
   if (err instanceof oauth.OperationProcessingError && err.code === oauth.JWT_TIMESTAMP_CHECK) {
     return new OidcError(

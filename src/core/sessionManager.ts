@@ -332,7 +332,7 @@ export class SessionManager {
     try {
       signedIn = await flow.signIn(ctx);
     } catch (err) {
-      throw err instanceof OidcError && err.oauthError === 'invalid_scope' ? scopeRejected(err, sent, as) : err;
+      throw err instanceof OidcError && err.oauthError === 'invalid_scope' ? scopeRejected(err, sent, as, config.scopes) : err;
     }
     const { response, claims } = signedIn;
     checkTenant(as, config.tenants, claims?.tid);

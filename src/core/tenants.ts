@@ -67,6 +67,41 @@ export function tenantIssuer(template: string, tid: unknown): string {
 }
 
 /**
+ * The tenant an issuer names, when it is the template filled with a tenant id (the callback's
+ * `iss`, RFC 9207, of a multi-tenant sign-in); undefined when it has another shape.
+ */
+export function tenantOfIssuer(template: string, issuer: string): string | undefined {
+  const at = template.indexOf(TENANT_PLACEHOLDER);
+  if (at < 0) return undefined;
+  const before = template.slice(0, at);
+  const after = template.slice(at + TENANT_PLACEHOLDER.length);
+  if (!issuer.startsWith(before) || !issuer.endsWith(after) || issuer.length <= before.length + after.length) return undefined;
+  const tenant = issuer.slice(before.length, issuer.length - after.length);
+  return TENANT_ID.test(tenant) ? tenant : undefined;
+}
+
+/**
+ * What oauth4webapi's validateAuthResponse should compare the callback's `iss` with. A
+ * multi-tenant issuer's callback names the tenant the person signed in to, never the template:
+ * when it has the template's shape it is taken here, and the ID token's `iss` (checked against the
+ * template filled with its `tid`) must then be the same issuer (checkCallbackTenant).
+ */
+export function callbackServer(as: oauth.AuthorizationServer, params: URLSearchParams): { as: oauth.AuthorizationServer; issuer?: string } {
+  const iss = params.get('iss');
+  if (!iss || !isMultiTenant(as) || tenantOfIssuer(as.issuer, iss) === undefined) return { as };
+  return { as: { ...as, issuer: iss }, issuer: iss };
+}
+
+/** The ID token of a multi-tenant sign-in must come from the tenant its callback named. */
+export function checkCallbackTenant(callbackIssuer: string | undefined, idTokenIssuer: unknown): void {
+  if (callbackIssuer === undefined || idTokenIssuer === undefined || idTokenIssuer === callbackIssuer) return;
+  throw new TenantRejectedError(
+    undefined,
+    l10n.t('The sign-in came back from the issuer {0} but its ID token names {1}.', callbackIssuer.slice(0, 200), String(idTokenIssuer).slice(0, 200)),
+  );
+}
+
+/**
  * oauth4webapi's hook for the issuer an ID token must carry (`as[_expectedIssuer](result)`), the
  * one openid-client uses for Entra ID. It is exported at runtime but not in the type declarations.
  */

@@ -68,6 +68,15 @@ export interface TestIdpOptions {
   socketPath?: string;
   /** Close the connection after every answer, so each request opens its own (proxy tunnel). */
   closeConnections?: boolean;
+  /** Path of the issuer (e.g. `/<tenant id>/v2.0`, as Entra ID's are); requests under it reach the provider. */
+  issuerPath?: string;
+  /** Claims every account has besides those made from its login name (Entra ID's `tid`), sent with `openid`. */
+  extraClaims?: Record<string, unknown>;
+  /**
+   * Answers requests before the provider sees them (another discovery document, as an IdP serves
+   * for its multi-tenant URLs); returns true when it answered.
+   */
+  front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
 
 export interface TokenEndpointCall {
@@ -105,6 +114,11 @@ export interface TestIdp {
   readonly injectTokenErrors: string[];
   /** Fault injection: the connections of the next N token requests are destroyed unanswered. */
   dropTokenRequests: number;
+  /**
+   * Fault injection: the next N successful token requests are processed (a rotated refresh token
+   * is spent) and then their connections destroyed before the answer: a response lost on the way.
+   */
+  loseTokenAnswers: number;
   /** Fault injection: the next N revocation requests are answered 503 (an HTML page). */
   failRevocations: number;
   /** Fault injection: the next token requests get these raw answers (e.g. a 503 HTML page). */
@@ -158,7 +172,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     });
   await listen(options.port ?? 0);
   const port = options.socketPath ? (options.port ?? 443) : (server.address() as AddressInfo).port;
-  const issuer = `${options.tls ? 'https' : 'http'}://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+  const issuerPath = options.issuerPath ?? '';
+  const issuer = `${options.tls ? 'https' : 'http'}://${options.issuerHost ?? '127.0.0.1'}:${port}${issuerPath}`;
 
   const grantTypes = ['authorization_code', 'refresh_token'];
   if (options.deviceFlow) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');
@@ -189,14 +204,14 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     pkce: { required: () => true },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'api.read', 'api.write'],
     claims: {
-      openid: ['sub'],
+      openid: ['sub', ...Object.keys(options.extraClaims ?? {})],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
     },
     conformIdTokenClaims: options.claimsInIdToken === false,
     findAccount: async (_ctx: KoaContextWithOIDC, sub: string) => ({
       accountId: sub,
-      claims: async () => accountClaims(sub) as { sub: string },
+      claims: async () => ({ ...accountClaims(sub), ...options.extraClaims }) as { sub: string },
     }),
     features: {
       devInteractions: { enabled: true },
@@ -266,7 +281,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const injectTokenResponses: { status: number; body: string; contentType?: string }[] = [];
   const stall = { count: 0, ms: 0 };
   let revocations = 0;
-  const faults = { drop: 0, revoke: 0 };
+  const faults = { drop: 0, revoke: 0, lose: 0 };
   provider.use(async (ctx, next) => {
     const isToken = ctx.method === 'POST' && ctx.path === '/token';
     const isRevoke = ctx.method === 'POST' && ctx.path === '/token/revocation';
@@ -326,10 +341,22 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         at: Date.now(),
         ...(ctx.status >= 400 && body?.error ? { error: body.error } : {}),
       });
+      if (ctx.status === 200 && faults.lose > 0) {
+        faults.lose--;
+        ctx.req.socket.destroy();
+      }
     }
     if (isRevoke && ctx.status === 200) revocations++;
   });
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    void (async () => {
+      if (options.front && (await options.front(req, res))) return;
+      // oidc-provider builds its URLs from the issuer and routes requests below its mount point.
+      if (issuerPath && req.url?.startsWith(issuerPath)) req.url = req.url.slice(issuerPath.length) || '/';
+      callback(req, res);
+    })();
+  });
 
   const basic = Buffer.from(`${INTROSPECTION_CLIENT.client_id}:${INTROSPECTION_CLIENT.client_secret}`).toString('base64');
   const idp: TestIdp = {
@@ -355,6 +382,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     set dropTokenRequests(n: number) {
       faults.drop = n;
     },
+    get loseTokenAnswers() {
+      return faults.lose;
+    },
+    set loseTokenAnswers(n: number) {
+      faults.lose = n;
+    },
     get failRevocations() {
       return faults.revoke;
     },
@@ -368,7 +401,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       revocations = v;
     },
     async introspect(token: string) {
-      const res = await fetch(`http://127.0.0.1:${port}/token/introspection`, {
+      const res = await fetch(`http://127.0.0.1:${port}${issuerPath}/token/introspection`, {
         method: 'POST',
         headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token }).toString(),
@@ -376,7 +409,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       return (await res.json()) as { active: boolean };
     },
     async userinfoStatus(accessToken: string) {
-      const res = await fetch(`http://127.0.0.1:${port}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const res = await fetch(`http://127.0.0.1:${port}${issuerPath}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
       await res.arrayBuffer();
       return res.status;
     },

@@ -64,7 +64,9 @@ function assertTransportAllowed(url: URL): void {
 export function assertEndpointAllowed(endpoint: URL, issuer: URL, name: string): void {
   if (endpoint.protocol === 'https:') return;
   if (endpoint.protocol === 'http:' && isLoopbackHost(issuer.hostname) && isLoopbackHost(endpoint.hostname)) return;
-  throw new OidcError('protocol', l10n.t("The identity provider's {0} {1} does not use https, which sign-in requires.", name, endpoint.origin));
+  // A scheme without an origin (javascript:, file:, data:) is named by its scheme alone.
+  const where = endpoint.origin === 'null' ? endpoint.protocol : endpoint.origin;
+  throw new OidcError('protocol', l10n.t("The identity provider's {0} {1} does not use https, which sign-in requires.", name, where));
 }
 
 /** Tells the redactor every credential in a request body or Authorization header. */

@@ -541,6 +541,53 @@ describe('hostile IdP: attacks on the sign-in', function () {
     }
   });
 
+  describe('device code: the verification page the person is sent to', () => {
+    afterEach(() => {
+      idp.deviceAnswer = {};
+    });
+
+    /** A device-code sign-in whose presenter records what it was asked to show, then cancels. */
+    function deviceSignIn() {
+      const shown: { verificationUri: string; verificationUriComplete?: string }[] = [];
+      const flow = new DeviceCodeFlow({
+        presenter: {
+          showDeviceCode: async (info) => {
+            shown.push(info);
+            throw new OidcError('cancelled', 'the person cancelled');
+          },
+          waitingMessage: () => '',
+        },
+      });
+      const h = harness(idp, { flow });
+      return { h, shown, run: () => h.manager.createSession([], redirectBrowser()) };
+    }
+
+    it('control: an https or loopback page is shown', async () => {
+      idp.deviceAnswer = { verification_uri_complete: `${idp.issuer}/device-page?user_code=UC` };
+      const { shown, run } = deviceSignIn();
+      await rejection(run(), 'cancelled', /cancelled/);
+      assert.deepEqual(shown.map((i) => [i.verificationUri, i.verificationUriComplete]), [[`${idp.issuer}/device-page`, `${idp.issuer}/device-page?user_code=UC`]]);
+    });
+
+    for (const [name, answer, message] of [
+      ['verification_uri over http to another host', { verification_uri: 'http://evil.example.test/device' }, /device verification page http:\/\/evil\.example\.test does not use https/],
+      ['verification_uri_complete over http to another host', { verification_uri_complete: 'http://evil.example.test/device?user_code=UC' }, /device verification page http:\/\/evil\.example\.test does not use https/],
+      ['a javascript: verification_uri', { verification_uri: 'javascript:alert(document.cookie)' }, /device verification page javascript: does not use https/],
+      ['a file: verification_uri_complete', { verification_uri_complete: 'file:///etc/passwd' }, /device verification page file: does not use https/],
+      ['a verification_uri that is not a URL', { verification_uri: 'go to our site' }, /device verification page is not a URL/],
+    ] as const) {
+      it(`${name}: refused before anything is shown or opened, no poll, no session`, async () => {
+        idp.deviceAnswer = { ...answer };
+        const polls = idp.count('/token');
+        const { h, shown, run } = deviceSignIn();
+        await rejection(run(), 'protocol', message);
+        assert.deepEqual(shown, [], 'the code and page were never shown');
+        assert.equal(idp.count('/token'), polls, 'no poll');
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+      });
+    }
+  });
+
   it('the authorization URL, without PAR, carries the PKCE challenge and never the verifier', async () => {
     const h = harness(idp);
     let opened: URL | undefined;

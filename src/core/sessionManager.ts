@@ -25,6 +25,7 @@ import type { SecretStore } from './secretStore';
 import { SessionStore } from './sessionStore';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
 import { LockTimeoutError, type SharedStateFile } from './sharedState';
+import type { LockHold } from './fileLock';
 import { accountLabel, computeExpiresAt, lacksLabelClaims, needsRefresh, type IdTokenClaimsLike } from './tokens';
 
 /** Tokens expiring within this window are refreshed before they are handed out. */
@@ -346,7 +347,7 @@ export class SessionManager {
   private refresh(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
     let flight = this.refreshes.get(id);
     if (!flight) {
-      flight = this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, marginMs, staleToken))).finally(() =>
+      flight = this.enqueue(() => this.store.withLock((hold) => this.refreshLocked(id, marginMs, hold, staleToken))).finally(() =>
         this.refreshes.delete(id),
       );
       this.refreshes.set(id, flight);
@@ -358,7 +359,7 @@ export class SessionManager {
    * Runs holding the cross-window lock: re-reads the newest state first, so a token another
    * window refreshed meanwhile is adopted instead of spending the refresh token again.
    */
-  private async refreshLocked(id: string, marginMs: number, staleToken?: string): Promise<StoredSession | undefined> {
+  private async refreshLocked(id: string, marginMs: number, hold: LockHold, staleToken?: string): Promise<StoredSession | undefined> {
     const { log, config } = this.opts;
     const fresh = this.adopt(await this.store.read());
     const current = fresh.sessions.find((s) => s.id === id);
@@ -374,6 +375,13 @@ export class SessionManager {
     try {
       const timeoutMs = this.opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
       const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
+      // A window that took the lock over as stale (this one froze) may be refreshing with the
+      // same rotating refresh token: spending it twice would end the session at IdPs with reuse
+      // detection. Leave the refresh to that window; its result arrives through the store.
+      if (!(await hold.held())) {
+        log.warn(`Another window took the sign-in lock over from this one (it seemed frozen); that window refreshes ${current.accountLabel}.`);
+        return current;
+      }
       refreshed = await refreshSession(
         as,
         await this.client(as, current.tokenType === 'DPoP'),

@@ -10,7 +10,7 @@
 import * as oauth from 'oauth4webapi';
 import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError, RedirectRefusedError } from './errors';
-import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
+import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from './http';
 import { checkIdToken, type IdTokenContext } from './idToken';
 import { endpointLabel } from './issuer';
 import { l10n } from './l10n';
@@ -96,7 +96,7 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
       requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri;
     } catch (err) {
       if (err instanceof oauth.ResponseBodyError && /redirect_uri/.test(`${err.error} ${err.error_description ?? ''}`)) {
-        throw redirectRefused(redirectUri, err.error_description ?? err.error);
+        throw redirectRefused(redirectUri, boundIdpText(err.error_description ?? err.error));
       }
       if (err instanceof oauth.ResponseBodyError && err.error === 'invalid_request' && /\bprompt\b/i.test(err.error_description ?? '')) {
         throw promptRefused(String(params.prompt), err.error_description ?? err.error);

@@ -16,10 +16,12 @@
  *   (released and taken anew in between) is linked back. Then it competes for the lock like
  *   everyone else. Check-then-rename of the lock itself (the earlier design) let a window remove
  *   the new lock another window had just made, so two windows held it.
+ * - Still held: a task may ask, before an act that must happen once (spending a rotating
+ *   refresh token), whether the lock still holds its token; after a takeover it does not.
  * - Release: the holder removes the lock path only while it holds the holder's token.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { futimesSync, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { l10n } from './l10n';
@@ -46,6 +48,15 @@ export interface FileLockOptions {
   /** Told when a stale lock is taken over (for the log); never given a token. */
   onTakeover?: (reason: 'holderGone' | 'untouched', lockPath: string) => void;
 }
+
+/** What a task holding the lock can ask of it. */
+export interface LockHold {
+  /** Whether the lock is still ours (false once another window took it over as stale). */
+  held(): Promise<boolean>;
+}
+
+/** For callers without a lock (one window, no shared folder): always held. */
+export const NO_LOCK: LockHold = { held: async () => true };
 
 interface Holder {
   pid: number;
@@ -77,7 +88,7 @@ function holderGone(holder: Holder | undefined): boolean {
 }
 
 /** Runs `task` holding the lock file `lockPath` (its folder is made when missing). */
-export async function withFileLock<T>(lockPath: string, task: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
+export async function withFileLock<T>(lockPath: string, task: (hold: LockHold) => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const staleMs = options.staleLockMs ?? STALE_LOCK_MS;
   const maxHoldMs = options.maxHoldMs ?? MAX_HOLD_MS;
   const deadline = Date.now() + (options.lockWaitMs ?? LOCK_WAIT_MS);
@@ -114,14 +125,20 @@ export async function withFileLock<T>(lockPath: string, task: () => Promise<T>, 
   }
   await fs.unlink(mine).catch(() => undefined);
   const started = Date.now();
+  // Synchronous: a touch queued behind busy libuv threads (file reads, crypto of other windows'
+  // work in this process) would let a live holder look stale.
   const beat = setInterval(() => {
     if (Date.now() - started > maxHoldMs) return clearInterval(beat);
     const now = new Date();
-    void handle.utimes(now, now).catch(() => undefined);
-  }, Math.max(10, Math.min(staleMs / 4, 2_000)));
+    try {
+      futimesSync(handle.fd, now, now);
+    } catch {
+      /* the next beat tries again */
+    }
+  }, Math.max(10, Math.min(staleMs / 8, 1_000)));
   beat.unref?.();
   try {
-    return await task();
+    return await task({ held: async () => (await readToken(lockPath)) === token });
   } finally {
     clearInterval(beat);
     await handle.close().catch(() => undefined);

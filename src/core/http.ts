@@ -66,7 +66,9 @@ function assertTransportAllowed(url: URL): void {
 export function assertEndpointAllowed(endpoint: URL, issuer: URL, name: string): void {
   if (endpoint.protocol === 'https:') return;
   if (endpoint.protocol === 'http:' && isLoopbackHost(issuer.hostname) && isLoopbackHost(endpoint.hostname)) return;
-  throw new OidcError('protocol', l10n.t("The identity provider's {0} {1} does not use https, which sign-in requires.", name, endpoint.origin));
+  // A scheme without an origin (javascript:, file:, data:) is named by its scheme alone.
+  const where = endpoint.origin === 'null' ? endpoint.protocol : endpoint.origin;
+  throw new OidcError('protocol', l10n.t("The identity provider's {0} {1} does not use https, which sign-in requires.", name, where));
 }
 
 /** Tells the redactor every credential in a request body or Authorization header. */
@@ -210,7 +212,7 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
   }
   if (err instanceof oauth.AuthorizationResponseError) {
     const code = err.error;
-    const description = err.error_description ? redact(err.error_description) : undefined;
+    const description = err.error_description ? boundIdpText(err.error_description) : undefined;
     if (code === 'access_denied') {
       const denied = description
         ? l10n.t('Sign-in was denied at the identity provider: {0}.', description)
@@ -218,8 +220,8 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
       return new OidcError('idp', denied, code);
     }
     const returned = description
-      ? l10n.t('The identity provider returned an error ({0}: {1}).', redact(code), description)
-      : l10n.t('The identity provider returned an error ({0}).', redact(code));
+      ? l10n.t('The identity provider returned an error ({0}: {1}).', boundIdpText(code), description)
+      : l10n.t('The identity provider returned an error ({0}).', boundIdpText(code));
     return new OidcError('idp', returned, code);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
@@ -254,10 +256,20 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
   return new OidcError('network', l10n.t('{0} failed: {1}', what, redact(message)));
 }
 
+/** The most characters of an IdP's own words that a message carries. */
+export const MAX_IDP_TEXT = 300;
+
 /**
- * An IdP's `error` and `error_description`, for a message: redacted, because an IdP may echo the
- * code or token it was sent, and the message is logged and shown.
+ * Text an IdP supplied (an `error_description`, say), for a message that is logged and shown:
+ * redacted first (an IdP may echo the code or token it was sent; a cut could hide a secret from
+ * the redactor), on one line, and at most MAX_IDP_TEXT characters.
  */
-function idpText(error: string, description: string | undefined): string {
-  return redact(description ? `${error}: ${description}` : error);
+export function boundIdpText(text: string): string {
+  const line = redact(text).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
+  return line.length > MAX_IDP_TEXT ? `${line.slice(0, MAX_IDP_TEXT - 1)}…` : line;
+}
+
+/** An IdP's `error` and `error_description`, for a message (see boundIdpText). */
+export function idpText(error: string, description: string | undefined): string {
+  return boundIdpText(description ? `${error}: ${description}` : error);
 }

@@ -5,7 +5,7 @@
  */
 import type * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
-import { boundedFetch, describeFailure, requestOptions, type RequestContext } from './http';
+import { boundedFetch, describeFailure, idpText, requestOptions, type RequestContext } from './http';
 import { l10n } from './l10n';
 
 export interface Registration {
@@ -58,7 +58,8 @@ export async function registerClient(
   }
   const data = (typeof body === 'object' && body !== null ? body : {}) as { client_id?: unknown; error?: unknown; error_description?: unknown };
   if (status !== 201 && status !== 200) {
-    const detail = typeof data.error === 'string' ? ` (${data.error}${typeof data.error_description === 'string' ? `: ${data.error_description}` : ''})` : '';
+    // The IdP's words reach a notification: redacted and bounded like every IdP-supplied text.
+    const detail = typeof data.error === 'string' ? ` (${idpText(data.error, typeof data.error_description === 'string' ? data.error_description : undefined)})` : '';
     throw new OidcError('idp', l10n.t('The identity provider refused to register a client for VS Code (HTTP {0}){1}.', status, detail));
   }
   if (typeof data.client_id !== 'string' || !data.client_id) {

@@ -32,6 +32,7 @@ import { SessionStore } from './sessionStore';
 import { checkTenant } from './tenants';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
 import { LockTimeoutError, type SharedStateFile } from './sharedState';
+import type { LockHold } from './fileLock';
 import { sleep } from './timers';
 import { accountLabel, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
 
@@ -429,7 +430,7 @@ export class SessionManager {
     if (!flight) {
       flight = (async () => {
         await this.waitForFloor(id);
-        return this.enqueue(() => this.store.withLock(() => this.refreshLocked(id, cause)));
+        return this.enqueue(() => this.store.withLock((hold) => this.refreshLocked(id, cause, hold)));
       })().finally(() => this.refreshes.delete(id));
       this.refreshes.set(id, flight);
     }
@@ -474,7 +475,7 @@ export class SessionManager {
    * Runs holding the cross-window lock: re-reads the newest state first, so a token another
    * window refreshed meanwhile is adopted instead of spending the refresh token again.
    */
-  private async refreshLocked(id: string, cause: RefreshCause): Promise<StoredSession | undefined> {
+  private async refreshLocked(id: string, cause: RefreshCause, hold: LockHold): Promise<StoredSession | undefined> {
     const { log, config } = this.opts;
     const fresh = this.adopt(await this.store.read());
     const current = fresh.sessions.find((s) => s.id === id);
@@ -494,6 +495,13 @@ export class SessionManager {
     try {
       const timeoutMs = this.opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
       const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
+      // A window that took the lock over as stale (this one froze) may be refreshing with the
+      // same rotating refresh token: spending it twice would end the session at IdPs with reuse
+      // detection. Leave the refresh to that window; its result arrives through the store.
+      if (!(await hold.held())) {
+        log.warn(`Another window took the sign-in lock over from this one (it seemed frozen); that window refreshes ${current.accountLabel}.`);
+        return current;
+      }
       refreshed = await refreshSession(
         as,
         await this.client(as, current.tokenType === 'DPoP'),

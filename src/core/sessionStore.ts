@@ -4,6 +4,7 @@
  * go to both. Unreadable SecretStorage data is set aside, never thrown.
  */
 import { OidcError } from './errors';
+import { NO_LOCK, type LockHold } from './fileLock';
 import type { Logger } from './logger';
 import type { SecretStore } from './secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
@@ -22,8 +23,8 @@ export class SessionStore {
   ) {}
 
   /** Runs `task` holding the lock every window of this machine respects (a no-op without a shared folder). */
-  withLock<T>(task: () => Promise<T>): Promise<T> {
-    return this.shared ? this.shared.withLock(task) : task();
+  withLock<T>(task: (hold: LockHold) => Promise<T>): Promise<T> {
+    return this.shared ? this.shared.withLock(task) : task(NO_LOCK);
   }
 
   /** The newest state among SecretStorage and the shared file. */

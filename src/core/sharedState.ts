@@ -11,7 +11,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { withFileLock, type FileLockOptions } from './fileLock';
+import { withFileLock, type FileLockOptions, type LockHold } from './fileLock';
 import type { SecretStore } from './secretStore';
 import { parseStoredState, serializeState, type StoredState } from './sessions';
 
@@ -55,12 +55,12 @@ export class SharedStateFile {
   }
 
   /** Runs `task` while holding the cross-window lock. */
-  withLock<T>(task: () => Promise<T>): Promise<T> {
+  withLock<T>(task: (hold: LockHold) => Promise<T>): Promise<T> {
     return this.hold(this.lockPath, task);
   }
 
   /** Runs `task` holding the lock file `lockPath` (see fileLock.ts: one holder at a time). */
-  private hold<T>(lockPath: string, task: () => Promise<T>): Promise<T> {
+  private hold<T>(lockPath: string, task: (hold: LockHold) => Promise<T>): Promise<T> {
     return withFileLock(lockPath, task, this.options);
   }
 

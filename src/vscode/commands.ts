@@ -113,7 +113,7 @@ export function registerCommands(
       }
       const wanted = asFilter(filter);
       const candidates = accounts.filter(
-        (a) => (!wanted.issuer || a.issuer === wanted.issuer) && (!wanted.account || a.label === wanted.account || a.accountId === wanted.account),
+        (a) => (!wanted.issuer || sameIssuer(a.issuer, wanted.issuer)) && (!wanted.account || a.label === wanted.account || a.accountId === wanted.account),
       );
       const release = () => elsewhere.forEach((e) => e.manager.dispose());
       if (candidates.length === 0) {
@@ -134,6 +134,18 @@ export function registerCommands(
       }
     }),
   ];
+}
+
+/** The same issuer however it is spelt (`http://host:1` and `http://host:1/`). */
+function sameIssuer(a: string, b: string): boolean {
+  const href = (x: string) => {
+    try {
+      return new URL(x).href;
+    } catch {
+      return x;
+    }
+  };
+  return href(a) === href(b);
 }
 
 function asFilter(filter: unknown): { issuer?: string; account?: string } {

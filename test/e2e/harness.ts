@@ -106,6 +106,10 @@ export interface WorldOptions {
   settings?: Record<string, unknown>;
   /** More environment for the server and so its extension hosts (e.g. OIDC_AUTH_<ID>_ACCESS_TOKEN). */
   env?: NodeJS.ProcessEnv;
+  /** Workspace trust on, and the folder opened without being trusted (Restricted Mode). Default false. */
+  untrustedFolder?: boolean;
+  /** The opened folder's `.vscode/settings.json`. */
+  folderSettings?: Record<string, unknown>;
 }
 
 export interface World {
@@ -207,8 +211,12 @@ export async function startWorld(log: (line: string) => void, options: WorldOpti
         // would use the URI-handler redirect, which the test client does not register. Here the
         // browser runs on this machine, so the loopback is right; OIDC_E2E_FLOW overrides.
         'oidcAuth.flow': process.env.OIDC_E2E_FLOW ?? 'loopback',
+        // Trust on, and no start-up prompt: the folder stays untrusted (Restricted Mode).
+        ...(options.untrustedFolder ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' } : {}),
         ...options.settings,
       },
+      ...(options.untrustedFolder ? { workspaceTrust: true } : {}),
+      ...(options.folderSettings ? { folderSettings: options.folderSettings } : {}),
     });
     cleanups.push(() => server.stop());
     log(`code-server ${install.version} on ${server.url} (pid ${server.pid}) in ${Date.now() - t} ms`);

@@ -21,7 +21,7 @@ describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
   const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    if (!browser.browserControlAvailable()) this.skip();
+    browser.requireBrowserControl();
     await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
     idp = await startTestIdp();
     trackIssuedTokens(idp);
@@ -31,7 +31,7 @@ describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
 
   after(async () => {
     if (!idp) return;
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
     for (const key of ['dpop', 'flow', 'clientId', 'issuer']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
     await idp.close();
   });

@@ -2,7 +2,8 @@
  * The mocha bootstrap VS Code loads as `extensionTestsPath` (both targets of
  * test/support/vscode/runIntegration.ts). It runs every *.test.js beside it (recursively) in the
  * extension host, with `vscode` available, and prints a final `N passed, N failed, N skipped` line
- * for CI. The env var OIDC_TEST_GREP, set by the launcher from --grep, filters tests.
+ * for CI; any skipped test fails the run. The env var OIDC_TEST_GREP, set by the launcher from
+ * --grep, filters tests.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,6 +52,8 @@ export function run(): Promise<void> {
       const runner = mocha.run((failures) => {
         console.log(summary());
         if (failures > 0) reject(new Error(`${failures} test(s) failed`));
+        // A test that did not run proved nothing: a skip fails the run, as a failure does.
+        else if (skipped > 0) reject(new Error(`${skipped} test(s) skipped: a real-VS-Code test must run or fail, never skip`));
         else resolve();
       });
       runner.on('pass', () => passed++);

@@ -37,7 +37,7 @@ describe('named providers (oidcAuth.providers) in a real VS Code', function () {
   const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    if (!browser.browserControlAvailable()) this.skip();
+    browser.requireBrowserControl();
     await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
     [alpha, beta, gamma] = await Promise.all([startTestIdp(), startTestIdp(), startTestIdp()]);
     for (const idp of [alpha, beta, gamma]) trackIssuedTokens(idp);
@@ -91,23 +91,27 @@ describe('named providers (oidcAuth.providers) in a real VS Code', function () {
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
-  it("changing one provider's issuer signs out only that one, revoking at the old IdP", async () => {
+  it("changing one provider's issuer affects only that one, revokes nothing, and its session comes back with the issuer", async () => {
     const revocations = alpha.revocations;
-    await config().update(
-      'providers',
-      [
-        { id: 'alpha', label: 'Alpha IdP', issuer: gamma.issuer, clientId: gamma.clientId, flow: 'loopback' },
-        { id: 'beta', label: 'Beta IdP', issuer: beta.issuer, clientId: beta.clientId, flow: 'loopback' },
-        { id: 'ci', label: 'CI', issuer: gamma.issuer, clientId: gamma.clientId },
-      ],
-      vscode.ConfigurationTarget.Global,
-    );
-    const deadline = Date.now() + 10_000;
-    while ((await accounts('oidc.alpha')).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(await accounts('oidc.alpha'), []);
+    const providers = (alphaIssuer: TestIdp) => [
+      { id: 'alpha', label: 'Alpha IdP', issuer: alphaIssuer.issuer, clientId: alphaIssuer.clientId, flow: 'loopback' },
+      { id: 'beta', label: 'Beta IdP', issuer: beta.issuer, clientId: beta.clientId, flow: 'loopback' },
+      { id: 'ci', label: 'CI', issuer: gamma.issuer, clientId: gamma.clientId },
+    ];
+    const until = async (providerId: string, want: string[]) => {
+      const deadline = Date.now() + 10_000;
+      while (JSON.stringify(await accounts(providerId)) !== JSON.stringify(want) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await accounts(providerId), want, providerId);
+    };
+    await config().update('providers', providers(gamma), vscode.ConfigurationTarget.Global);
+    await until('oidc.alpha', []);
     assert.deepEqual(await accounts('oidc.beta'), ['bob@example.test']);
-    while (alpha.revocations === revocations && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(alpha.revocations, revocations + 1);
-    assert.equal((await alpha.introspect(alpha.issued[0]!.refreshToken!)).active, false);
+    // Settings changes never revoke: the session stays stored for its issuer and client ID.
+    assert.equal(alpha.revocations, revocations, 'nothing revoked at the old IdP');
+    assert.equal((await alpha.introspect(alpha.issued[0]!.refreshToken!)).active, true, 'its refresh token is intact');
+    await config().update('providers', providers(alpha), vscode.ConfigurationTarget.Global);
+    await until('oidc.alpha', ['alice@example.test']);
+    assert.deepEqual(await accounts('oidc.beta'), ['bob@example.test']);
+    assert.equal(alpha.revocations, revocations);
   });
 });

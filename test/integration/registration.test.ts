@@ -11,7 +11,7 @@ describe('dynamic client registration in a real VS Code', function () {
   const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    if (!browser.browserControlAvailable()) this.skip();
+    browser.requireBrowserControl();
     await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
     idp = await startTestIdp({ registration: true });
     trackIssuedTokens(idp);
@@ -37,7 +37,7 @@ describe('dynamic client registration in a real VS Code', function () {
     const clientId = idp.requests.find((r) => r.path === '/token')?.params.client_id;
     assert.ok(clientId && clientId !== idp.clientId, 'the registered client signed in');
 
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
     assert.equal((await vscode.authentication.getAccounts('oidc')).length, 0);
     await browser.setPlan({ action: 'login', login: 'erin' });
     await vscode.commands.executeCommand('oidcAuth.signIn');
@@ -45,6 +45,6 @@ describe('dynamic client registration in a real VS Code', function () {
     assert.equal(registrations(), 1, 'no second registration');
     const tokenRequests = idp.requests.filter((r) => r.path === '/token');
     assert.equal(tokenRequests.at(-1)?.params.client_id, clientId);
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
   });
 });

@@ -90,7 +90,7 @@ describe('integration rig', function () {
     let site: TinySite | undefined;
 
     before(function () {
-      if (!browser.browserControlAvailable()) this.skip();
+      browser.requireBrowserControl();
     });
     beforeEach(async function () {
       await browser.reset();

@@ -79,7 +79,7 @@ describe('OpenID Connect sign-in in a real VS Code', function () {
   });
 
   it('without an issuer, sign-in opens no browser and creates no session', async function () {
-    if (!browser.browserControlAvailable()) this.skip();
+    browser.requireBrowserControl();
     await configure(undefined, undefined);
     await browser.reset();
     const result = await vscode.commands.executeCommand('oidcAuth.signIn');
@@ -92,7 +92,7 @@ describe('OpenID Connect sign-in in a real VS Code', function () {
     let changes: ReturnType<typeof recordChanges>;
 
     before(async function () {
-      if (!browser.browserControlAvailable()) this.skip();
+      browser.requireBrowserControl();
       await configure(idp.issuer, idp.clientId);
     });
     beforeEach(async () => {
@@ -138,7 +138,7 @@ describe('OpenID Connect sign-in in a real VS Code', function () {
       const session = idp.issued.at(-1)!;
       assert.equal((await vscode.authentication.getAccounts('oidc')).length, 1);
       const revocationsBefore = idp.revocations;
-      await vscode.commands.executeCommand('oidcAuth.signOut');
+      await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
       await changes.atLeast(1);
       assert.equal((await vscode.authentication.getAccounts('oidc')).length, 0);
       assert.equal(idp.revocations, revocationsBefore + 1, 'revoked at the IdP');
@@ -148,7 +148,7 @@ describe('OpenID Connect sign-in in a real VS Code', function () {
 
     it('signing out twice is harmless', async () => {
       const revocationsBefore = idp.revocations;
-      await vscode.commands.executeCommand('oidcAuth.signOut');
+      await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
       assert.equal(idp.revocations, revocationsBefore);
       assert.equal(changes.count, 0);
     });

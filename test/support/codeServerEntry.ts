@@ -244,6 +244,13 @@ export interface CodeServerOptions {
   folder?: string;
   /** Extra code-server arguments (before the folder). */
   extraArgs?: string[];
+  /**
+   * Keep workspace trust on (no `--disable-workspace-trust`; set `security.workspace.trust.*` in
+   * `settings`): the folder opens in Restricted Mode until trusted. Default false.
+   */
+  workspaceTrust?: boolean;
+  /** Written to the folder's `.vscode/settings.json` (workspace settings). */
+  folderSettings?: Record<string, unknown>;
   /** Server log; default `<dir>/code-server.log`. */
   logFile?: string;
   /** Bound on the server start (ms). Default 90 s. */
@@ -344,6 +351,10 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
   const folder = path.resolve(options.folder ?? path.join(dir, 'workspace'));
   const logFile = path.resolve(options.logFile ?? path.join(dir, 'code-server.log'));
   for (const d of [userDataDir, extensionsDir, folder]) fs.mkdirSync(d, { recursive: true });
+  if (options.folderSettings) {
+    fs.mkdirSync(path.join(folder, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(folder, '.vscode', 'settings.json'), JSON.stringify(options.folderSettings, null, 2) + '\n');
+  }
   // Our own config file, so code-server neither reads nor creates ~/.config/code-server/config.yaml.
   fs.writeFileSync(config, 'auth: none\ndisable-telemetry: true\ndisable-update-check: true\n');
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
@@ -364,7 +375,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
     'none',
     '--bind-addr',
     `127.0.0.1:${port}`,
-    '--disable-workspace-trust',
+    ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-getting-started-override',

@@ -96,6 +96,8 @@ export interface HostileIdp {
   readonly tokenAnswers: TokenAnswer[];
   /** Scripts the next revocation answers; default 200. */
   readonly revocationAnswers: RawAnswer[];
+  /** Overrides of the device authorization answer (e.g. `verification_uri`); `undefined` removes a member. */
+  deviceAnswer: Record<string, unknown>;
   /** Every request, in order. */
   readonly requests: { method: string; path: string; params: URLSearchParams }[];
   /** Every secret this IdP handed out (codes, tokens, ID tokens, device and user codes). */
@@ -226,6 +228,7 @@ export async function startHostileIdp(options: { par?: boolean } = {}): Promise<
     authorizationScripts: [],
     tokenAnswers: [],
     revocationAnswers: [],
+    deviceAnswer: {},
     requests,
     secrets,
     pkceResults: [],
@@ -339,13 +342,20 @@ export async function startHostileIdp(options: { par?: boolean } = {}): Promise<
         case '/revoke':
           return sendRaw(res, idp.revocationAnswers.shift() ?? { status: 200, body: '' });
         case '/device':
-          return sendJson(res, 200, {
-            device_code: secret('dc'),
-            user_code: secret('UC'),
-            verification_uri: `${issuer}/device-page`,
-            expires_in: 600,
-            interval: 5,
-          });
+          return sendJson(
+            res,
+            200,
+            merge(
+              {
+                device_code: secret('dc'),
+                user_code: secret('UC'),
+                verification_uri: `${issuer}/device-page`,
+                expires_in: 600,
+                interval: 5,
+              },
+              idp.deviceAnswer,
+            ),
+          );
         default:
           return sendRaw(res, { status: 404, body: 'not found', contentType: 'text/plain' });
       }

@@ -99,6 +99,34 @@ describe('cross-window lock', function () {
     await hung;
   });
 
+  it('a holder whose lock was taken over is told so before it acts (held() is false)', async () => {
+    let release!: () => void;
+    const seen: boolean[] = [];
+    const frozen = withFileLock(
+      lockPath,
+      async (hold) => {
+        seen.push(await hold.held());
+        await new Promise<void>((r) => (release = r));
+        seen.push(await hold.held());
+      },
+      { staleLockMs: 200, maxHoldMs: 100 }, // stops touching early: looks frozen
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    let inside: boolean | undefined;
+    const taker = withFileLock(
+      lockPath,
+      async (hold) => {
+        inside = await hold.held();
+        release();
+        await frozen;
+      },
+      { staleLockMs: 200 },
+    );
+    await taker;
+    assert.deepEqual(seen, [true, false], 'held at first, not after the takeover');
+    assert.equal(inside, true, 'the window that took over holds it');
+  });
+
   it('an empty lock an older version left is taken over once stale', async () => {
     await fs.writeFile(lockPath, '');
     const past = new Date(Date.now() - 60_000);
@@ -173,5 +201,4 @@ describe('a caller waiting while another window holds the lock', function () {
     second.dispose();
     assert.deepEqual(listed.map((s) => s.id), [signedIn.id]);
   });
-});
 });

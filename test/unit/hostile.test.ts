@@ -169,11 +169,16 @@ async function assertSignInRejected(
   return err;
 }
 
-function firstExternalIPv4(): string | undefined {
+/**
+ * A host the product must treat as off this machine that this machine can listen on: its
+ * external IPv4 address, else 127.0.0.2 (the product counts only 127.0.0.1, localhost and [::1]
+ * as loopback, so to it 127.0.0.2 is elsewhere, while the traffic still never leaves).
+ */
+function offMachineHost(): string {
   for (const addresses of Object.values(os.networkInterfaces())) {
     for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
-  return undefined;
+  return '127.0.0.2';
 }
 
 /** An HTTP listener that records what reaches it (the attacker's endpoint). */
@@ -497,8 +502,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
   // code and PKCE verifier over plain http elsewhere. Stands in for that host: this machine's
   // external address.
   it('a loopback issuer whose metadata puts the token endpoint on a non-loopback http host: the code is not sent there', async function () {
-    const external = firstExternalIPv4();
-    if (!external) return this.skip();
+    const external = offMachineHost();
     const attacker = await recorder(external);
     try {
       idp.metadata = { token_endpoint: `${attacker.url}/token` };
@@ -519,8 +523,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
   // The second line behind discovery's check: metadata that never went through discover()
   // (a cache, a hand-made object) still cannot send a request over http off this machine.
   it('a loopback issuer with hand-made metadata naming a non-loopback http token endpoint: boundedFetch refuses the request', async function () {
-    const external = firstExternalIPv4();
-    if (!external) return this.skip();
+    const external = offMachineHost();
     const attacker = await recorder(external);
     try {
       const issuer = new URL(idp.issuer);
@@ -538,6 +541,53 @@ describe('hostile IdP: attacks on the sign-in', function () {
       assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
     } finally {
       await attacker.close();
+    }
+  });
+
+  describe('device code: the verification page the person is sent to', () => {
+    afterEach(() => {
+      idp.deviceAnswer = {};
+    });
+
+    /** A device-code sign-in whose presenter records what it was asked to show, then cancels. */
+    function deviceSignIn() {
+      const shown: { verificationUri: string; verificationUriComplete?: string }[] = [];
+      const flow = new DeviceCodeFlow({
+        presenter: {
+          showDeviceCode: async (info) => {
+            shown.push(info);
+            throw new OidcError('cancelled', 'the person cancelled');
+          },
+          waitingMessage: () => '',
+        },
+      });
+      const h = harness(idp, { flow });
+      return { h, shown, run: () => h.manager.createSession([], redirectBrowser()) };
+    }
+
+    it('control: an https or loopback page is shown', async () => {
+      idp.deviceAnswer = { verification_uri_complete: `${idp.issuer}/device-page?user_code=UC` };
+      const { shown, run } = deviceSignIn();
+      await rejection(run(), 'cancelled', /cancelled/);
+      assert.deepEqual(shown.map((i) => [i.verificationUri, i.verificationUriComplete]), [[`${idp.issuer}/device-page`, `${idp.issuer}/device-page?user_code=UC`]]);
+    });
+
+    for (const [name, answer, message] of [
+      ['verification_uri over http to another host', { verification_uri: 'http://evil.example.test/device' }, /device verification page http:\/\/evil\.example\.test does not use https/],
+      ['verification_uri_complete over http to another host', { verification_uri_complete: 'http://evil.example.test/device?user_code=UC' }, /device verification page http:\/\/evil\.example\.test does not use https/],
+      ['a javascript: verification_uri', { verification_uri: 'javascript:alert(document.cookie)' }, /device verification page javascript: does not use https/],
+      ['a file: verification_uri_complete', { verification_uri_complete: 'file:///etc/passwd' }, /device verification page file: does not use https/],
+      ['a verification_uri that is not a URL', { verification_uri: 'go to our site' }, /device verification page is not a URL/],
+    ] as const) {
+      it(`${name}: refused before anything is shown or opened, no poll, no session`, async () => {
+        idp.deviceAnswer = { ...answer };
+        const polls = idp.count('/token');
+        const { h, shown, run } = deviceSignIn();
+        await rejection(run(), 'protocol', message);
+        assert.deepEqual(shown, [], 'the code and page were never shown');
+        assert.equal(idp.count('/token'), polls, 'no poll');
+        assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
+      });
     }
   });
 
@@ -765,8 +815,8 @@ describe('loopback redirect server under attack', () => {
       assert.equal(await portIsClosed(server.port, '127.0.0.1'), false, 'reachable on 127.0.0.1');
       assert.ok(await portIsClosed(server.port, '127.0.0.2'), 'not on another loopback address (no wildcard bind)');
       assert.ok(await portIsClosed(server.port, '::1'), 'not on IPv6 (no dual-stack wildcard bind)');
-      const external = firstExternalIPv4();
-      if (external) assert.ok(await portIsClosed(server.port, external), `not on ${external}`);
+      const external = offMachineHost();
+      assert.ok(await portIsClosed(server.port, external), `not on ${external}`);
     } finally {
       await server.close();
     }

@@ -30,6 +30,22 @@ describe('the packaged extension', function () {
       assert.ok(manifest[field], `package.json has ${field}`);
     }
   });
+
+  it('runs in Restricted Mode with every setting that decides where sign-in goes, or what is sent there, restricted', () => {
+    const manifest = require(path.join(root, 'package.json')) as {
+      capabilities?: { untrustedWorkspaces?: { supported?: unknown; description?: string; restrictedConfigurations?: string[] } };
+      contributes: { configuration: { properties: Record<string, unknown> } };
+    };
+    const untrusted = manifest.capabilities?.untrustedWorkspaces;
+    assert.equal(untrusted?.supported, 'limited', 'active in untrusted folders, with limits');
+    assert.ok(untrusted?.description, 'says what is limited');
+    // Settings an untrusted folder may still set: they change neither the IdP nor what goes to it.
+    const harmless = new Set(['oidcAuth.signInTimeout']);
+    const settings = Object.keys(manifest.contributes.configuration.properties);
+    const restricted = new Set(untrusted?.restrictedConfigurations ?? []);
+    assert.deepEqual(settings.filter((k) => !harmless.has(k) && !restricted.has(k)), [], 'every other setting is restricted (a new one must be classified here)');
+    assert.deepEqual([...restricted].filter((k) => !settings.includes(k)), [], 'no restricted name that is not a setting');
+  });
 });
 
 /** One file of a .vsix (a zip), read with yauzl (vsce's own zip reader; it has no bundled types). */

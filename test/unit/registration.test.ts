@@ -1,5 +1,9 @@
 /** Dynamic client registration (RFC 7591) against oidc-provider, then a sign-in with that client. */
 import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MAX_IDP_TEXT } from '../../src/core/http';
+import { rememberSecrets } from '../../src/core/logger';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { discover } from '../../src/core/issuer';
@@ -29,6 +33,33 @@ describe('dynamic client registration (RFC 7591)', () => {
       assert.equal((await idp.introspect(session.accessToken)).client_id, registration.clientId);
     } finally {
       await idp.close();
+    }
+  });
+
+  it("a refusal's error_description reaches the message (what the notification shows) redacted, on one line and bounded", async () => {
+    const echoed = 'refresh-token-the-idp-echoes-0123456789abcdef';
+    rememberSecrets([echoed]); // a credential this window sent earlier
+    const description = `client rejected; you sent ${echoed}\n<script>alert(1)</script>\r\n${'x'.repeat(20_000)}`;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_client_metadata', error_description: description })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const issuer = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const as = { issuer: issuer.href, registration_endpoint: `${issuer.origin}/reg` };
+      const err = await registerClient(as, { issuer }).then(
+        () => assert.fail('the refusal was taken for a registration'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof OidcError && err.kind === 'idp', String(err));
+      assert.match(err.message, /refused to register a client for VS Code \(HTTP 400\) \(invalid_client_metadata: client rejected; you sent \[redacted\] <script>/);
+      assert.ok(!err.message.includes(echoed), 'the echoed credential is redacted');
+      assert.ok(!/[\r\n]/.test(err.message), 'one line');
+      assert.ok(err.message.length < MAX_IDP_TEXT + 120, `bounded: ${err.message.length} characters`);
+      assert.ok(err.message.includes('…'), 'says it was cut');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 

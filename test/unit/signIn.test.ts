@@ -233,6 +233,20 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     assert.equal(idp.revocations, before + 1);
   });
 
+  it("signing in again with the same account and scopes revokes the replaced session's refresh token, not the new one", async () => {
+    const h = harness(idp);
+    const first = await h.manager.createSession(['openid'], robotBrowser());
+    const second = await h.manager.createSession(['openid'], robotBrowser());
+    assert.notEqual(second.refreshToken, first.refreshToken);
+    assert.deepEqual((await h.manager.getSessions(['openid'])).map((s) => s.id), [second.id], 'replaced');
+    // Revoked in the background: the new session is ready at once.
+    const deadline = Date.now() + 10_000;
+    while ((await idp.introspect(first.refreshToken!)).active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await idp.introspect(first.refreshToken!)).active, false, "the replaced session's refresh token is revoked");
+    assert.equal((await idp.introspect(second.refreshToken!)).active, true, "the new session's is not");
+    h.manager.dispose();
+  });
+
   it('cancels: the wait ends at once and the port closes', async () => {
     const h = harness(idp);
     const controller = new AbortController();

@@ -53,6 +53,32 @@ async function signInOnce(idp: TestIdp, sharedDir: string): Promise<MemorySecret
 }
 
 
+/**
+ * One refresh per token lifetime: each refresh happens within skew + jitter of expiry, so
+ * consecutive refreshes are at least TTL - skew - jitter apart; a window that refreshed again
+ * right after another (a double refresh) breaks the gap.
+ */
+function assertOneRefreshPerLifetime(refreshedAt: number[], elapsedMs: number): void {
+  const minGap = TTL_S * 1000 - SKEW_MS - JITTER_MS - 400; // slack for a loaded machine
+  for (let i = 1; i < refreshedAt.length; i++) {
+    const gap = refreshedAt[i]! - refreshedAt[i - 1]!;
+    assert.ok(gap >= minGap, `refreshes ${i - 1} and ${i} only ${gap} ms apart (a second refresh within one lifetime)`);
+  }
+  assert.ok(refreshedAt.length >= CYCLES - 1, `only ${refreshedAt.length} refreshes in ${CYCLES} lifetimes`);
+  assert.ok(refreshedAt.length <= Math.ceil(elapsedMs / minGap) + 1, `${refreshedAt.length} refreshes, more than one per lifetime`);
+}
+
+/** Presents `refreshToken` at the IdP's token endpoint as the test client; the OAuth error, or undefined when accepted. */
+async function presentRefreshToken(idp: TestIdp, refreshToken: string): Promise<string | undefined> {
+  const res = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: idp.clientId }),
+  });
+  const body = (await res.json()) as { error?: string };
+  return res.ok ? undefined : (body.error ?? `HTTP ${res.status}`);
+}
+
 describe('many windows, one refresh (separate processes)', function () {
   this.timeout(120_000);
   let idp: TestIdp;
@@ -96,16 +122,7 @@ describe('many windows, one refresh (separate processes)', function () {
             assert.equal(r.missing, 0, 'no window ever lost the session');
             assert.ok(r.calls > 10);
           }
-          // One refresh per token lifetime: each refresh happens within skew + jitter of expiry,
-          // so consecutive refreshes are at least TTL - skew - jitter apart.
-          const minGap = TTL_S * 1000 - SKEW_MS - JITTER_MS - 400; // slack for a loaded machine
-          for (let i = 1; i < refreshes.length; i++) {
-            const gap = refreshes[i]!.at - refreshes[i - 1]!.at;
-            assert.ok(gap >= minGap, `refreshes ${i - 1} and ${i} only ${gap} ms apart (a second refresh within one lifetime)`);
-          }
-          const maxRefreshes = Math.ceil(elapsed / minGap) + 1;
-          assert.ok(refreshes.length >= CYCLES - 1, `only ${refreshes.length} refreshes in ${CYCLES} lifetimes`);
-          assert.ok(refreshes.length <= maxRefreshes, `${refreshes.length} refreshes, more than one per lifetime`);
+          assertOneRefreshPerLifetime(refreshes.map((c) => c.at), elapsed);
         } finally {
           await server?.close();
           fs.rmSync(sharedDir, { recursive: true, force: true });
@@ -113,7 +130,7 @@ describe('many windows, one refresh (separate processes)', function () {
       });
     }
   }
-  it('16 windows while crashed and frozen windows leave stale locks all along: no invalid_grant, no refresh token spent twice', async function () {
+  it('16 windows while crashed and frozen windows leave stale locks all along: no invalid_grant, no double refresh (the IdP revokes the grant on reuse)', async function () {
     this.timeout(180_000);
     const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
     const store = await signInOnce(idp, sharedDir);
@@ -123,6 +140,7 @@ describe('many windows, one refresh (separate processes)', function () {
     // Locks of a process that has exited, and locks of another host that go stale (1 s untouched
     // here, half of it gone when injected) while windows wait for them, so all take over at once.
     const injector = staleLockInjector(lockPath, 500, 100);
+    const start = Date.now();
     try {
       const reports = await Promise.all(
         Array.from({ length: 16 }, () =>
@@ -141,20 +159,28 @@ describe('many windows, one refresh (separate processes)', function () {
         ),
       );
       const injected = await injector.stop();
+      const elapsed = Date.now() - start;
       const calls = idp.tokenCalls.slice(callsBefore);
+      const refreshes = calls.filter((c) => c.grantType === 'refresh_token');
       const spent = idp.requests
         .slice(requestsBefore)
         .filter((r) => r.path === '/token' && r.params.grant_type === 'refresh_token')
         .map((r) => r.params.refresh_token);
       const twice = spent.length - new Set(spent).size;
-      assert.ok(injected >= 4, `only ${injected} stale locks injected`);
       assert.deepEqual(calls.filter((c) => c.status !== 200), [], 'no invalid_grant or other error at the IdP');
       assert.equal(twice, 0, `${twice} refresh tokens were spent twice`);
-      assert.ok(spent.length >= CYCLES - 1, `only ${spent.length} refreshes`);
+      assertOneRefreshPerLifetime(refreshes.map((c) => c.at), elapsed);
       for (const r of reports) {
         assert.deepEqual(r.errors, []);
         assert.equal(r.missing, 0, 'no window ever lost the session');
       }
+      assert.ok(injected >= 4, `only ${injected} stale locks injected`);
+      // The IdP would have punished a double spend: the first refresh token, spent long ago, is
+      // refused, and that reuse revoked the whole grant, so the newest refresh token is dead too.
+      const newest = idp.issued.filter((t) => t.grantType === 'refresh_token').at(-1)?.refreshToken;
+      assert.ok(newest && spent[0] && newest !== spent[0], 'the refresh token rotated');
+      assert.equal(await presentRefreshToken(idp, spent[0]!), 'invalid_grant', 'a rotated refresh token is refused');
+      assert.equal(await presentRefreshToken(idp, newest!), 'invalid_grant', 'its reuse revoked the grant');
     } finally {
       await injector.stop();
       fs.rmSync(sharedDir, { recursive: true, force: true });

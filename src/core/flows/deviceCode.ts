@@ -7,7 +7,7 @@ import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
 import { dpopOptions, tokenTypeOptions, usesDPoP } from '../dpop';
 import { OidcError } from '../errors';
-import { describeFailure, failedResponse, requestOptions, retryAfterSeconds, serverErrorStatus } from '../http';
+import { assertEndpointAllowed, describeFailure, failedResponse, requestOptions, retryAfterSeconds, serverErrorStatus } from '../http';
 import { checkIdToken } from '../idToken';
 import { l10n } from '../l10n';
 import { cancelledError, sleep } from '../timers';
@@ -49,6 +49,18 @@ export interface DeviceCodeFlowOptions {
   requestTimeoutMs?: number;
 }
 
+/** `value` as a URL string when it is one the person may be sent to (https; http only on this computer). */
+function allowedPage(value: string, issuer: URL, label: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OidcError('protocol', l10n.t("The identity provider's {0} is not a URL.", label));
+  }
+  assertEndpointAllowed(url, issuer, label);
+  return url.href;
+}
+
 export class DeviceCodeFlow implements SignInFlow {
   readonly id = 'deviceCode' as const;
 
@@ -75,11 +87,16 @@ export class DeviceCodeFlow implements SignInFlow {
     } catch (err) {
       throw describeFailure(err, l10n.t('the device authorization request'), rctx);
     }
+    // The person is sent to these pages (opened, or shown to be opened): the same https rule as
+    // every endpoint of the IdP, checked before anything is shown.
+    const label = l10n.t('device verification page');
+    const verificationUri = allowedPage(device.verification_uri, ctx.issuer, label);
+    const complete = device.verification_uri_complete !== undefined ? allowedPage(device.verification_uri_complete, ctx.issuer, label) : undefined;
     const info: DeviceCodeInfo = {
       userCode: device.user_code,
-      verificationUri: device.verification_uri,
+      verificationUri,
       expiresIn: device.expires_in,
-      ...(device.verification_uri_complete ? { verificationUriComplete: device.verification_uri_complete } : {}),
+      ...(complete ? { verificationUriComplete: complete } : {}),
     };
     const deadline = now() + Math.min(device.expires_in * 1000, ctx.timeoutMs);
     await this.options.presenter.showDeviceCode(info, signal);

@@ -1,8 +1,9 @@
 /**
  * Typed client for the browser robot's control server (see browserRobot.ts), for suites running
  * inside the VS Code extension host. The driver of the code-server target passes the server's
- * base URL in the env var OIDC_TEST_BROWSER_CONTROL; under the electron target there is no robot,
- * so tests that need one call `this.skip()` when `browserControlAvailable()` is false.
+ * base URL in the env var OIDC_TEST_BROWSER_CONTROL; under the electron target there is no robot.
+ * Tests that need one call `requireBrowserControl()`, which FAILS them without it: a suite that
+ * did not run must never count as passed.
  *
  * Only global fetch is used: this file must load in any extension host without extra packages.
  */
@@ -42,6 +43,15 @@ const ENV = 'OIDC_TEST_BROWSER_CONTROL';
 
 export function browserControlAvailable(): boolean {
   return !!process.env[ENV];
+}
+
+/** Throws (fails the test or hook) when the browser robot is not there, saying why. */
+export function requireBrowserControl(): void {
+  if (browserControlAvailable()) return;
+  throw new Error(
+    `The browser robot is not available (${ENV} is not set): this suite signs in through a browser and runs only under ` +
+      'runIntegration.js --target=code-server (the default). It did not run, so it fails.',
+  );
 }
 
 function base(): string {

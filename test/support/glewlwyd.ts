@@ -122,7 +122,8 @@ class GlewlwydSession {
   }
 }
 
-async function pickPort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (for Glewlwyd or a fixed loopback redirect port). */
+export async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -238,7 +239,7 @@ export async function startGlewlwyd(options: GlewlwydOptions): Promise<Glewlwyd>
   if (!glewlwydInstalled()) {
     throw new Error('glewlwyd is not installed: run scripts/ensure-glewlwyd.sh (npm test does it in its pretest)');
   }
-  const port = options.port || (await pickPort());
+  const port = options.port || (await freeLoopbackPort());
   const origin = `http://127.0.0.1:${port}`;
   const dir = path.resolve(options.dir);
   const webapp = path.join(dir, 'webapp');

@@ -166,8 +166,8 @@ export class DPoPKeys {
     let proof: string | null = null;
     await oauth.protectedResourceRequest(request.accessToken, request.method.toUpperCase(), request.url, new Headers(), null, {
       DPoP: handle,
-      // Nothing goes over the wire, so an http resource URL is no risk here.
-      [oauth.allowInsecureRequests]: true,
+      // Nothing goes over the wire, so an http resource URL is no risk here (https needs no exception).
+      [oauth.allowInsecureRequests]: new URL(request.url).protocol === 'http:',
       [oauth.customFetch]: async (_url, init) => {
         proof = new Headers(init.headers).get('dpop');
         return new Response(null, { status: 204 });

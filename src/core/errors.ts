@@ -22,7 +22,7 @@ export type OidcErrorKind =
   | 'storage';
 
 /** Finer causes the VS Code layer turns into specific advice. */
-export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable';
+export type OidcErrorReason = 'redirectRefused' | 'clockSkew' | 'unreachable' | 'certificate' | 'proxy';
 
 export class OidcError extends Error {
   override readonly name = 'OidcError';

@@ -5,6 +5,7 @@ import { OidcError } from './errors';
 import { l10n } from './l10n';
 import { redact, rememberSecrets } from './logger';
 import { cancelledError } from './timers';
+import { describeTransportFailure } from './transportErrors';
 
 /** Default time one request to the IdP may take. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -33,8 +34,9 @@ export function requestOptions(ctx: RequestContext): RequestOptions {
   const timeout = AbortSignal.timeout(ctx.timeoutMs ?? REQUEST_TIMEOUT_MS);
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
   // oauth4webapi refuses http:// endpoints unless told otherwise; that is right for every issuer
-  // except a loopback one (a local IdP or the test IdP), where traffic never leaves the machine.
-  return isLoopbackHost(ctx.issuer.hostname)
+  // except an http one on loopback (a local IdP or the test IdP), where traffic never leaves the
+  // machine. An https issuer, on loopback too, never gets the exception.
+  return ctx.issuer.protocol === 'http:' && isLoopbackHost(ctx.issuer.hostname)
     ? { signal, [oauth.customFetch]: boundedFetch, [oauth.allowInsecureRequests]: true }
     : { signal, [oauth.customFetch]: boundedFetch };
 }
@@ -109,12 +111,19 @@ function safeDecode(value: string): string {
 /**
  * fetch(), but the body is read here with a size limit: a broken or hostile server cannot make
  * the extension host hold megabytes (or wait for an endless stream) while parsing its answer.
- * Refuses http off this computer, and tells the redactor the credentials it carries.
+ * Refuses http off this computer, and tells the redactor the credentials it carries. A refused
+ * certificate or proxy failure becomes a CertificateError or ProxyError.
  */
 export async function boundedFetch(url: string, init: RequestInit): Promise<Response> {
   assertTransportAllowed(new URL(url));
   rememberRequestSecrets(init);
-  const response = await fetch(url, init);
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    // A refused certificate or a failing proxy gets its own message (the IdP may well be up).
+    throw describeTransportFailure(err, new URL(url)) ?? err;
+  }
   const tooLarge = () =>
     new OidcError('protocol', l10n.t("The identity provider's answer from {0} is larger than {1} KiB.", new URL(url).host, MAX_RESPONSE_BYTES / 1024));
   if (!response.body || NULL_BODY_STATUS.has(response.status)) return response;

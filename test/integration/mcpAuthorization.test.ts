@@ -5,40 +5,10 @@
  * runner refuses) is shown end to end in test/e2e/namedProviders.test.ts.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { McpGetSessionOptions } from '../../src/vscode/mcpAuthorization';
-
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const full = path.join(dir, e.name);
-    return e.isDirectory() ? filesUnder(full) : [full];
-  });
-}
-
-/** The text of this extension's log channel and of the extension host's log. */
-function logs(): { extension: string; host: string } {
-  const files = filesUnder(process.env.OIDC_TEST_VSCODE_LOGS ?? '');
-  const read = (f: string | undefined) => (f ? fs.readFileSync(f, 'utf8') : '');
-  return {
-    extension: read(files.find((f) => f.includes('oidc-auth.oidc-auth') && f.endsWith('.log'))),
-    host: files.filter((f) => /exthost/i.test(f) && f.endsWith('.log')).map(read).join('\n'),
-  };
-}
-
-/** Waits (bounded) until the extension's log has a line matching `re` (channels flush asynchronously). */
-async function logged(re: RegExp): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const line = logs().extension.split('\n').find((l) => re.test(l));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`the extension never logged ${re}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { logged, logs } from '../support/vscode/extensionLog';
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

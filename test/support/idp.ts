@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
@@ -58,6 +59,15 @@ export interface TestIdpOptions {
   clients?: ClientMetadata[];
   /** Overrides merged into the provider configuration. */
   configuration?: Partial<Configuration>;
+  /** Serve https with this key and certificate (see testCa.ts); the issuer is then https://. */
+  tls?: { key: string; cert: string };
+  /**
+   * Listen on this Unix socket instead of 127.0.0.1 (an IdP reachable only through a relay, see
+   * corporateNetwork.ts); `port` is then the port in the issuer URL.
+   */
+  socketPath?: string;
+  /** Close the connection after every answer, so each request opens its own (proxy tunnel). */
+  closeConnections?: boolean;
 }
 
 export interface TokenEndpointCall {
@@ -123,13 +133,17 @@ export function accountClaims(login: string): Record<string, unknown> {
 }
 
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
-  const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+  const server = options.tls ? https.createServer(options.tls) : http.createServer();
+  if (options.closeConnections) server.on('request', (_req, res: http.ServerResponse) => res.setHeader('connection', 'close'));
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (options.socketPath) server.listen(options.socketPath, () => resolve());
+      else server.listen(port, '127.0.0.1', () => resolve());
+    });
+  await listen(options.port ?? 0);
+  const port = options.socketPath ? (options.port ?? 443) : (server.address() as AddressInfo).port;
+  const issuer = `${options.tls ? 'https' : 'http'}://${options.issuerHost ?? '127.0.0.1'}:${port}`;
 
   const grantTypes = ['authorization_code', 'refresh_token'];
   if (options.deviceFlow) grantTypes.push('urn:ietf:params:oauth:grant-type:device_code');
@@ -356,11 +370,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-    restart: () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => resolve());
-      }),
+    restart: () => listen(port),
     close: () =>
       new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

@@ -17,6 +17,11 @@ export interface BrowserPlan {
   action: 'login' | 'deny' | 'ignore';
   /** Login name for `login` (default "alice"). */
   login?: string;
+  /**
+   * Loopback ports that serve https (an https test IdP): the workbench rewrites loopback URLs to
+   * its `/proxy/PORT/` route, which loses the scheme, and the robot undoes that with this list.
+   */
+  httpsPorts?: number[];
 }
 
 /** A robot-driven page that reached a non-IdP URL (e.g. the extension's loopback callback). */
@@ -75,6 +80,14 @@ export function landed(): Promise<Landing[]> {
 /** Clears opened/landed, sets the plan to ignore and closes the pages the robot tracks. */
 export async function reset(): Promise<void> {
   await call('POST', '/reset', {});
+}
+
+/**
+ * Sends the browser's requests for hosts that are not loopback through the proxy listening on
+ * 127.0.0.1:`port` (undefined: refuse them again, the default). Loopback stays direct.
+ */
+export async function setBrowserProxy(port: number | undefined): Promise<void> {
+  await call('POST', '/browser-proxy', { port: port ?? null });
 }
 
 /** Forgets every cookie in the browser (IdP sessions), so the next sign-in shows the login page. */

@@ -7,8 +7,10 @@
  * in the extension host set the plan and read what happened (client: browserControl.ts).
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page, Request, Response, Route } from 'playwright-core';
+import { joinSockets } from '../joinSockets';
 import type { BrowserPlan, Landing } from './browserControl';
 
 interface TrackedPage {
@@ -46,15 +48,26 @@ export class BrowserRobot {
   private proxyPrefix: RegExp = /^$/;
   private server: http.Server | undefined;
   private context: BrowserContext | undefined;
+  /**
+   * The browser's proxy: Chromium sends every request for a host that is not loopback here
+   * (it never proxies loopback), and this forwards it to the proxy a suite names (POST
+   * /browser-proxy) or refuses it. Loopback pages (the workbench, the test IdPs, the redirect to
+   * the extension) stay direct.
+   */
+  private proxyHop: net.Server | undefined;
+  private proxyHopTarget: number | undefined;
+  private readonly hopSockets = new Set<net.Socket>();
 
   constructor(private readonly log: (line: string) => void) {}
 
-  /** `${workbenchOrigin}/proxy/PORT/rest` → `http://127.0.0.1:PORT/rest`; other URLs unchanged. */
+  /** `${workbenchOrigin}/proxy/PORT/rest` → `http(s)://127.0.0.1:PORT/rest`; other URLs unchanged. */
   unproxy(url: string): string {
     const m = this.proxyPrefix.exec(url);
     if (!m) return url;
     const rest = m[2] ?? '';
-    return `http://127.0.0.1:${m[1]}${rest.startsWith('/') ? rest : `/${rest}`}`;
+    // The rewrite drops the scheme: the plan names the ports that serve https.
+    const scheme = this.plan.httpsPorts?.includes(Number(m[1])) ? 'https' : 'http';
+    return `${scheme}://127.0.0.1:${m[1]}${rest.startsWith('/') ? rest : `/${rest}`}`;
   }
 
   /**
@@ -300,6 +313,21 @@ export class BrowserRobot {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
+  /** Starts the browser's proxy hop on 127.0.0.1; resolves with its port (for --proxy-server). */
+  async listenProxyHop(): Promise<number> {
+    const hop = net.createServer((client) => {
+      const target = this.proxyHopTarget;
+      if (target === undefined) return void client.destroy();
+      joinSockets(client, net.connect(target, '127.0.0.1'), this.hopSockets);
+    });
+    this.proxyHop = hop;
+    await new Promise<void>((resolve, reject) => {
+      hop.once('error', reject);
+      hop.listen(0, '127.0.0.1', () => resolve());
+    });
+    return (hop.address() as AddressInfo).port;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -321,7 +349,20 @@ export class BrowserRobot {
           return json(400, { error: 'action must be login, deny or ignore' });
         }
         if (plan.login !== undefined && typeof plan.login !== 'string') return json(400, { error: 'login must be a string' });
-        this.setPlan(plan.login === undefined ? { action: plan.action } : { action: plan.action, login: plan.login });
+        const httpsPorts = Array.isArray(plan.httpsPorts) ? plan.httpsPorts.filter((p) => Number.isInteger(p)) : undefined;
+        this.setPlan({ action: plan.action, ...(plan.login === undefined ? {} : { login: plan.login }), ...(httpsPorts ? { httpsPorts } : {}) });
+        return json(200, { ok: true });
+      }
+      case 'POST /browser-proxy': {
+        let body: { port?: unknown };
+        try {
+          body = JSON.parse(raw) as { port?: unknown };
+        } catch {
+          return json(400, { error: 'body must be JSON' });
+        }
+        this.proxyHopTarget = Number.isInteger(body.port) ? (body.port as number) : undefined;
+        for (const s of this.hopSockets) s.destroy();
+        this.log(`browser proxy: ${this.proxyHopTarget ?? 'none'}`);
         return json(200, { ok: true });
       }
       case 'GET /opened':
@@ -341,6 +382,9 @@ export class BrowserRobot {
   }
 
   async close(): Promise<void> {
+    for (const s of this.hopSockets) s.destroy();
+    this.proxyHop?.close();
+    this.proxyHop = undefined;
     const server = this.server;
     if (!server) return;
     this.server = undefined;

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { format } from 'node:util';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
 import { BrowserRobot } from './browserRobot';
+import { makeTestCa, testCaEnvironment } from '../testCa';
 import { BROWSER_CONTROL_ENV, GREP_ENV, ensureCodeServer, integrationTestsEntry } from './environment';
 
 export interface CodeServerRunOptions {
@@ -198,15 +199,20 @@ class CodeServerRun {
 
     // The control server comes first: the extension host inherits the server's environment.
     const controlUrl = await this.robot.listen();
-    const port = await this.startServer(install.node24, install.serverMain, userData, extensions, controlUrl);
+    // A test CA the extension host trusts through the system store (test/integration/tls.test.ts).
+    const ca = testCaEnvironment(makeTestCa(path.join(this.tmp, 'ca')));
+    const port = await this.startServer(install.node24, install.serverMain, userData, extensions, controlUrl, ca);
     if (this.finishing) return;
     const origin = `http://127.0.0.1:${port}`;
     this.say(`VS Code server listening on ${origin}; starting Chromium`);
 
+    // Requests for hosts that are not loopback go to the robot's proxy hop (the corporate-network
+    // suite points it at a proxy; otherwise it refuses them, as this machine's network would).
+    const hop = await this.robot.listenProxyHop();
     const browser = await chromium.launch({
       executablePath: install.chromium,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, `--proxy-server=http://127.0.0.1:${hop}`],
       timeout: 60_000,
       // Our own signal handlers stop the browser *and* the VS Code server; Playwright's would
       // kill the browser and exit at once, leaving the server running.
@@ -221,7 +227,8 @@ class CodeServerRun {
     }
     this.browser = browser;
     browser.on('disconnected', this.onBrowserGone);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // The browser is not under test: it may open the https test IdPs whatever their certificate.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: true });
     let page: Page | undefined;
     context.on('page', (p) => {
       if (p !== page) this.watchConsole(p, 'popup');
@@ -255,8 +262,9 @@ class CodeServerRun {
     userData: string,
     extensions: string,
     controlUrl: string,
+    caEnv: Record<string, string>,
   ): Promise<number> {
-    const env: NodeJS.ProcessEnv = { ...process.env, [BROWSER_CONTROL_ENV]: controlUrl };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...caEnv, [BROWSER_CONTROL_ENV]: controlUrl };
     // Variables of an enclosing VS Code (integrated terminal, test-electron) would confuse this one.
     for (const key of Object.keys(env)) {
       if (key.startsWith('VSCODE_') || key === 'ELECTRON_RUN_AS_NODE') delete env[key];

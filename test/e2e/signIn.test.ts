@@ -21,6 +21,7 @@ import {
   clickDialogButton,
   clickMenuItem,
   closeMenus,
+  escapeRegExp,
   completeIdpLogin,
   dialog,
   notifications,
@@ -266,7 +267,7 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     await page.screenshot({ path: path.join(LOG_DIR, 'e-accounts-menu-signed-out.png') });
     const item = labels.find((l) => /^Sign in with OpenID Connect/.test(l) && l.includes(CONSUMER_NAME));
     assert.ok(item, `no "Sign in with OpenID Connect to use ${CONSUMER_NAME}" item: ${JSON.stringify(labels)}`);
-    await clickMenuItem(page, new RegExp(`^${item.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    await clickMenuItem(page, new RegExp(`^${escapeRegExp(item)}$`));
 
     // A consent prompt is not expected here (choosing the item is the consent), but allow one.
     const tab = await until('a sign-in tab (or a dialog)', 30_000, async () => {

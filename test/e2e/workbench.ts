@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { sleep } from '../support/codeServerEntry';
+import { escapeRegExp } from '../support/regExp';
 
 /** Polls `probe` (every `everyMs`, bounded) until it returns something other than undefined. */
 export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
@@ -267,9 +268,7 @@ export async function clickButtonIn(dialogBox: Locator, name: string, timeoutMs 
   await dialogBox.waitFor({ state: 'hidden', timeout: timeoutMs });
 }
 
-export function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+export { escapeRegExp };
 
 export interface ToastContent {
   toast: Locator;

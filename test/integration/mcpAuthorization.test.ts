@@ -9,10 +9,7 @@ import * as vscode from 'vscode';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { McpGetSessionOptions } from '../../src/vscode/mcpAuthorization';
 import { logged, logs } from '../support/vscode/extensionLog';
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+import { escapeRegExp } from '../support/regExp';
 
 describe('MCP authorization (supportedAuthorizationServers) in a real VS Code', function () {
   this.timeout(60_000);
@@ -35,7 +32,7 @@ describe('MCP authorization (supportedAuthorizationServers) in a real VS Code', 
   });
 
   it("registers each provider with its issuer as the authorization server, and VS Code accepts it", async () => {
-    const line = await logged(new RegExp(`oidc\\.mcp: answers MCP servers whose authorization server is ${escape(one.issuer)}\\b`));
+    const line = await logged(new RegExp(`oidc\\.mcp: answers MCP servers whose authorization server is ${escapeRegExp(one.issuer)}\\b`));
     assert.ok(line);
     assert.doesNotMatch(logs().extension, /did not allow supportedAuthorizationServers/);
     assert.deepEqual(await vscode.authentication.getAccounts('oidc.mcp'), []);
@@ -43,7 +40,7 @@ describe('MCP authorization (supportedAuthorizationServers) in a real VS Code', 
 
   it('registers again with the new issuer when it changes, and the provider keeps working', async () => {
     await config().update('providers', entry(two), vscode.ConfigurationTarget.Global);
-    await logged(new RegExp(`oidc\\.mcp: answers MCP servers whose authorization server is ${escape(two.issuer)}\\b`));
+    await logged(new RegExp(`oidc\\.mcp: answers MCP servers whose authorization server is ${escapeRegExp(two.issuer)}\\b`));
     assert.deepEqual(await vscode.authentication.getAccounts('oidc.mcp'), []);
     assert.doesNotMatch(logs().host, /provider with id 'oidc\.mcp' is already registered/);
   });
@@ -52,7 +49,7 @@ describe('MCP authorization (supportedAuthorizationServers) in a real VS Code', 
     const before = config().inspect<string>('issuer')?.globalValue;
     try {
       await config().update('issuer', one.issuer, vscode.ConfigurationTarget.Global);
-      await logged(new RegExp(`oidc: answers MCP servers whose authorization server is ${escape(one.issuer)}\\b`));
+      await logged(new RegExp(`oidc: answers MCP servers whose authorization server is ${escapeRegExp(one.issuer)}\\b`));
       assert.deepEqual(await vscode.authentication.getAccounts('oidc'), []);
     } finally {
       await config().update('issuer', before, vscode.ConfigurationTarget.Global);

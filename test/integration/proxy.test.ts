@@ -10,7 +10,6 @@
  */
 import * as assert from 'node:assert/strict';
 import * as dns from 'node:dns/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
@@ -26,24 +25,11 @@ import { issueFromTestCa, loadTestCa, TEST_CA_ENV } from '../support/testCa';
 import * as browser from '../support/vscode/browserControl';
 import { configureLoopbackIssuer } from '../support/vscode/testSettings';
 import { logged, logs } from '../support/vscode/extensionLog';
+import { freePort } from '../support/ports';
+import { escapeRegExp } from '../support/regExp';
 
 interface Api {
   getAccessToken(scopes: readonly string[], options?: { forceRefresh?: boolean }): Promise<string>;
-}
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function setProxy(url: string | undefined): Promise<void> {
@@ -58,8 +44,6 @@ async function setProxy(url: string | undefined): Promise<void> {
 async function trustDomains(domains: string[]): Promise<void> {
   await vscode.workspace.fs.writeFile(vscode.Uri.parse('trustedDomains:/Trusted Domains'), Buffer.from(JSON.stringify(domains)));
 }
-
-const configure = configureLoopbackIssuer;
 
 describe('Behind a corporate proxy in a real VS Code (the IdP only reachable through http.proxy)', function () {
   this.timeout(120_000);
@@ -89,12 +73,12 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     await trustDomains([`https://${net.idpHost}:${net.idpPort}`]);
     await setProxy(net.proxy.url);
     await browser.setBrowserProxy(net.browserProxy.port);
-    await configure(idp.issuer);
+    await configureLoopbackIssuer(idp.issuer);
   });
   afterEach(() => setProxy(net.proxy.url));
   after(async () => {
     await vscode.commands.executeCommand('oidcAuth.signOut');
-    await configure(undefined);
+    await configureLoopbackIssuer(undefined);
     await setProxy(undefined);
     await browser.setBrowserProxy(undefined);
     await trustDomains([]);
@@ -142,9 +126,9 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     const before = idp.tokenCalls.length;
     // The refresh fails at the proxy; the session and its still-valid token are kept.
     assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escape(net.idpHost)}:${net.idpPort} asks for a login \\(HTTP 407\\)\\. Put the proxy credentials in the http\\.proxy setting`));
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} asks for a login \\(HTTP 407\\)\\. Put the proxy credentials in the http\\.proxy setting`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
-    assert.match(net.authProxy.log(), new RegExp(`CONNECT ${escape(net.idpHost)}:${net.idpPort} `));
+    assert.match(net.authProxy.log(), new RegExp(`CONNECT ${escapeRegExp(net.idpHost)}:${net.idpPort} `));
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
 
     // With the credentials in http.proxy, the same proxy lets the refresh through.
@@ -161,11 +145,11 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   it('a proxy that is down: a clear error naming it, and the session is kept', async () => {
     const held = await api.getAccessToken(['openid']);
     // A port on 127.0.0.1 where nothing listens any more: a proxy that went down.
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     await setProxy(`http://127.0.0.1:${port}`);
     const before = idp.tokenCalls.length;
     assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) on the way to the identity provider at ${escape(net.idpHost)}:${net.idpPort}\\. Check that the proxy is running and the http\\.proxy setting\\.`));
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) on the way to the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort}\\. Check that the proxy is running and the http\\.proxy setting\\.`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
 
@@ -183,7 +167,7 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     await setProxy(net.strictProxy.url);
     const before = idp.tokenCalls.length;
     assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escape(net.idpHost)}:${net.idpPort} refused the connection \\(HTTP 403\\)\\. Check the http\\.proxy setting, or ask who runs the proxy to allow`));
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} refused the connection \\(HTTP 403\\)\\. Check the http\\.proxy setting, or ask who runs the proxy to allow`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
   });

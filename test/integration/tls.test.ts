@@ -15,10 +15,7 @@ import { trackIssuedTokens } from '../support/tokenLedger';
 import * as browser from '../support/vscode/browserControl';
 import { configureLoopbackIssuer } from '../support/vscode/testSettings';
 import { logged } from '../support/vscode/extensionLog';
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+import { escapeRegExp } from '../support/regExp';
 
 const configure = configureLoopbackIssuer;
 
@@ -79,7 +76,7 @@ describe('HTTPS IdPs in a real VS Code (certificate from a CA in the system stor
       await configure(idp.issuer);
       await browser.reset();
       await vscode.commands.executeCommand('oidcAuth.signIn');
-      const line = await logged(new RegExp(`Sign-in failed: The identity provider at ${escape(new URL(idp.issuer).host)} ${message.source}`));
+      const line = await logged(new RegExp(`Sign-in failed: The identity provider at ${escapeRegExp(new URL(idp.issuer).host)} ${message.source}`));
       assert.doesNotMatch(line, /Could not reach/);
       assert.deepEqual(await browser.opened(), [], 'no browser was opened');
       assert.deepEqual(idp.tokenCalls, []);

@@ -26,6 +26,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BrowserContext, LaunchOptions } from 'playwright-core';
+import { freePort, isPortFree } from './ports';
 
 /** The repository root (the directory whose package.json is the oidc-auth extension's). */
 export const repoRoot: string = findRepoRoot(__dirname);
@@ -111,28 +112,7 @@ export function ensureCodeServerInstall(options: { onlyIfMissing?: boolean } = {
 // Ports and small helpers
 // ---------------------------------------------------------------------------------------------
 
-export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-/** The first free port of `preferred` (in order), else one the OS picks. */
-export async function freePort(preferred: number[] = [], host = '127.0.0.1'): Promise<number> {
-  for (const port of preferred) {
-    if (port > 0 && (await isPortFree(port, host))) return port;
-  }
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, isPortFree };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,8 +3,8 @@
  * server written in C by another team), started on 127.0.0.1 from the extension host by
  * test/support/glewlwyd.ts: sign-in with the loopback flow on the fixed port Glewlwyd's exact
  * redirect-URI match needs; a token for a consumer through the extension's API (a silent
- * `getSession` gets none: VS Code wants the user to allow a consumer first, in a dialog that
- * test mode refuses; test/e2e clicks such dialogs); a refresh grant when the consumer says its
+ * `getSession` gets none until the user allows the consumer: VS Code refuses its dialog in
+ * test mode, so the suite allows itself through the Accounts menu's quick pick); a refresh grant when the consumer says its
  * token was refused; and sign-out, where Glewlwyd refuses revocation from the public client and
  * the user is told.
  *
@@ -23,6 +23,7 @@ import type { OidcAuthApi } from '../../src/vscode/api';
 import { completeGlewlwydLogin, freeLoopbackPort, GLEWLWYD_PUBLIC_CLIENT, GLEWLWYD_USER, startGlewlwyd, type Glewlwyd } from '../support/glewlwyd';
 import { filesUnder, trackSecrets } from '../support/tokenLedger';
 import * as browser from '../support/vscode/browserControl';
+import { sessionThroughAccountsMenu } from '../support/vscode/accountsMenuConsent';
 
 const EXTENSION_ID = 'oidc-auth.oidc-auth';
 const SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -109,16 +110,18 @@ describe('Glewlwyd (an independent OpenID Connect server) in a real VS Code', fu
     assert.deepEqual(accounts.map((a) => a.label), [GLEWLWYD_USER.email], 'the account is labelled with the email claim');
 
     // VS Code hands a session to a consumer that asks silently only once the user allowed that
-    // consumer (a dialog, refused in test mode: test/e2e clicks it); this host was never allowed.
+    // consumer; this suite is allowed the way a person does it, through the Accounts menu.
     assert.equal(await vscode.authentication.getSession('oidc', SCOPES, { silent: true }), undefined);
+    const session = await sessionThroughAccountsMenu('oidc', SCOPES);
+    assert.equal(session.account.label, GLEWLWYD_USER.email);
     // A consumer through the extension's API, as another extension would.
     const api = vscode.extensions.getExtension<OidcAuthApi>(EXTENSION_ID)!.exports;
-    const token = await api.getAccessToken(SCOPES);
+    const token = await api.getAccessToken(session);
     seen.add(token);
     assert.equal(await userinfoEmail(token), GLEWLWYD_USER.email, 'Glewlwyd accepts the access token');
     // The consumer's API refused the token (401): a real refresh grant at Glewlwyd, with rotation.
     const before = (await gw.refreshTokens()).filter((t) => t.enabled).map((t) => t.token_hash);
-    const refreshed = await api.getAccessToken(SCOPES, { forceRefresh: true });
+    const refreshed = await api.getAccessToken({ ...session, accessToken: token }, { forceRefresh: true });
     seen.add(refreshed);
     assert.notEqual(refreshed, token, 'a new access token');
     assert.equal(await userinfoEmail(refreshed), GLEWLWYD_USER.email);
@@ -129,7 +132,7 @@ describe('Glewlwyd (an independent OpenID Connect server) in a real VS Code', fu
 
     await vscode.commands.executeCommand('oidcAuth.signOut');
     await waitFor('the account to go', async () => ((await vscode.authentication.getAccounts('oidc')).length === 0 ? true : undefined));
-    await assert.rejects(api.getAccessToken(SCOPES), (err: { code?: string }) => err.code === 'NotSignedIn', 'no token after sign-out');
+    await assert.rejects(api.getAccessToken({ ...session, accessToken: refreshed }), (err: { code?: string }) => err.code === 'UnknownSession', 'no token after sign-out');
     // Glewlwyd refuses revocation from a public client (401, empty body): the user is told.
     const warned = await waitFor('the could-not-revoke warning in the log', () =>
       extensionLog()

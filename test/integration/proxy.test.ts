@@ -27,10 +27,10 @@ import { configureLoopbackIssuer } from '../support/vscode/testSettings';
 import { logged, logs } from '../support/vscode/extensionLog';
 import { freePort } from '../support/ports';
 import { escapeRegExp } from '../support/regExp';
+import { sessionThroughAccountsMenu } from '../support/vscode/accountsMenuConsent';
+import type { OidcAuthApi } from '../../src/vscode/api';
 
-interface Api {
-  getAccessToken(scopes: readonly string[], options?: { forceRefresh?: boolean }): Promise<string>;
-}
+type Api = Pick<OidcAuthApi, 'getAccessToken'>;
 
 async function setProxy(url: string | undefined): Promise<void> {
   await vscode.workspace.getConfiguration('http').update('proxy', url, vscode.ConfigurationTarget.Global);
@@ -50,6 +50,10 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   let net: CorporateNetwork;
   let idp: TestIdp;
   let api: Api;
+  /** The session VS Code allowed this suite (as a consumer extension) through the Accounts menu. */
+  let session: vscode.AuthenticationSession;
+  /** What a consumer does when its API refused `token` (HTTP 401): asks for a new one. */
+  const refused = (token: string) => api.getAccessToken({ ...session, accessToken: token }, { forceRefresh: true });
   const tunnels = (log: string, target: string) => log.split('\n').filter((l) => l.includes(`CONNECT ${target} `)).length;
   /** Tunnels VS Code opened to the IdP through the corporate proxy so far. */
   const idpTunnels = () => tunnels(net.proxy.log(), `${net.idpHost}:${net.idpPort}`);
@@ -104,6 +108,7 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     const callback = new URL(landing.url);
     assert.equal(callback.hostname, '127.0.0.1');
     assert.match(landing.title, /Signed in/);
+    session = await sessionThroughAccountsMenu('oidc', ['openid']);
     // The browser reached the IdP through its own proxy, and went to the callback directly.
     assert.ok(tunnels(net.browserProxy.log(), `${net.idpHost}:${net.idpPort}`) >= 1, 'the browser went through its proxy');
     for (const log of [net.proxy.log(), net.browserProxy.log()]) {
@@ -114,19 +119,19 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   it('refreshes through the proxy', async () => {
     const before = idpTunnels();
     const refreshesBefore = idp.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.status === 200).length;
-    const token = await api.getAccessToken(['openid'], { forceRefresh: true });
+    const token = await refused(session.accessToken);
     assert.ok(token.length > 0);
     assert.equal(idp.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.status === 200).length, refreshesBefore + 1);
     assert.ok(idpTunnels() > before, 'the refresh went through the proxy');
   });
 
   it('a proxy that asks for a login (407): a clear error, and the session is kept', async () => {
-    const held = await api.getAccessToken(['openid']);
+    const held = await api.getAccessToken(session);
     await setProxy(net.authProxy.url);
     const before = idp.tokenCalls.length;
     // The refresh fails at the proxy; the session and its still-valid token are kept.
-    assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} asks for a login \\(HTTP 407\\)\\. Put the proxy credentials in the http\\.proxy setting`));
+    assert.equal(await refused(held), held);
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test(?: \\([^)]*\\))?: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} asks for a login \\(HTTP 407\\)\\. Put the proxy credentials in the http\\.proxy setting`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.match(net.authProxy.log(), new RegExp(`CONNECT ${escapeRegExp(net.idpHost)}:${net.idpPort} `));
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
@@ -136,20 +141,20 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
     url.username = net.authProxy.user;
     url.password = net.authProxy.password;
     await setProxy(url.toString());
-    assert.ok((await api.getAccessToken(['openid'], { forceRefresh: true })).length > 0);
+    assert.ok((await refused(held)).length > 0);
     assert.equal(idp.tokenCalls.at(-1)?.grantType, 'refresh_token');
     assert.equal(idp.tokenCalls.at(-1)?.status, 200);
     assert.ok(!logs().extension.includes(net.authProxy.password), 'the proxy password is in no log line');
   });
 
   it('a proxy that is down: a clear error naming it, and the session is kept', async () => {
-    const held = await api.getAccessToken(['openid']);
+    const held = await api.getAccessToken(session);
     // A port on 127.0.0.1 where nothing listens any more: a proxy that went down.
     const port = await freePort(); // nothing listens there
     await setProxy(`http://127.0.0.1:${port}`);
     const before = idp.tokenCalls.length;
-    assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) on the way to the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort}\\. Check that the proxy is running and the http\\.proxy setting\\.`));
+    assert.equal(await refused(held), held);
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test(?: \\([^)]*\\))?: Could not connect to the proxy at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) on the way to the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort}\\. Check that the proxy is running and the http\\.proxy setting\\.`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
 
@@ -163,11 +168,11 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   });
 
   it('a proxy that refuses the IdP (HTTP 403): says so, and the session is kept', async () => {
-    const held = await api.getAccessToken(['openid']);
+    const held = await api.getAccessToken(session);
     await setProxy(net.strictProxy.url);
     const before = idp.tokenCalls.length;
-    assert.equal(await api.getAccessToken(['openid'], { forceRefresh: true }), held);
-    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} refused the connection \\(HTTP 403\\)\\. Check the http\\.proxy setting, or ask who runs the proxy to allow`));
+    assert.equal(await refused(held), held);
+    await logged(new RegExp(`Could not refresh the access token of proxied@example\\.test(?: \\([^)]*\\))?: The proxy between VS Code and the identity provider at ${escapeRegExp(net.idpHost)}:${net.idpPort} refused the connection \\(HTTP 403\\)\\. Check the http\\.proxy setting, or ask who runs the proxy to allow`));
     assert.equal(idp.tokenCalls.length, before, 'nothing reached the IdP');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.id), ['proxied'], 'the session is kept');
   });

@@ -3,7 +3,7 @@
  * [--memory-cycles=N] [--memory-warmup=N] [--out=DIR]` (compile first with `npx tsc -p .`). Runs the measurements one after
  * another and writes bench/results.json and bench/results.md after each, so an interrupted run
  * still leaves what it measured. Names for --only: bundle, signin, getsessions, fanin, windows,
- * memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
+ * refreshrate, memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +14,7 @@ import { measureGetSessions } from './getSessions';
 import { log, type MeasurementResult } from './lib/common';
 import { machineFacts, writeResults, type RunInfo } from './lib/report';
 import { measureMemory } from './memory';
+import { measureRefreshRate } from './refreshRate';
 import { measureSignIn } from './signIn';
 import { measureWindows } from './windows';
 
@@ -27,7 +28,7 @@ interface Args {
   out?: string;
 }
 
-const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'memory', 'activation'] as const;
+const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'refreshrate', 'memory', 'activation'] as const;
 type Name = (typeof NAMES)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     getsessions: { calls: q ? 20_000 : 100_000 },
     fanin: { ns: [1, 10, 100, 1_000, 10_000], rounds: q ? 2 : 5 },
     windows: { windows: [2, 4, 8], cycles: q ? 4 : 20 },
+    refreshrate: { windows: [1, 4, 8], cycles: q ? 2 : 3 },
     memory: { cycles: args.memoryCycles ?? (q ? 300 : 10_000), warmup: args.memoryWarmup ?? (q ? 30 : 1_000), samples: q ? 10 : 20 },
   };
   const plan: [Name, () => Promise<MeasurementResult>][] = [
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
     ['getsessions', () => measureGetSessions(settings.getsessions)],
     ['fanin', () => measureFanIn(settings.fanin)],
     ['windows', () => measureWindows(settings.windows)],
+    ['refreshrate', () => measureRefreshRate(settings.refreshrate)],
     ['memory', () => measureMemory(settings.memory)],
     ['activation', () => measureActivation(settings.activation)],
   ];

@@ -22,10 +22,19 @@ export interface WindowTask {
   mode: 'desktop' | 'web';
   storeUrl?: string;
   snapshot?: [string, string][];
-  skewMs: number;
-  jitterMs: number;
+  /** A fixed refresh lead and jitter instead of the extension's lifetime rule (leave out for the product's timing). */
+  skewMs?: number;
+  jitterMs?: number;
   durationMs: number;
   callEveryMs: number;
+  /**
+   * Runs the window's clock this many times faster than real time (default 1), so hour-long
+   * tokens can be watched for several lifetimes: the manager's `now` and its refresh timers are
+   * scaled; the IdP, the lock and request timeouts keep real time. `clockStart` is the moment
+   * (epoch ms) every window's clock starts from, so all windows agree.
+   */
+  timeScale?: number;
+  clockStart?: number;
 }
 
 export interface WindowReport {
@@ -54,6 +63,8 @@ async function run(task: WindowTask): Promise<WindowReport> {
     loopbackPort: 0,
   };
   let manager: SessionManager | undefined;
+  const scale = task.timeScale ?? 1;
+  const start = task.clockStart ?? Date.now();
   const key = storageKey(config.issuer.href, config.clientId);
   manager = new SessionManager({
     config,
@@ -64,8 +75,13 @@ async function run(task: WindowTask): Promise<WindowReport> {
     flow: noFlow,
     log: silentLogger,
     onDidChange: () => undefined,
-    refreshSkewMs: task.skewMs,
-    refreshJitterMs: task.jitterMs,
+    ...(task.skewMs !== undefined ? { refreshSkewMs: task.skewMs, refreshJitterMs: task.jitterMs ?? 0 } : {}),
+    ...(scale !== 1
+      ? {
+          now: () => start + (Date.now() - start) * scale,
+          timers: { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms / scale), clearTimeout: (t: ReturnType<typeof setTimeout>) => clearTimeout(t) },
+        }
+      : {}),
   });
   const report: WindowReport = { calls: 0, missing: 0, errors: [], distinctTokens: 0 };
   const tokens = new Set<string>();

@@ -315,6 +315,45 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
     assert.equal(result.revokeError!.kind, 'protocol');
   });
 
+  for (const fault of [
+    { name: '503', raw: { status: 503, body: '<html>down</html>', contentType: 'text/html' } },
+    { name: '429', raw: { status: 429, body: '{"error":"slow_down"}' } },
+  ]) {
+    it(`service account tokens, renewal answered ${fault.name}: the valid token is used with a backoff, an expired one never; "cannot be reached"; fresh once the IdP answers`, async () => {
+      const config = parseProviderConfig({ issuer: idp.issuer, clientId: 'robot', grant: 'clientCredentials', scopes: [] }, []);
+      const logs: string[] = [];
+      const tokens = new ClientCredentialsTokens({ config, issuers: new IssuerCache(recordingLogger(logs)), log: recordingLogger(logs), secret: async () => 'not-a-real-secret' });
+      idp.tokenAnswers.push({ body: { expires_in: 2, refresh_token: undefined }, idToken: false });
+      const first = await tokens.token([]);
+      answers(40, { raw: fault.raw });
+      const before = tokenRequests();
+      const handed: string[] = [];
+      const errors: string[] = [];
+      const end = first.expiresAt + 2_000;
+      while (Date.now() < end) {
+        try {
+          const t = await tokens.token([]);
+          assert.ok(t.expiresAt > Date.now(), 'never an expired token');
+          handed.push(t.accessToken);
+        } catch (err) {
+          errors.push(err instanceof Error ? err.message : String(err));
+        }
+        await sleep(20);
+      }
+      const made = tokenRequests() - before;
+      // Due 0.2 s before expiry, then at most one try a second: about 3 in these ~3.8 s, never one per call.
+      assert.ok(made >= 1 && made <= 5, `${made} requests for ${handed.length + errors.length} calls`);
+      assert.ok(handed.length > 0 && handed.every((t) => t === first.accessToken), 'the valid token while it lasts');
+      assert.ok(errors.length > 0 && errors.every((e) => /cannot be reached to get a token for the service account robot/.test(e)), errors.slice(0, 3).join('\n'));
+      assert.ok(logs.some((l) => /Could not renew the service-account token of robot \(attempt 1\); using the current one, still valid/.test(l)), logs.join('\n'));
+      idp.tokenAnswers.length = 0;
+      idp.tokenAnswers.push({ body: { refresh_token: undefined }, idToken: false });
+      await sleep(1_000);
+      const fresh = await tokens.token([]);
+      assert.notEqual(fresh.accessToken, first.accessToken, 'a fresh token once the IdP answers');
+    });
+  }
+
   it('service account tokens: expires_in 0, 1 or none never make a request per call', async () => {
     for (const value of [0, 1, undefined]) {
       const config = parseProviderConfig({ issuer: idp.issuer, clientId: 'robot', grant: 'clientCredentials', scopes: [] }, []);

@@ -10,6 +10,7 @@
 import * as assert from 'node:assert/strict';
 import { ClientCredentialsTokens } from '../../src/core/clientCredentials';
 import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
+import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { IssuerCache } from '../../src/core/issuer';
@@ -162,6 +163,34 @@ describe('refresh timing against oidc-provider (strict and lenient profiles)', f
     const fresh = await r.manager.freshSession(session.id, session.accessToken);
     assert.notEqual(fresh?.accessToken, session.accessToken);
     assert.notEqual(fresh?.refreshToken, session.refreshToken, 'rotated');
+  });
+
+  it('lenient, 2 s tokens, IdP down (connection refused): listed with its refresh token, callers told it cannot be reached, the next call after it is back gets a fresh token', async () => {
+    const i = await startTestIdp(idpProfile('lenient', 2, { par: false, rotateRefreshToken: true }));
+    idps.set('down/2', i);
+    const r = rig(i.issuer, i.clientId);
+    const session = await r.manager.createSession(['openid'], robotSignIn('kai'));
+    await i.stop();
+    try {
+      await sleep(session.expiresAt - Date.now() + 50);
+      for (let n = 0; n < 3; n++) {
+        await assert.rejects(
+          r.manager.getSessions(['openid']),
+          (e: unknown) => e instanceof OidcError && e.reason === 'unreachable' && /cannot be reached to renew the expired access token of kai@example\.test/.test(e.message),
+        );
+      }
+      // The Accounts menu (no scopes) and Show Status (every stored session) still list it.
+      assert.deepEqual((await r.manager.getSessions()).map((s) => [s.id, s.refreshToken]), [[session.id, session.refreshToken]]);
+      assert.deepEqual((await r.manager.getSessionsWithoutRefresh()).map((s) => [s.id, s.refreshToken]), [[session.id, session.refreshToken]]);
+      assert.deepEqual(r.ended, [], 'not ended');
+      assert.ok(r.logs.some((l) => /Could not refresh the access token of kai@example.test \(attempt 1; next in 5 s\)/.test(l)), r.logs.join('\n'));
+    } finally {
+      await i.restart();
+    }
+    const [fresh] = await r.manager.getSessions(['openid']);
+    assert.ok(fresh && fresh.accessToken !== session.accessToken && fresh.expiresAt > Date.now(), 'the next call gets a fresh token');
+    assert.notEqual(fresh.refreshToken, session.refreshToken, 'rotated, and stored');
+    assert.equal((await r.manager.getSessionsWithoutRefresh())[0]?.refreshToken, fresh.refreshToken);
   });
 
   it('60 s tokens: the proactive timer is armed 3–6 s before expiry, not at once', async () => {

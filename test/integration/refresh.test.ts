@@ -1,6 +1,7 @@
 /**
  * Refresh timing of the real extension in a real VS Code (issue #13): an idle window whose
- * access tokens live 3 s refreshes about once per lifetime (not hundreds of times), and a session
+ * access tokens live 3 s refreshes about once per lifetime (not hundreds of times), a session
+ * whose refresh fails while the IdP is down stays listed and recovers once it is back, and a session
  * without a refresh token (oidc-provider as shipped: none without prompt=consent) is kept until
  * its token expires, then ends with a message that says it expired — read from the extension's
  * own log, where the words shown to the user are logged too.
@@ -75,6 +76,34 @@ describe('refresh timing in a real VS Code', function () {
     assert.ok(refreshes.length >= 3 && refreshes.length <= 6, `${refreshes.length} refreshes in ${idleMs / 1000} s of 3 s tokens`);
     assert.equal(calls.length, refreshes.length, 'no failed or extra token request');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['kim@example.test'], 'still signed in');
+    await vscode.commands.executeCommand('oidcAuth.signOut');
+  });
+
+  it('while the IdP is down a session whose token expired stays listed (Accounts, Show Status) with its refresh token; getSession says the IdP cannot be reached; back up, the next call gets a fresh token', async () => {
+    const lenient = await idp(idpProfile('lenient', 3, { rotateRefreshToken: true }));
+    await signIn(lenient, 'max');
+    const issued = lenient.issued.at(-1)!;
+    assert.ok(issued.refreshToken, 'a refresh token was issued');
+    const signedInAt = Date.now();
+    await lenient.stop();
+    try {
+      await sleep(Math.max(0, signedInAt + 3_000 + 500 - Date.now()));
+      await assert.rejects(
+        Promise.resolve(vscode.authentication.getSession('oidc', ['openid'], { silent: true })),
+        (e: unknown) => e instanceof Error && /cannot be reached to renew the expired access token of max@example\.test/.test(e.message),
+      );
+      assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['max@example.test'], 'still in the Accounts menu');
+      await vscode.commands.executeCommand('oidcAuth.showStatus');
+      const text = vscode.window.activeTextEditor?.document.getText() ?? '';
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      assert.match(text, /\*\*max@example\.test\*\*.*can refresh/, 'Show Status lists it, with its refresh token');
+      assert.ok(!text.includes(issued.refreshToken!) && !text.includes(issued.accessToken), 'no token in the status');
+    } finally {
+      await lenient.restart();
+    }
+    const session = await vscode.authentication.getSession('oidc', ['openid'], { silent: true });
+    assert.ok(session && session.accessToken !== issued.accessToken, 'the next call after the IdP is back gets a fresh token');
+    assert.equal((await lenient.introspect(session.accessToken)).active, true, 'one the IdP accepts');
     await vscode.commands.executeCommand('oidcAuth.signOut');
   });
 

@@ -43,6 +43,9 @@ export interface WindowReport {
   missing: number;
   errors: string[];
   distinctTokens: number;
+  /** When its callers started and stopped asking (epoch ms, real time). */
+  startedAt: number;
+  endedAt: number;
 }
 
 const noFlow: SignInFlow = {
@@ -83,7 +86,7 @@ async function run(task: WindowTask): Promise<WindowReport> {
         }
       : {}),
   });
-  const report: WindowReport = { calls: 0, missing: 0, errors: [], distinctTokens: 0 };
+  const report: WindowReport = { calls: 0, missing: 0, errors: [], distinctTokens: 0, startedAt: Date.now(), endedAt: 0 };
   const tokens = new Set<string>();
   const end = Date.now() + task.durationMs;
   // The desktop tells every window of every write (secrets.onDidChange).
@@ -103,6 +106,7 @@ async function run(task: WindowTask): Promise<WindowReport> {
     }
     await new Promise((r) => setTimeout(r, task.callEveryMs * (0.5 + Math.random())));
   }
+  report.endedAt = Date.now();
   if (watch) clearInterval(watch);
   manager.dispose();
   manager = undefined;
@@ -113,6 +117,6 @@ async function run(task: WindowTask): Promise<WindowReport> {
 process.on('message', (task: WindowTask) => {
   run(task).then(
     (report) => process.send!(report, () => process.exit(0)),
-    (err: unknown) => process.send!({ calls: 0, missing: 0, errors: [String(err)], distinctTokens: 0 }, () => process.exit(1)),
+    (err: unknown) => process.send!({ calls: 0, missing: 0, errors: [String(err)], distinctTokens: 0, startedAt: 0, endedAt: 0 }, () => process.exit(1)),
   );
 });

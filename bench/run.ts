@@ -3,7 +3,7 @@
  * [--memory-cycles=N] [--memory-warmup=N] [--out=DIR]` (compile first with `npx tsc -p .`). Runs the measurements one after
  * another and writes bench/results.json and bench/results.md after each, so an interrupted run
  * still leaves what it measured. Names for --only: bundle, signin, getsessions, fanin, windows,
- * memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
+ * refreshrate, memory, activation. Not part of `npm test`; nothing here asserts a time. See bench/README.md.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,9 +11,10 @@ import { measureActivation } from './activation';
 import { measureBundle } from './bundle';
 import { measureFanIn } from './fanIn';
 import { measureGetSessions } from './getSessions';
-import { log, type MeasurementResult } from './lib/common';
-import { machineFacts, writeResults, type RunInfo } from './lib/report';
+import { log, repoRoot, type MeasurementResult } from './lib/common';
+import { keptResults, machineFacts, writeResults, type RunInfo } from './lib/report';
 import { measureMemory } from './memory';
+import { measureRefreshRate } from './refreshRate';
 import { measureSignIn } from './signIn';
 import { measureWindows } from './windows';
 
@@ -27,8 +28,19 @@ interface Args {
   out?: string;
 }
 
-const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'memory', 'activation'] as const;
+const NAMES = ['bundle', 'signin', 'getsessions', 'fanin', 'windows', 'refreshrate', 'memory', 'activation'] as const;
 type Name = (typeof NAMES)[number];
+/** The name each measurement reports its results under. */
+const TITLES: Record<Name, string> = {
+  bundle: 'bundle size',
+  signin: 'sign-in overhead',
+  getsessions: 'getSessions, warm',
+  fanin: 'refresh fan-in',
+  windows: 'windows fan-in',
+  refreshrate: 'refresh rate',
+  memory: 'memory',
+  activation: 'activation cost',
+};
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { quick: false };
@@ -81,6 +93,7 @@ async function main(): Promise<void> {
     getsessions: { calls: q ? 20_000 : 100_000 },
     fanin: { ns: [1, 10, 100, 1_000, 10_000], rounds: q ? 2 : 5 },
     windows: { windows: [2, 4, 8], cycles: q ? 4 : 20 },
+    refreshrate: { windows: [1, 4, 8], quick: q },
     memory: { cycles: args.memoryCycles ?? (q ? 300 : 10_000), warmup: args.memoryWarmup ?? (q ? 30 : 1_000), samples: q ? 10 : 20 },
   };
   const plan: [Name, () => Promise<MeasurementResult>][] = [
@@ -89,6 +102,7 @@ async function main(): Promise<void> {
     ['getsessions', () => measureGetSessions(settings.getsessions)],
     ['fanin', () => measureFanIn(settings.fanin)],
     ['windows', () => measureWindows(settings.windows)],
+    ['refreshrate', () => measureRefreshRate(settings.refreshrate)],
     ['memory', () => measureMemory(settings.memory)],
     ['activation', () => measureActivation(settings.activation)],
   ];
@@ -102,6 +116,11 @@ async function main(): Promise<void> {
     results: [],
     complete: false,
   };
+  // An --only run replaces what it measures and keeps the rest of the results it writes over.
+  if (args.only) {
+    const kept = keptResults(args.out ? path.resolve(args.out) : path.join(repoRoot(), 'bench'), [...args.only].map((n) => TITLES[n as Name]));
+    if (kept.length) info.kept = kept;
+  }
   const save = () => {
     info.durationMs = Date.now() - started;
     info.machine.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -118,7 +137,7 @@ async function main(): Promise<void> {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log(`${name} failed: ${message}`);
-      result = { name, method: '', rows: [], data: null, error: message };
+      result = { name: TITLES[name], method: '', rows: [], data: null, error: message };
     }
     result.durationMs = Date.now() - t;
     if (name === 'activation' && !result.error) {

@@ -10,12 +10,10 @@
  * the gaps between refreshes are checked too: a second refresh within one token lifetime shows as
  * a gap shorter than the lifetime minus skew and jitter.
  */
-import * as fs from 'node:fs';
 import { startTestIdp, type TestIdp } from '../test/support/idp';
-import { startStoreServer } from '../test/support/storeServer';
-import { runWindow } from '../test/support/windows';
+import { runWindows, sumReports } from '../test/support/windows';
 import { fmt, log, type MeasurementResult } from './lib/common';
-import { coreManager, signIn, tempDir } from './lib/harness';
+import { withSignedInStore } from './lib/harness';
 
 export interface WindowsOptions {
   windows: number[];
@@ -45,54 +43,33 @@ interface WindowsRun {
 }
 
 async function oneRun(idp: TestIdp, windows: number, durationMs: number, ttlS: number): Promise<WindowsRun> {
-  const sharedDir = tempDir('windows');
-  const core = coreManager({ issuer: idp.issuer, clientId: idp.clientId, sharedDir, proactiveRefresh: false });
-  try {
-    await signIn(core, ['openid']);
-    core.manager.dispose();
-    const server = await startStoreServer(core.store.data);
+  return withSignedInStore({ issuer: idp.issuer, clientId: idp.clientId, prefix: 'windows' }, async (desktop) => {
     const before = idp.tokenCalls.length;
     const start = Date.now();
-    try {
-      const reports = await Promise.all(
-        Array.from({ length: windows }, () =>
-          runWindow({
-            issuer: idp.issuer,
-            clientId: idp.clientId,
-            sharedDir,
-            mode: 'desktop',
-            storeUrl: server.url,
-            skewMs: SKEW_MS,
-            jitterMs: JITTER_MS,
-            durationMs,
-            callEveryMs: 20,
-          }),
-        ),
-      );
-      const calls = idp.tokenCalls.slice(before);
-      const at = calls.filter((c) => c.grantType === 'refresh_token' && c.status === 200).map((c) => c.at);
-      const gaps = at.slice(1).map((t, i) => t - at[i]!);
-      // Each refresh happens within skew + jitter of expiry, so two refreshes of one lifetime are
-      // closer than this (400 ms slack for a loaded machine, as test/unit/windows.test.ts allows).
-      const minGap = ttlS * 1000 - SKEW_MS - JITTER_MS - 400;
-      return {
-        minGapMs: gaps.length ? Math.min(...gaps) : NaN,
-        earlyRefreshes: gaps.filter((g) => g < minGap).length,
-        windows,
-        refreshRequests: calls.filter((c) => c.grantType === 'refresh_token').length,
-        invalidGrants: calls.filter((c) => c.error === 'invalid_grant').length,
-        otherErrors: calls.filter((c) => c.status !== 200 && c.error !== 'invalid_grant').length,
-        elapsedMs: Date.now() - start,
-        windowErrors: reports.flatMap((r) => r.errors),
-        missing: reports.reduce((a, r) => a + r.missing, 0),
-        calls: reports.reduce((a, r) => a + r.calls, 0),
-      };
-    } finally {
-      await server.close();
-    }
-  } finally {
-    fs.rmSync(sharedDir, { recursive: true, force: true });
-  }
+    const reports = await runWindows(windows, {
+      ...desktop,
+      skewMs: SKEW_MS,
+      jitterMs: JITTER_MS,
+      durationMs,
+      callEveryMs: 20,
+    });
+    const calls = idp.tokenCalls.slice(before);
+    const at = calls.filter((c) => c.grantType === 'refresh_token' && c.status === 200).map((c) => c.at);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // Each refresh happens within skew + jitter of expiry, so two refreshes of one lifetime are
+    // closer than this (400 ms slack for a loaded machine, as test/unit/windows.test.ts allows).
+    const minGap = ttlS * 1000 - SKEW_MS - JITTER_MS - 400;
+    return {
+      minGapMs: gaps.length ? Math.min(...gaps) : NaN,
+      earlyRefreshes: gaps.filter((g) => g < minGap).length,
+      windows,
+      refreshRequests: calls.filter((c) => c.grantType === 'refresh_token').length,
+      invalidGrants: calls.filter((c) => c.error === 'invalid_grant').length,
+      otherErrors: calls.filter((c) => c.status !== 200 && c.error !== 'invalid_grant').length,
+      elapsedMs: Date.now() - start,
+      ...sumReports(reports),
+    };
+  });
 }
 
 export async function measureWindows(opts: WindowsOptions): Promise<MeasurementResult> {

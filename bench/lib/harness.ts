@@ -18,6 +18,8 @@ import { SessionManager, type SignInOptions } from '../../src/core/sessionManage
 import { storageKey, type StoredSession } from '../../src/core/sessions';
 import { SharedStateFile } from '../../src/core/sharedState';
 import { completeLogin } from '../../test/support/loginRobot';
+import { startStoreServer } from '../../test/support/storeServer';
+import type { WindowTask } from '../../test/support/windowProcess';
 import { repoRoot } from './common';
 
 /** The scopes the extension requests by default (package.json `oidcAuth.scopes`). */
@@ -106,4 +108,30 @@ export function robotOptions(login = 'alice', onCallback?: () => void): SignInOp
 
 export async function signIn(core: Core, scopes: string[] = ['openid'], login = 'alice'): Promise<StoredSession> {
   return core.manager.createSession(scopes, robotOptions(login));
+}
+
+/**
+ * Signs in once (alice, scope openid) in a manager that then goes away, and runs `fn` with the
+ * window task of a desktop window over a SecretStorage server holding that session and the
+ * shared folder beside it, for window processes to start from; both are removed afterwards.
+ */
+export type DesktopWindow = Pick<WindowTask, 'issuer' | 'clientId' | 'sharedDir' | 'mode' | 'storeUrl'>;
+export async function withSignedInStore<T>(
+  o: { issuer: string; clientId: string; prefix: string; now?: () => number },
+  fn: (desktop: DesktopWindow) => Promise<T>,
+): Promise<T> {
+  const sharedDir = tempDir(o.prefix);
+  const core = coreManager({ issuer: o.issuer, clientId: o.clientId, sharedDir, proactiveRefresh: false, ...(o.now ? { now: o.now } : {}) });
+  try {
+    await signIn(core, ['openid']);
+    core.manager.dispose();
+    const server = await startStoreServer(core.store.data);
+    try {
+      return await fn({ issuer: o.issuer, clientId: o.clientId, sharedDir, mode: 'desktop', storeUrl: server.url });
+    } finally {
+      await server.close();
+    }
+  } finally {
+    fs.rmSync(sharedDir, { recursive: true, force: true });
+  }
 }

@@ -2,19 +2,20 @@
  * Service accounts: access tokens from the client credentials grant (RFC 6749 §4.4), cached per
  * scope set and renewed shortly before they expire (the rules of refreshSchedule.ts: by the
  * token's lifetime, never twice within a second), one request for all concurrent callers. A
- * renewal that fails while the cached token is still valid hands out the cached token.
+ * renewal that fails with a fault hands out the cached token while it is valid and backs off;
+ * an expired token is never handed out.
  * The client secret comes from the caller (SecretStorage in the extension), never from settings.
  */
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from './config';
 import { extraParameters } from './config';
 import { clientAuthentication } from './clientAuth';
-import { OidcError } from './errors';
+import { httpStatusOf, OidcError } from './errors';
 import { describeFailure, requestOptions } from './http';
 import type { IssuerCache } from './issuer';
 import type { Logger } from './logger';
 import { scopeKey } from './scopes';
-import { backoffMs, earliestRefreshAt, refreshLead, tokenExpiry, type TokenTimes } from './refreshSchedule';
+import { backoffMs, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, refreshFailureKind, refreshLead, tokenExpiry, type TokenTimes } from './refreshSchedule';
 import { sleep } from './timers';
 import { l10n } from './l10n';
 
@@ -38,26 +39,33 @@ export interface ClientCredentialsOptions {
 interface Cached {
   token: ServiceToken;
   times: TokenTimes;
-  /** After a failed renewal: not tried again before this (the cached token is handed out). */
-  retryAt?: number;
-  failures?: number;
+}
+
+/** Renewals of one scope set that failed in a row (reset by the next token). */
+interface Failures {
+  count: number;
+  /** When the last one failed: no request before a second later, whoever asks. */
+  at: number;
+  /** While the cached token is valid, it is handed out and no request made before this. */
+  retryAt: number;
 }
 
 export class ClientCredentialsTokens {
   private readonly cache = new Map<string, Cached>();
+  private readonly failures = new Map<string, Failures>();
   private readonly flights = new Map<string, Promise<ServiceToken>>();
 
   constructor(private readonly opts: ClientCredentialsOptions) {}
 
-  /** A token for `scopes` that does not expire within the skew. */
+  /** A token for `scopes`: the cached one until it is due (or, after a failure, until the next try), never an expired one. */
   token(scopes: readonly string[]): Promise<ServiceToken> {
     const key = scopeKey(scopes);
     const now = this.now();
     const cached = this.cache.get(key);
-    if (cached && now < cached.times.expiresAt && (now < this.dueAt(cached.times) || now < (cached.retryAt ?? 0))) return Promise.resolve(cached.token);
+    if (cached && now < cached.times.expiresAt && (now < this.dueAt(cached.times) || now < (this.failures.get(key)?.retryAt ?? 0))) return Promise.resolve(cached.token);
     let flight = this.flights.get(key);
     if (!flight) {
-      flight = this.renew(scopes, cached).finally(() => this.flights.delete(key));
+      flight = this.renew(key, scopes).finally(() => this.flights.delete(key));
       this.flights.set(key, flight);
     }
     return flight;
@@ -66,6 +74,7 @@ export class ClientCredentialsTokens {
   /** Forgets every cached token (after the secret changed or was removed). */
   clear(): void {
     this.cache.clear();
+    this.failures.clear();
   }
 
   private now(): number {
@@ -77,21 +86,52 @@ export class ClientCredentialsTokens {
     return times.expiresAt - (this.opts.skewMs ?? refreshLead(times));
   }
 
-  /** A new token, at most one request a second per scope set; the cached one while it is valid and the IdP fails. */
-  private async renew(scopes: readonly string[], cached: Cached | undefined): Promise<ServiceToken> {
-    const wait = cached ? earliestRefreshAt(cached.times) - this.now() : 0;
-    if (wait > 0) await sleep(wait);
+  /**
+   * A new token, at most one request a second per scope set (after a token was issued or a try
+   * failed), however many callers ask one after another. When the IdP fails with a fault (5xx,
+   * 408, 429, network) the cached token is handed out while it is valid, with a backoff before
+   * the next try; once it has expired the caller gets an error saying the IdP cannot be reached.
+   */
+  private async renew(key: string, scopes: readonly string[]): Promise<ServiceToken> {
+    const cached = this.cache.get(key);
+    const failed = this.failures.get(key);
+    const floor = Math.max(cached ? earliestRefreshAt(cached.times) : 0, failed ? failed.at + MIN_REFRESH_INTERVAL_MS : 0);
+    const wait = floor - this.now();
+    if (wait > 0) await sleep(Math.min(wait, MIN_REFRESH_INTERVAL_MS));
     try {
-      return await this.request(scopes);
+      const token = await this.request(scopes);
+      this.failures.delete(key);
+      return token;
     } catch (err) {
-      if (!cached || this.now() >= cached.times.expiresAt || (err instanceof OidcError && err.kind === 'config')) throw err;
-      const failures = (cached.failures ?? 0) + 1;
-      const retryIn = Math.min(backoffMs(failures), Math.max(0, cached.times.expiresAt - this.now()));
-      cached.failures = failures;
-      cached.retryAt = this.now() + retryIn;
-      this.opts.log.warn(`Could not renew the service-account token of ${this.opts.config.clientId}; using the current one, still valid (next try in ${Math.round(retryIn / 1000)} s): ${err instanceof Error ? err.message : String(err)}`);
-      return cached.token;
+      if ((err instanceof OidcError && err.kind === 'config') || refreshFailureKind(err) === 'final') throw err;
+      const count = (failed?.count ?? 0) + 1;
+      const now = this.now();
+      const valid = cached !== undefined && now < cached.times.expiresAt;
+      const retryIn = valid ? Math.min(backoffMs(count), cached.times.expiresAt - now) : MIN_REFRESH_INTERVAL_MS;
+      this.failures.set(key, { count, at: now, retryAt: now + retryIn });
+      const why = err instanceof Error ? err.message : String(err);
+      if (valid) {
+        this.opts.log.warn(`Could not renew the service-account token of ${this.opts.config.clientId} (attempt ${count}); using the current one, still valid (next try in ${Math.round(retryIn / 1000)} s): ${why}`);
+        return cached.token;
+      }
+      this.opts.log.warn(`Could not get a service-account token for ${this.opts.config.clientId} (attempt ${count}; callers try again at most once a second): ${why}`);
+      throw this.unreachable(err);
     }
+  }
+
+  /** What a caller gets while no valid token is cached and the IdP fails with a fault. */
+  private unreachable(err: unknown): OidcError {
+    // An answer that did not validate says more than "cannot be reached"; an HTTP status does not.
+    if (err instanceof OidcError && err.kind === 'protocol' && httpStatusOf(err) === undefined) return err;
+    const { config } = this.opts;
+    const cause = err instanceof Error ? err.message : String(err);
+    return new OidcError(
+      'network',
+      l10n.t('The identity provider at {0} cannot be reached to get a token for the service account {1} ({2}). It is tried again as soon as a caller asks.', config.issuer.host, config.clientId, cause),
+      err instanceof OidcError ? err.oauthError : undefined,
+      undefined,
+      'unreachable',
+    );
   }
 
   private async request(scopes: readonly string[]): Promise<ServiceToken> {

@@ -24,6 +24,8 @@ export interface TestIdpOptions {
   issuerHost?: string;
   /** Access token lifetime in seconds (default 3600). */
   accessTokenTtl?: number;
+  /** Lifetime of client credentials (service-account) tokens in seconds (default 600, oidc-provider's). */
+  serviceTokenTtl?: number;
   /** Rotate refresh tokens on every use (with reuse detection, as oidc-provider does). */
   rotateRefreshToken?: boolean;
   /** Enable the Device Authorization Grant. */
@@ -242,6 +244,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     },
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
+      ClientCredentials: options.serviceTokenTtl ?? 600,
       IdToken: 3600,
       RefreshToken: 14 * 24 * 3600,
       DeviceCode: 600,

@@ -22,12 +22,21 @@ export interface WindowTask {
   mode: 'desktop' | 'web';
   storeUrl?: string;
   snapshot?: [string, string][];
-  skewMs: number;
-  jitterMs: number;
+  /** A fixed refresh lead and jitter instead of the extension's lifetime rule (leave out for the product's timing). */
+  skewMs?: number;
+  jitterMs?: number;
   durationMs: number;
   callEveryMs: number;
   /** The lock's stale time (the product's default when unset). */
   staleLockMs?: number;
+  /**
+   * Runs the window's clock this many times faster than real time (default 1), so hour-long
+   * tokens can be watched for several lifetimes: the manager's `now` and its refresh timers are
+   * scaled; the IdP, the lock and request timeouts keep real time. `clockStart` is the moment
+   * (epoch ms) every window's clock starts from, so all windows agree.
+   */
+  timeScale?: number;
+  clockStart?: number;
 }
 
 export interface WindowReport {
@@ -36,6 +45,9 @@ export interface WindowReport {
   missing: number;
   errors: string[];
   distinctTokens: number;
+  /** When its callers started and stopped asking (epoch ms, real time). */
+  startedAt: number;
+  endedAt: number;
 }
 
 const noFlow: SignInFlow = {
@@ -56,6 +68,8 @@ async function run(task: WindowTask): Promise<WindowReport> {
     loopbackPort: 0,
   };
   let manager: SessionManager | undefined;
+  const scale = task.timeScale ?? 1;
+  const start = task.clockStart ?? Date.now();
   const key = storageKey(config.issuer.href, config.clientId);
   manager = new SessionManager({
     config,
@@ -69,10 +83,15 @@ async function run(task: WindowTask): Promise<WindowReport> {
     flow: noFlow,
     log: silentLogger,
     onDidChange: () => undefined,
-    refreshSkewMs: task.skewMs,
-    refreshJitterMs: task.jitterMs,
+    ...(task.skewMs !== undefined ? { refreshSkewMs: task.skewMs, refreshJitterMs: task.jitterMs ?? 0 } : {}),
+    ...(scale !== 1
+      ? {
+          now: () => start + (Date.now() - start) * scale,
+          timers: { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms / scale), clearTimeout: (t: ReturnType<typeof setTimeout>) => clearTimeout(t) },
+        }
+      : {}),
   });
-  const report: WindowReport = { calls: 0, missing: 0, errors: [], distinctTokens: 0 };
+  const report: WindowReport = { calls: 0, missing: 0, errors: [], distinctTokens: 0, startedAt: Date.now(), endedAt: 0 };
   const tokens = new Set<string>();
   const end = Date.now() + task.durationMs;
   // The desktop tells every window of every write (secrets.onDidChange).
@@ -92,6 +111,7 @@ async function run(task: WindowTask): Promise<WindowReport> {
     }
     await new Promise((r) => setTimeout(r, task.callEveryMs * (0.5 + Math.random())));
   }
+  report.endedAt = Date.now();
   if (watch) clearInterval(watch);
   manager.dispose();
   manager = undefined;
@@ -102,6 +122,6 @@ async function run(task: WindowTask): Promise<WindowReport> {
 process.on('message', (task: WindowTask) => {
   run(task).then(
     (report) => process.send!(report, () => process.exit(0)),
-    (err: unknown) => process.send!({ calls: 0, missing: 0, errors: [String(err)], distinctTokens: 0 }, () => process.exit(1)),
+    (err: unknown) => process.send!({ calls: 0, missing: 0, errors: [String(err)], distinctTokens: 0, startedAt: 0, endedAt: 0 }, () => process.exit(1)),
   );
 });

@@ -13,3 +13,17 @@ export function runWindow(task: WindowTask): Promise<WindowReport> {
     child.send(task);
   });
 }
+
+/** `count` windows running the same task at once, each in its own process. */
+export function runWindows(count: number, task: WindowTask): Promise<WindowReport[]> {
+  return Promise.all(Array.from({ length: count }, () => runWindow(task)));
+}
+
+/** What the windows' callers met, added up. */
+export function sumReports(reports: WindowReport[]): { calls: number; missing: number; windowErrors: string[] } {
+  return {
+    calls: reports.reduce((a, r) => a + r.calls, 0),
+    missing: reports.reduce((a, r) => a + r.missing, 0),
+    windowErrors: reports.flatMap((r) => r.errors),
+  };
+}

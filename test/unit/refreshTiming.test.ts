@@ -10,6 +10,7 @@
 import * as assert from 'node:assert/strict';
 import { ClientCredentialsTokens } from '../../src/core/clientCredentials';
 import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
+import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { IssuerCache } from '../../src/core/issuer';
@@ -128,7 +129,7 @@ describe('refresh timing against oidc-provider (strict and lenient profiles)', f
     const r = rig(i.issuer, i.clientId);
     const session = await r.manager.createSession(['openid'], robotSignIn('gina'));
     assert.equal(session.refreshToken, undefined, 'oidc-provider as shipped: no refresh token');
-    assert.ok(r.logs.some((l) => /issued no refresh token: the session is used until its access token expires in 2 s/.test(l)), r.logs.join('\n'));
+    assert.ok(r.logs.some((l) => /issued no refresh token, so the session is used until its access token expires in 2 s/.test(l)), r.logs.join('\n'));
     const from = i.tokenCalls.length;
     const served: string[] = [];
     while (Date.now() < session.expiresAt - 100) {
@@ -140,7 +141,7 @@ describe('refresh timing against oidc-provider (strict and lenient profiles)', f
     await sleep(session.expiresAt - Date.now() + 50);
     assert.deepEqual(await r.manager.getSessions(['openid']), [], 'no expired token is handed out');
     assert.deepEqual(r.ended.map((e) => [e.session.id, e.why]), [[session.id, 'expired']]);
-    assert.ok(r.logs.some((l) => /expired and the identity provider issued no refresh token: the session ended; sign in again/.test(l)), r.logs.join('\n'));
+    assert.ok(r.logs.some((l) => /expired and the identity provider issued no refresh token, so the session ended; sign in again/.test(l)), r.logs.join('\n'));
     assert.equal(i.tokenCalls.length, from, 'no token request at all');
   });
 
@@ -162,6 +163,34 @@ describe('refresh timing against oidc-provider (strict and lenient profiles)', f
     const fresh = await r.manager.freshSession(session.id, session.accessToken);
     assert.notEqual(fresh?.accessToken, session.accessToken);
     assert.notEqual(fresh?.refreshToken, session.refreshToken, 'rotated');
+  });
+
+  it('lenient, 2 s tokens, IdP down (connection refused): listed with its refresh token, callers told it cannot be reached, the next call after it is back gets a fresh token', async () => {
+    const i = await startTestIdp(idpProfile('lenient', 2, { par: false, rotateRefreshToken: true }));
+    idps.set('down/2', i);
+    const r = rig(i.issuer, i.clientId);
+    const session = await r.manager.createSession(['openid'], robotSignIn('kai'));
+    await i.stop();
+    try {
+      await sleep(session.expiresAt - Date.now() + 50);
+      for (let n = 0; n < 3; n++) {
+        await assert.rejects(
+          r.manager.getSessions(['openid']),
+          (e: unknown) => e instanceof OidcError && e.reason === 'unreachable' && /cannot be reached to renew the expired access token of kai@example\.test/.test(e.message),
+        );
+      }
+      // The Accounts menu (no scopes) and Show Status (every stored session) still list it.
+      assert.deepEqual((await r.manager.getSessions()).map((s) => [s.id, s.refreshToken]), [[session.id, session.refreshToken]]);
+      assert.deepEqual((await r.manager.getSessionsWithoutRefresh()).map((s) => [s.id, s.refreshToken]), [[session.id, session.refreshToken]]);
+      assert.deepEqual(r.ended, [], 'not ended');
+      assert.ok(r.logs.some((l) => /Could not refresh the access token of kai@example.test \(attempt 1; next in 5 s\)/.test(l)), r.logs.join('\n'));
+    } finally {
+      await i.restart();
+    }
+    const [fresh] = await r.manager.getSessions(['openid']);
+    assert.ok(fresh && fresh.accessToken !== session.accessToken && fresh.expiresAt > Date.now(), 'the next call gets a fresh token');
+    assert.notEqual(fresh.refreshToken, session.refreshToken, 'rotated, and stored');
+    assert.equal((await r.manager.getSessionsWithoutRefresh())[0]?.refreshToken, fresh.refreshToken);
   });
 
   it('60 s tokens: the proactive timer is armed 3–6 s before expiry, not at once', async () => {
@@ -314,6 +343,45 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
     assert.match(result.revokeError!.message, /refused the revocation \(HTTP 401/);
     assert.equal(result.revokeError!.kind, 'protocol');
   });
+
+  for (const fault of [
+    { name: '503', raw: { status: 503, body: '<html>down</html>', contentType: 'text/html' } },
+    { name: '429', raw: { status: 429, body: '{"error":"slow_down"}' } },
+  ]) {
+    it(`service account tokens, renewal answered ${fault.name}: the valid token is used with a backoff, an expired one never; "cannot be reached"; fresh once the IdP answers`, async () => {
+      const config = parseProviderConfig({ issuer: idp.issuer, clientId: 'robot', grant: 'clientCredentials', scopes: [] }, []);
+      const logs: string[] = [];
+      const tokens = new ClientCredentialsTokens({ config, issuers: new IssuerCache(recordingLogger(logs)), log: recordingLogger(logs), secret: async () => 'not-a-real-secret' });
+      idp.tokenAnswers.push({ body: { expires_in: 2, refresh_token: undefined }, idToken: false });
+      const first = await tokens.token([]);
+      answers(40, { raw: fault.raw });
+      const before = tokenRequests();
+      const handed: string[] = [];
+      const errors: string[] = [];
+      const end = first.expiresAt + 2_000;
+      while (Date.now() < end) {
+        try {
+          const t = await tokens.token([]);
+          assert.ok(t.expiresAt > Date.now(), 'never an expired token');
+          handed.push(t.accessToken);
+        } catch (err) {
+          errors.push(err instanceof Error ? err.message : String(err));
+        }
+        await sleep(20);
+      }
+      const made = tokenRequests() - before;
+      // Due 0.2 s before expiry, then at most one try a second: about 3 in these ~3.8 s, never one per call.
+      assert.ok(made >= 1 && made <= 5, `${made} requests for ${handed.length + errors.length} calls`);
+      assert.ok(handed.length > 0 && handed.every((t) => t === first.accessToken), 'the valid token while it lasts');
+      assert.ok(errors.length > 0 && errors.every((e) => /cannot be reached to get a token for the service account robot/.test(e)), errors.slice(0, 3).join('\n'));
+      assert.ok(logs.some((l) => /Could not renew the service-account token of robot \(attempt 1\); using the current one, still valid/.test(l)), logs.join('\n'));
+      idp.tokenAnswers.length = 0;
+      idp.tokenAnswers.push({ body: { refresh_token: undefined }, idToken: false });
+      await sleep(1_000);
+      const fresh = await tokens.token([]);
+      assert.notEqual(fresh.accessToken, first.accessToken, 'a fresh token once the IdP answers');
+    });
+  }
 
   it('service account tokens: expires_in 0, 1 or none never make a request per call', async () => {
     for (const value of [0, 1, undefined]) {

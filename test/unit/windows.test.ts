@@ -22,7 +22,7 @@ import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 import { startStoreServer } from '../support/storeServer';
 import { staleLockInjector } from '../support/staleLocks';
-import { runWindow } from '../support/windows';
+import { runWindow, runWindows } from '../support/windows';
 
 const TTL_S = 2;
 const CYCLES = 4;
@@ -97,21 +97,17 @@ describe('many windows, one refresh (separate processes)', function () {
         const start = Date.now();
         try {
           const durationMs = CYCLES * TTL_S * 1000;
-          const reports = await Promise.all(
-            Array.from({ length: windows }, () =>
-              runWindow({
-                issuer: idp.issuer,
-                clientId: idp.clientId,
-                sharedDir,
-                mode,
-                ...(server ? { storeUrl: server.url } : { snapshot: [...store.data] }),
-                skewMs: SKEW_MS,
-                jitterMs: JITTER_MS,
-                durationMs,
-                callEveryMs: 20,
-              }),
-            ),
-          );
+          const reports = await runWindows(windows, {
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            sharedDir,
+            mode,
+            ...(server ? { storeUrl: server.url } : { snapshot: [...store.data] }),
+            skewMs: SKEW_MS,
+            jitterMs: JITTER_MS,
+            durationMs,
+            callEveryMs: 20,
+          });
           const calls = idp.tokenCalls.slice(callsBefore);
           const refreshes = calls.filter((c) => c.grantType === 'refresh_token');
           const failures = calls.filter((c) => c.status !== 200);

@@ -81,7 +81,7 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   });
   afterEach(() => setProxy(net.proxy.url));
   after(async () => {
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
     await configureLoopbackIssuer(undefined);
     await setProxy(undefined);
     await browser.setBrowserProxy(undefined);
@@ -219,7 +219,7 @@ describe('Behind a corporate proxy in a real VS Code (the IdP only reachable thr
   it('signs out through the proxy: the refresh token is revoked at the IdP', async () => {
     const before = idpTunnels();
     const revocations = idp.revocations;
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
     assert.equal(idp.revocations, revocations + 1);
     assert.ok(idpTunnels() > before, 'the revocation went through the proxy');
     assert.equal((await vscode.authentication.getAccounts('oidc')).length, 0);

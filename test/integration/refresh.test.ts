@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import { idpProfile, startTestIdp, type TestIdp } from '../support/idp';
 import { filesUnder, trackIssuedTokens } from '../support/tokenLedger';
 import * as browser from '../support/vscode/browserControl';
+import { sessionThroughAccountsMenu } from '../support/vscode/accountsMenuConsent';
 
 const config = () => vscode.workspace.getConfiguration('oidcAuth');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,12 +46,12 @@ describe('refresh timing in a real VS Code', function () {
   const idps: TestIdp[] = [];
 
   before(async function () {
-    if (!browser.browserControlAvailable()) this.skip();
+    browser.requireBrowserControl();
     await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
   });
 
   after(async () => {
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    for (const started of idps) await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: started.issuer });
     await configure(undefined);
     for (const idp of idps) await idp.close();
   });
@@ -76,7 +77,7 @@ describe('refresh timing in a real VS Code', function () {
     assert.ok(refreshes.length >= 3 && refreshes.length <= 6, `${refreshes.length} refreshes in ${idleMs / 1000} s of 3 s tokens`);
     assert.equal(calls.length, refreshes.length, 'no failed or extra token request');
     assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['kim@example.test'], 'still signed in');
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: lenient.issuer });
   });
 
   it('while the IdP is down a session whose token expired stays listed (Accounts, Show Status) with its refresh token; getSession says the IdP cannot be reached; back up, the next call gets a fresh token', async () => {
@@ -101,10 +102,11 @@ describe('refresh timing in a real VS Code', function () {
     } finally {
       await lenient.restart();
     }
-    const session = await vscode.authentication.getSession('oidc', ['openid'], { silent: true });
-    assert.ok(session && session.accessToken !== issued.accessToken, 'the next call after the IdP is back gets a fresh token');
+    // As a consumer the user allowed (through the Accounts menu: VS Code refuses its dialog here).
+    const session = await sessionThroughAccountsMenu('oidc', ['openid']);
+    assert.ok(session.accessToken !== issued.accessToken, 'the next call after the IdP is back gets a fresh token');
     assert.equal((await lenient.introspect(session.accessToken)).active, true, 'one the IdP accepts');
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: lenient.issuer });
   });
 
   it('a session without a refresh token is kept until its token expires, then ends saying it expired', async () => {

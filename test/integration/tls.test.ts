@@ -60,7 +60,7 @@ describe('HTTPS IdPs in a real VS Code (certificate from a CA in the system stor
     const accounts = await vscode.authentication.getAccounts('oidc');
     assert.deepEqual(accounts.map((a) => a.id), ['tls-user']);
     assert.deepEqual(idp.tokenCalls.filter((c) => c.status === 200).map((c) => c.grantType), ['authorization_code']);
-    await vscode.commands.executeCommand('oidcAuth.signOut');
+    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
     assert.equal(idp.revocations, 1);
     assert.equal((await vscode.authentication.getAccounts('oidc')).length, 0);
   });

@@ -340,7 +340,8 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
       const notice = await waitForToast(page, /instead of the browser redirect/, 20_000);
       log(`fallback notice: ${JSON.stringify(notice.message)}`);
       assert.match(notice.message, /^Signing in with a device code instead of the browser redirect to VS Code: .*refused the redirect URI/);
-      assert.match(notice.message, /HTTP 400/, 'the refusal was an HTTP error of the authorization endpoint (no PAR)');
+      // Named from the authorization endpoint's own error page (no PAR): oidc-provider's HTTP 400 page says invalid_redirect_uri.
+      assert.match(notice.message, /refused the redirect URI \S+ \(invalid_redirect_uri\); register it/, 'the refusal read from the authorization endpoint (no PAR)');
       assert.equal(refused.length, 1, `one refused authorization request at the IdP: ${JSON.stringify(refused)}`);
       assert.match(refused[0]!.redirectUri, new RegExp(`^http://127\\.0\\.0\\.1:${server.port}/[^?]*/callback\\?vscode-reqid=`));
       log(`IdP refused ${refused[0]!.redirectUri} (${refused[0]!.error})`);

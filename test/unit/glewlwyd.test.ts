@@ -249,6 +249,7 @@ describe('Glewlwyd, an independent OpenID Connect server (Debian package, writte
     const warned = lines.filter((l) => l.level === 'warn');
     assert.equal(warned.length, 1, JSON.stringify(warned));
     assert.match(warned[0]!.message, new RegExp(`^The identity provider refused to renew the session of ${escapeRegExp(GLEWLWYD_USER.email)} \\(HTTP 400\\): the session ended; sign in again\\.`));
+    assert.match(warned[0]!.message, /HTTP 400, without an OAuth error in its answer/, "Glewlwyd's empty body, as the log says it");
     assert.doesNotMatch(warned[0]!.message, /content-type/);
   });
 

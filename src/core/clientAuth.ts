@@ -32,5 +32,19 @@ export function secretMethod(as: oauth.AuthorizationServer): 'client_secret_basi
 export function clientAuthentication(as: oauth.AuthorizationServer, secret: string | undefined): ClientAuthentication {
   if (!secret) return PUBLIC_CLIENT;
   const method = secretMethod(as);
-  return { method, auth: method === 'client_secret_post' ? oauth.ClientSecretPost(secret) : oauth.ClientSecretBasic(secret) };
+  return { method, auth: method === 'client_secret_post' ? oauth.ClientSecretPost(secret) : clientSecretBasic(secret) };
+}
+
+/**
+ * `client_secret_basic` whose client ID and secret are percent-encoded only where they must be
+ * (encodeURIComponent: `:`, `%`, `+`, spaces, non-ASCII), never for `-` `_` `.` `!` `~` `*` `'`
+ * `(` `)`. oauth4webapi's ClientSecretBasic escapes those too (RFC 6749 §2.3.1 with Appendix B's
+ * form encoding); a server that decodes the credentials reads both forms the same, but one that
+ * does not (Glewlwyd 2.7.5) then sees the client `my-app` as `my%2Dapp` and answers
+ * `unauthorized_client`. Keeping the unreserved characters as they are works with both.
+ */
+export function clientSecretBasic(secret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    headers.set('authorization', `Basic ${btoa(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`)}`);
+  };
 }

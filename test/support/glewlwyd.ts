@@ -20,6 +20,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { escapeRegExp } from './regExp';
 
 const BIN = '/usr/bin/glewlwyd';
 const SCHEMA = '/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz';
@@ -63,8 +64,25 @@ export interface Glewlwyd {
   refreshTokens(): Promise<GlewlwydRefreshToken[]>;
   /** Revokes every enabled refresh token of the user at Glewlwyd (the profile API's DELETE). */
   revokeAllRefreshTokens(): Promise<number>;
+  /** Where Glewlwyd's log ends now; tokenEvents(mark) counts what it logged after that. */
+  logMark(): number;
+  /** The token events Glewlwyd logged after `mark` (see GlewlwydTokenEvents). */
+  tokenEvents(mark: number, clientId: string): GlewlwydTokenEvents;
   /** Stops the server (SIGTERM, then SIGKILL) by its pid. */
   stop(): Promise<void>;
+}
+
+/**
+ * What Glewlwyd's own log says it did, counted from its INFO and WARNING lines: every grant that
+ * issues tokens logs "Access token generated for client '<id>'", a code exchange also
+ * "id_token generated"; a refresh or revocation with a token it does not accept (spent, revoked,
+ * unknown) logs "Security - Token invalid". So after a sign-in, `accessTokens` counts the refresh
+ * grants Glewlwyd answered with new tokens and `refused` the ones it refused.
+ */
+export interface GlewlwydTokenEvents {
+  accessTokens: number;
+  idTokens: number;
+  refused: number;
 }
 
 export interface GlewlwydRefreshToken {
@@ -292,12 +310,25 @@ export async function startGlewlwyd(options: GlewlwydOptions): Promise<Glewlwyd>
         for (const t of tokens) await user.ok('DELETE', `/api/${PLUGIN}/token/${encodeURIComponent(t.token_hash)}`);
         return tokens.length;
       },
+      logMark: () => fs.statSync(logFile).size,
+      tokenEvents: (mark, clientId) => tokenEvents(fs.readFileSync(logFile).subarray(mark).toString('utf8'), clientId),
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+function tokenEvents(log: string, clientId: string): GlewlwydTokenEvents {
+  const lines = log.split('\n');
+  const count = (pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
+  const client = escapeRegExp(clientId);
+  return {
+    accessTokens: count(new RegExp(`Access token generated for client '${client}'`)),
+    idTokens: count(new RegExp(`id_token generated for client '${client}'`)),
+    refused: count(/WARNING: Security - Token invalid/),
+  };
 }
 
 async function configure(admin: GlewlwydSession, origin: string, options: GlewlwydOptions): Promise<void> {

@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import type * as oauth from 'oauth4webapi';
+import { clientAuthentication, clientSecretBasic } from '../../src/core/clientAuth';
 import { parseIssuer, parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { redact } from '../../src/core/logger';
@@ -205,5 +207,34 @@ describe('redaction and pages', () => {
     assert.equal(page.headers['Cache-Control'], 'no-store');
     assert.equal(page.headers['Referrer-Policy'], 'no-referrer');
     assert.ok(!contentSecurityPolicy('<p></p>').includes('script'));
+  });
+});
+
+describe('client_secret_basic', () => {
+  /** The Authorization header `auth` sets for client `clientId`. */
+  async function header(clientId: string, secret: string): Promise<string> {
+    const headers = new Headers();
+    const as: oauth.AuthorizationServer = { issuer: 'https://idp.example.test' };
+    await clientSecretBasic(secret)(as, { client_id: clientId }, new URLSearchParams(), headers);
+    const value = headers.get('authorization') ?? '';
+    assert.match(value, /^Basic /);
+    return Buffer.from(value.slice('Basic '.length), 'base64').toString('utf8');
+  }
+
+  it('keeps unreserved characters as they are (servers that do not decode the credentials, such as Glewlwyd, read them)', async () => {
+    assert.equal(await header('oidc-auth_confidential.v1', 'gw-secret_1.x~!*'), 'oidc-auth_confidential.v1:gw-secret_1.x~!*');
+  });
+
+  it('percent-encodes what a decoding server would misread or Basic cannot carry: colon, percent, plus, space, non-ASCII', async () => {
+    assert.equal(await header('app:1', 'a+b%c d:é'), 'app%3A1:a%2Bb%25c%20d%3A%C3%A9');
+    assert.equal(decodeURIComponent('a%2Bb%25c%20d%3A%C3%A9'), 'a+b%c d:é', 'a server that decodes gets the secret back');
+  });
+
+  it('is what a client secret uses unless the IdP lists only client_secret_post', () => {
+    const as = (methods?: string[]): oauth.AuthorizationServer => ({ issuer: 'https://idp.example.test', ...(methods ? { token_endpoint_auth_methods_supported: methods } : {}) });
+    assert.equal(clientAuthentication(as(), 's').method, 'client_secret_basic');
+    assert.equal(clientAuthentication(as(['client_secret_basic', 'client_secret_post']), 's').method, 'client_secret_basic');
+    assert.equal(clientAuthentication(as(['client_secret_post']), 's').method, 'client_secret_post');
+    assert.equal(clientAuthentication(as(), undefined).method, 'none');
   });
 });

@@ -74,6 +74,11 @@ export function parseIssuer(raw: string): URL {
   } catch {
     throw new ConfigError('issuer', l10n.t('The issuer "{0}" is not a valid URL.', raw));
   }
+  // `http://127.0.0.1:` parses as port 80, but it is a URL being typed (the Settings editor
+  // writes every keystroke): not usable, so it changes nothing but the "not configured" state.
+  if (/^[^:/?#]+:\/\/[^/?#]*:(?=[/?#]|$)/.test(raw.trim())) {
+    throw new ConfigError('issuer', l10n.t('The issuer "{0}" has a colon but no port.', raw));
+  }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new ConfigError(
       'issuer',

@@ -1,7 +1,7 @@
 /**
  * The providers of `oidcAuth.providers`, one `oidc.<id>` authentication provider per entry,
  * kept in step with the setting without a reload: new entries are registered, removed ones
- * unregistered, changed ones reconfigured (a new issuer or client id signs that provider out;
+ * unregistered, changed ones reconfigured (a new issuer or client id keeps the old pair's sessions stored;
  * an unchanged entry keeps its sessions, and a new issuer is announced to VS Code for MCP servers).
  * Bad entries are reported and skipped.
  */

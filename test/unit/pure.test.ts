@@ -42,7 +42,7 @@ describe('issuer and settings validation', () => {
     for (const u of ['http://127.0.0.1:8080', 'http://localhost:3000/x', 'http://[::1]:9000']) assert.ok(parseIssuer(u));
   });
   it('refuses http on other hosts, other schemes, queries and garbage', () => {
-    for (const u of ['http://login.example.com', 'http://10.0.0.1', 'ftp://x.example', 'https://x.example/?a=b', 'not a url']) {
+    for (const u of ['http://login.example.com', 'http://10.0.0.1', 'ftp://x.example', 'https://x.example/?a=b', 'not a url', 'http://127.0.0.1:', 'https://x.example:/', 'http://[::1]:']) {
       assert.throws(() => parseIssuer(u), (e: unknown) => e instanceof OidcError && e.kind === 'config', u);
     }
   });

@@ -8,13 +8,13 @@
  * authorization-URL builder, so the URL is built here from `authorization_endpoint`.
  */
 import * as oauth from 'oauth4webapi';
-import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError, RedirectRefusedError } from './errors';
 import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from './http';
-import { checkIdToken, type IdTokenContext } from './idToken';
+import { checkIdToken } from './idToken';
 import { endpointLabel } from './issuer';
 import { l10n } from './l10n';
 import { redact } from './logger';
+import type { OperationOptions, ProviderProtocol } from './protocol/providerProtocol';
 import { callbackServer, checkCallbackTenant } from './tenants';
 
 export interface PendingAuthorization {
@@ -45,14 +45,13 @@ export function makeClient(as: oauth.AuthorizationServer, clientId: string): oau
 }
 
 export interface PrepareOptions {
-  as: oauth.AuthorizationServer;
-  client: oauth.Client;
+  /** The provider's metadata, client, client authentication (at the PAR endpoint) and request options. */
+  protocol: ProviderProtocol;
   redirectUri: string;
   scopes: string[];
-  ctx: RequestContext;
+  /** The sign-in's cancel. */
+  signal?: AbortSignal;
   extraParameters?: Record<string, string>;
-  /** How the client authenticates at the PAR endpoint (default: a public client). */
-  clientAuth?: oauth.ClientAuth;
 }
 
 /**
@@ -63,7 +62,10 @@ export interface PrepareOptions {
  * anyone who sees it.
  */
 export async function prepareAuthorization(options: PrepareOptions): Promise<PendingAuthorization> {
-  const { as, client, redirectUri, scopes, ctx } = options;
+  const { protocol, redirectUri, scopes } = options;
+  const { as, client } = protocol;
+  const op = options.signal ? { signal: options.signal } : {};
+  const ctx = protocol.context(op);
   if (!as.authorization_endpoint) {
     throw new OidcError('protocol', l10n.t('The identity provider does not advertise an authorization endpoint.'));
   }
@@ -92,7 +94,7 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
   if (as.pushed_authorization_request_endpoint) {
     let requestUri: string;
     try {
-      const response = await oauth.pushedAuthorizationRequest(as, client, options.clientAuth ?? oauth.None(), params, requestOptions(ctx));
+      const response = await oauth.pushedAuthorizationRequest(as, client, protocol.clientAuth.auth, params, protocol.requestOptions(op));
       requestUri = (await oauth.processPushedAuthorizationResponse(as, client, response)).request_uri;
     } catch (err) {
       if (err instanceof oauth.ResponseBodyError && /redirect_uri/.test(`${err.error} ${err.error_description ?? ''}`)) {
@@ -218,16 +220,16 @@ function promptRefused(prompt: string, detail: string): OidcError {
  * `prompt_values_supported` and refuses `select_account` (oidc-provider does, with
  * `invalid_request`) is asked again with `login`, which OpenID Connect Core defines too.
  */
-export async function prepareCheckedAuthorization(options: PrepareOptions, check: RequestContext): Promise<PendingAuthorization> {
+export async function prepareCheckedAuthorization(options: PrepareOptions): Promise<PendingAuthorization> {
   try {
     const pending = await prepareAuthorization(options);
-    await checkAuthorizationAccepted(pending, check);
+    await checkAuthorizationAccepted(pending, options.protocol.context(options.signal ? { signal: options.signal } : {}));
     return pending;
   } catch (err) {
     const prompt = options.extraParameters?.prompt;
     if (!(err instanceof OidcError && err.reason === 'promptRefused') || !prompt?.includes('select_account')) throw err;
     const login = [...new Set(prompt.replace('select_account', 'login').split(' '))].join(' ');
-    return prepareCheckedAuthorization({ ...options, extraParameters: { ...options.extraParameters, prompt: login } }, check);
+    return prepareCheckedAuthorization({ ...options, extraParameters: { ...options.extraParameters, prompt: login } });
   }
 }
 
@@ -249,14 +251,13 @@ async function readSome(response: Response, limit: number): Promise<string> {
 
 /** Validates the callback (iss, state, error) and exchanges the code for tokens. */
 export async function exchangeCallback(
-  as: oauth.AuthorizationServer,
-  client: oauth.Client,
+  protocol: ProviderProtocol,
   pending: PendingAuthorization,
   callbackParams: URLSearchParams,
-  ctx: IdTokenContext,
-  tokenParameters: Record<string, string> = {},
-  clientAuth: oauth.ClientAuth = oauth.None(),
+  op: OperationOptions = {},
 ): Promise<CodeExchangeResult> {
+  const { as, client } = protocol;
+  const ctx = protocol.idTokenContext(op);
   let params: URLSearchParams;
   const callback = callbackServer(as, callbackParams);
   try {
@@ -265,20 +266,20 @@ export async function exchangeCallback(
     throw describeFailure(err, l10n.t('the sign-in'), ctx);
   }
   try {
-    return await withDPoPNonceRetry(client, async () => {
+    return await protocol.withNonceRetry(async () => {
       const httpResponse = await oauth.authorizationCodeGrantRequest(
         as,
         client,
-        clientAuth,
+        protocol.clientAuth.auth,
         params,
         pending.redirectUri,
         pending.codeVerifier,
-        { ...requestOptions(ctx), ...dpopOptions(client), additionalParameters: tokenParameters },
+        protocol.tokenRequestOptions(op),
       );
       const response = await oauth.processAuthorizationCodeResponse(as, client, httpResponse, {
         expectedNonce: pending.nonce ?? oauth.expectNoNonce,
         requireIdToken: pending.nonce !== undefined,
-        ...tokenTypeOptions(client),
+        ...protocol.tokenTypes(),
       });
       // oauth4webapi relies on TLS for ID tokens from the token endpoint; verify the signature
       // anyway so a tampered or unsigned token never becomes a session.

@@ -9,11 +9,11 @@
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from './config';
 import { extraParameters } from './config';
-import { clientAuthentication } from './clientAuth';
 import { httpStatusOf, OidcError } from './errors';
-import { describeFailure, requestOptions } from './http';
+import { describeFailure } from './http';
 import type { IssuerCache } from './issuer';
 import type { Logger } from './logger';
+import { ProviderProtocolSource } from './protocol/providerProtocol';
 import { scopeKey } from './scopes';
 import { backoffMs, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, refreshFailureKind, refreshLead, tokenExpiry, type TokenTimes } from './refreshSchedule';
 import { sleep } from './timers';
@@ -54,8 +54,20 @@ export class ClientCredentialsTokens {
   private readonly cache = new Map<string, Cached>();
   private readonly failures = new Map<string, Failures>();
   private readonly flights = new Map<string, Promise<ServiceToken>>();
+  /** The service account's metadata, client and secret authentication, for each request. */
+  private readonly protocols: ProviderProtocolSource;
 
-  constructor(private readonly opts: ClientCredentialsOptions) {}
+  constructor(private readonly opts: ClientCredentialsOptions) {
+    const { config } = opts;
+    this.protocols = new ProviderProtocolSource({
+      issuer: config.issuer,
+      clientId: config.clientId,
+      issuers: opts.issuers,
+      log: opts.log,
+      tokenParameters: extraParameters(config).token,
+      clientSecret: { get: () => opts.secret(), missing: () => noSecret(config.clientId) },
+    });
+  }
 
   /** A token for `scopes`: the cached one until it is due (or, after a failure, until the next try), never an expired one. */
   token(scopes: readonly string[]): Promise<ServiceToken> {
@@ -136,16 +148,15 @@ export class ClientCredentialsTokens {
 
   private async request(scopes: readonly string[]): Promise<ServiceToken> {
     const { config, log } = this.opts;
-    const secret = await this.opts.secret();
-    if (!secret) throw new OidcError('config', l10n.t('No client secret is stored for the service account {0}.', config.clientId));
-    const ctx = { issuer: config.issuer };
-    const as = await this.opts.issuers.get(config.issuer);
-    const client: oauth.Client = { client_id: config.clientId };
-    const { auth } = clientAuthentication(as, secret);
+    // No secret, no request (not even discovery).
+    if (!(await this.opts.secret())) throw noSecret(config.clientId);
+    const protocol = await this.protocols.open();
+    const { as, client } = protocol;
+    const ctx = protocol.context();
     try {
-      const parameters: Record<string, string> = { ...extraParameters(config).token };
+      const parameters: Record<string, string> = { ...protocol.tokenParameters };
       if (scopes.length) parameters.scope = scopes.join(' ');
-      const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters, requestOptions(ctx));
+      const response = await oauth.clientCredentialsGrantRequest(as, client, protocol.clientAuth.auth, parameters, protocol.requestOptions());
       const result = await oauth.processClientCredentialsResponse(as, client, response);
       const now = this.now();
       const expiry = tokenExpiry(now, result.expires_in, result.access_token);
@@ -167,4 +178,8 @@ export class ClientCredentialsTokens {
       throw failure;
     }
   }
+}
+
+function noSecret(clientId: string): OidcError {
+  return new OidcError('config', l10n.t('No client secret is stored for the service account {0}.', clientId));
 }

@@ -1,9 +1,10 @@
 /**
  * DPoP (RFC 9449): tokens bound to a key pair only this provider's client holds, so a leaked
  * access or refresh token is useless without the private key. The proofs themselves are made by
- * oauth4webapi; this module keeps the key (one per issuer + client id, in SecretStorage), hands
- * the DPoP handle to every token request through the client object, retries a request once when
- * the server asks for a DPoP nonce, and makes proofs for other extensions' API requests.
+ * oauth4webapi; this module keeps the key (one per issuer + client id, in SecretStorage), checks the
+ * token type an answer names, retries a request once when the server asks for a DPoP nonce, and
+ * makes proofs for other extensions' API requests. The handle reaches token requests through the
+ * provider's protocol object (protocol/providerProtocol.ts).
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from './errors';
@@ -23,34 +24,12 @@ export function dpopKeyName(sessionsKey: string): string {
 }
 
 /**
- * The DPoP handle of a client object. Token requests already receive the client, and DPoP is a
- * property of the client (RFC 9449 §5.2 `dpop_bound_access_tokens`), so it travels with it
- * instead of through every flow's signature.
- */
-const handles = new WeakMap<oauth.Client, oauth.DPoPHandle>();
-
-export function bindDPoP(client: oauth.Client, handle: oauth.DPoPHandle): oauth.Client {
-  handles.set(client, handle);
-  return client;
-}
-
-export function usesDPoP(client: oauth.Client): boolean {
-  return handles.has(client);
-}
-
-/** `{ DPoP }` for an oauth4webapi request option bag: empty when the client does not use DPoP. */
-export function dpopOptions(client: oauth.Client): { DPoP?: oauth.DPoPHandle } {
-  const handle = handles.get(client);
-  return handle ? { DPoP: handle } : {};
-}
-
-/**
  * Token response options: a DPoP-bound token (`token_type` DPoP) only when proofs were sent, a
  * Bearer token only when they were not. An IdP that ignores the proofs would otherwise downgrade
  * the session to Bearer without anyone noticing.
  */
-export function tokenTypeOptions(client: oauth.Client): { recognizedTokenTypes: oauth.RecognizedTokenTypes } {
-  if (usesDPoP(client)) {
+export function tokenTypeOptions(bound: boolean): { recognizedTokenTypes: oauth.RecognizedTokenTypes } {
+  if (bound) {
     return {
       recognizedTokenTypes: {
         bearer: () => {
@@ -76,13 +55,14 @@ export function tokenTypeOptions(client: oauth.Client): { recognizedTokenTypes: 
 /**
  * Runs a request (and the processing of its answer) once more when the server asks for a DPoP
  * nonce (`use_dpop_nonce`, RFC 9449 §8): the handle has cached the nonce from the error answer.
- * Once only, so a server that keeps asking cannot hold a sign-in in a loop.
+ * Once only, so a server that keeps asking cannot hold a sign-in in a loop. Without DPoP
+ * (`bound` false) the first failure stands.
  */
-export async function withDPoPNonceRetry<T>(client: oauth.Client, attempt: () => Promise<T>): Promise<T> {
+export async function withDPoPNonceRetry<T>(bound: boolean, attempt: () => Promise<T>): Promise<T> {
   try {
     return await attempt();
   } catch (err) {
-    if (!usesDPoP(client) || !oauth.isDPoPNonceError(err)) throw err;
+    if (!bound || !oauth.isDPoPNonceError(err)) throw err;
     return attempt();
   }
 }

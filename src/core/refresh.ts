@@ -1,35 +1,29 @@
-/** One refresh-token grant, validated: new tokens for a stored session. */
+/** One refresh-token grant, validated: new tokens for a stored session; and revocation (RFC 7009). */
 import * as oauth from 'oauth4webapi';
-import { dpopOptions, tokenTypeOptions, withDPoPNonceRetry } from './dpop';
 import { OidcError } from './errors';
-import { describeFailure, requestOptions, type RequestContext } from './http';
-import { checkIdToken, type IdTokenContext } from './idToken';
+import { describeFailure } from './http';
+import { checkIdToken } from './idToken';
 import { l10n } from './l10n';
+import type { OperationOptions, ProviderProtocol } from './protocol/providerProtocol';
 import type { StoredSession } from './sessions';
 import { tokenExpiry } from './refreshSchedule';
 
 export async function refreshSession(
-  as: oauth.AuthorizationServer,
-  client: oauth.Client,
+  protocol: ProviderProtocol,
   session: StoredSession,
-  ctx: IdTokenContext,
+  op: OperationOptions,
   now: () => number,
-  tokenParameters: Record<string, string> = {},
   /** Hears why the new token's expiry is not simply its `expires_in` (for the log). */
   onExpiryNote?: (note: string) => void,
-  /** The client's authentication (a client secret where it has one); default: a public client. */
-  clientAuth: oauth.ClientAuth = oauth.None(),
 ): Promise<StoredSession> {
+  const { as, client } = protocol;
+  const ctx = protocol.idTokenContext(op);
   if (!session.refreshToken) throw new OidcError('idp', l10n.t('The session has no refresh token.'), 'invalid_grant');
   try {
     const refreshToken = session.refreshToken;
-    const { httpResponse, response } = await withDPoPNonceRetry(client, async () => {
-      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
-        ...requestOptions(ctx),
-        ...dpopOptions(client),
-        additionalParameters: tokenParameters,
-      });
-      return { httpResponse, response: await oauth.processRefreshTokenResponse(as, client, httpResponse, tokenTypeOptions(client)) };
+    const { httpResponse, response } = await protocol.withNonceRetry(async () => {
+      const httpResponse = await oauth.refreshTokenGrantRequest(as, client, protocol.clientAuth.auth, refreshToken, protocol.tokenRequestOptions(op));
+      return { httpResponse, response: await oauth.processRefreshTokenResponse(as, client, httpResponse, protocol.tokenTypes()) };
     });
     const claims = await checkIdToken(as, client, httpResponse, response, ctx);
     // OIDC Core §12.2: a refreshed ID token must be about the same person.
@@ -54,16 +48,15 @@ export async function refreshSession(
 }
 
 export async function revokeToken(
-  as: oauth.AuthorizationServer,
-  client: oauth.Client,
+  protocol: ProviderProtocol,
   token: string,
   hint: 'refresh_token' | 'access_token',
-  ctx: RequestContext,
-  clientAuth: oauth.ClientAuth = oauth.None(),
+  op: OperationOptions = {},
 ): Promise<void> {
+  const ctx = protocol.context(op);
   try {
-    const response = await oauth.revocationRequest(as, client, clientAuth, token, {
-      ...requestOptions(ctx),
+    const response = await oauth.revocationRequest(protocol.as, protocol.client, protocol.clientAuth.auth, token, {
+      ...protocol.requestOptions(op),
       additionalParameters: { token_type_hint: hint },
     });
     await oauth.processRevocationResponse(response);

@@ -12,17 +12,15 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { makeClient } from './authorizationCode';
 import { extraParameters, type ProviderConfig } from './config';
-import { bindDPoP, checkDPoPSupported, dpopKeyName, dpopOptions, DPoPKeys, usesDPoP, withDPoPNonceRetry } from './dpop';
-import { clientAuthentication, PUBLIC_CLIENT, type ClientAuthentication } from './clientAuth';
+import { dpopKeyName, DPoPKeys } from './dpop';
 import { ConfigError, OidcError, httpStatusOf } from './errors';
-import type { FlowContext, PageStrings, SignInFlow } from './flows/flow';
-import { requestOptions } from './http';
+import type { PageStrings, SignInAttempt, SignInFlow } from './flows/flow';
 import type { IssuerCache } from './issuer';
 import { l10n } from './l10n';
 import type { Logger } from './logger';
 import type { PageTemplates } from './pages';
+import { ProviderProtocolSource, type ProviderProtocol } from './protocol/providerProtocol';
 import { refreshSession, revokeToken } from './refresh';
 import { backoffMs, dueAt, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, proactiveRefreshAt, refreshFailureKind, tokenExpiry, type TokenTimes } from './refreshSchedule';
 import { scopeRejected, scopesToSend, withAccountChoice } from './authorizationRequest';
@@ -81,7 +79,7 @@ export interface SessionsChange {
 
 export interface SignInOptions {
   signal: AbortSignal;
-  /** See FlowContext.openBrowser. */
+  /** See SignInAttempt.openBrowser. */
   openBrowser(url: URL, hasFallback: boolean): Promise<void>;
   /** Updates the progress message the user sees. */
   report?(message: string): void;
@@ -157,6 +155,8 @@ export class SessionManager {
   private disposed = false;
   /** Loaded on first use, and only when the provider uses DPoP. */
   private readonly dpopKeys: DPoPKeys;
+  /** This provider's metadata, client, client authentication and DPoP handle for each operation. */
+  private protocols: ProviderProtocolSource;
 
   constructor(private readonly opts: SessionManagerOptions) {
     this.key = storageKey(opts.config.issuer.href, opts.config.clientId);
@@ -168,6 +168,32 @@ export class SessionManager {
     // Made at start rather than at the first sign-in: browser-hosted windows see only the secrets
     // that existed when they opened, and a window with another key cannot refresh bound tokens.
     if (opts.config.dpop) this.dpopKeys.requestHandle().catch((err: unknown) => opts.log.warn(`DPoP key: ${String(err)}`));
+    this.protocols = this.protocolSource(opts.config);
+  }
+
+  /**
+   * Where this provider's protocol objects come from: its issuer's discovery, its client secret
+   * (required with `useClientSecret`, else a public client), its DPoP key and token parameters.
+   */
+  private protocolSource(config: ProviderConfig): ProviderProtocolSource {
+    const { clientSecret } = this.opts;
+    return new ProviderProtocolSource({
+      issuer: config.issuer,
+      clientId: config.clientId,
+      issuers: this.opts.issuers,
+      log: this.opts.log,
+      dpopKeys: this.dpopKeys,
+      tokenParameters: extraParameters(config).token,
+      ...(config.useClientSecret
+        ? {
+            clientSecret: {
+              get: async () => clientSecret?.(),
+              missing: () =>
+                new ConfigError('useClientSecret', l10n.t('No client secret is stored for the client {0}. Enter it with Configure Identity Provider, or turn off useClientSecret.', config.clientId)),
+            },
+          }
+        : {}),
+    });
   }
 
   /** Stops the refresh timer; the manager must not be used afterwards. */
@@ -192,6 +218,7 @@ export class SessionManager {
     }
     this.opts.config = config;
     this.opts.flow = flow;
+    this.protocols = this.protocolSource(config);
   }
 
   /** Sessions covering `scopes` (all sessions when undefined), with tokens fresh where possible. */
@@ -311,10 +338,10 @@ export class SessionManager {
     const { config, log } = this.opts;
     const scopes = uniqueScopes(callerScopes.length ? callerScopes : config.scopes);
     const requested = requestedScopes(scopes, config.scopes);
-    const as = await this.opts.issuers.get(config.issuer, { signal: options.signal });
+    const protocol = await this.protocols.open({ signal: options.signal, dpop: config.dpop === true });
+    const { as } = protocol;
     const sent = scopesToSend(requested, callerScopes, as, log);
-    const client = await this.client(as);
-    const clientAuth = await this.clientAuth(as);
+    const clientAuth = protocol.clientAuth;
     const flow = options.flow ?? this.opts.flow;
     const existing = (await this.load()).sessions;
     const parameters = withAccountChoice(extraParameters(config), as, existing.length > 0 || options.account !== undefined, options.account);
@@ -323,31 +350,26 @@ export class SessionManager {
         `${clientAuth.method === 'none' ? '' : ` (client authentication ${clientAuth.method})`}` +
         `${parameters.authorization.prompt ? ` (prompt=${parameters.authorization.prompt}${parameters.authorization.login_hint ? ', login_hint' : ''})` : ''}.`,
     );
-    const ctx: FlowContext = {
-      issuer: config.issuer,
-      as,
-      client,
-      clientAuth: clientAuth.auth,
+    const attempt: SignInAttempt = {
       scopes: sent,
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? (config.signInTimeoutSeconds ? config.signInTimeoutSeconds * 1000 : SIGN_IN_TIMEOUT_MS),
       log,
       openBrowser: options.openBrowser,
       ...(options.report ? { report: options.report } : {}),
-      rediscover: () => this.rediscover(options.signal),
-      parameters,
+      authorizationParameters: parameters.authorization,
       templates: options.templates,
       strings: options.strings,
     };
     let signedIn: Awaited<ReturnType<SignInFlow['signIn']>>;
     try {
-      signedIn = await flow.signIn(ctx);
+      signedIn = await flow.signIn(protocol, attempt);
     } catch (err) {
       throw err instanceof OidcError && err.oauthError === 'invalid_scope' ? scopeRejected(err, sent, as, config.scopes) : err;
     }
     const { response, claims } = signedIn;
     checkTenant(as, config.tenants, claims?.tid);
-    const idClaims = await this.accountClaims(as, client, response.access_token, claims, options.signal);
+    const idClaims = await this.accountClaims(protocol, response.access_token, claims, options.signal);
     const at = this.now();
     const expiry = tokenExpiry(at, response.expires_in, response.access_token);
     if (expiry.note) log.warn(`Sign-in: ${expiry.note}.`);
@@ -364,7 +386,7 @@ export class SessionManager {
       accessToken: response.access_token,
       expiresAt: expiry.expiresAt,
       createdAt: at,
-      tokenType: usesDPoP(client) ? 'DPoP' : 'Bearer',
+      tokenType: protocol.usesDPoP ? 'DPoP' : 'Bearer',
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
       ...(granted !== undefined ? { grantedScope: granted } : {}),
     };
@@ -418,18 +440,17 @@ export class SessionManager {
   }
 
   private async revoke(session: StoredSession): Promise<void> {
-    const as = await this.opts.issuers.get(this.opts.config.issuer, { timeoutMs: 10_000 });
+    const op = { timeoutMs: 10_000 };
+    const as = await this.protocols.authorizationServer(op);
     if (!as.revocation_endpoint) {
       this.opts.log.info('The identity provider has no revocation endpoint; the tokens stay valid there until they expire.');
       return;
     }
-    const client = makeClient(as, this.opts.config.clientId);
-    const ctx = { issuer: this.opts.config.issuer, timeoutMs: 10_000 };
-    const { auth } = await this.clientAuth(as);
+    const protocol = await this.protocols.open({ ...op, as });
     if (session.refreshToken) {
-      await revokeToken(as, client, session.refreshToken, 'refresh_token', ctx, auth);
+      await revokeToken(protocol, session.refreshToken, 'refresh_token', op);
     } else {
-      await revokeToken(as, client, session.accessToken, 'access_token', ctx, auth);
+      await revokeToken(protocol, session.accessToken, 'access_token', op);
     }
     this.opts.log.info(`Revoked the tokens of ${session.accountLabel} at the identity provider.`);
   }
@@ -486,7 +507,7 @@ export class SessionManager {
    * window refreshed meanwhile is adopted instead of spending the refresh token again.
    */
   private async refreshLocked(id: string, cause: RefreshCause, hold: LockHold): Promise<StoredSession | undefined> {
-    const { log, config } = this.opts;
+    const { log } = this.opts;
     const fresh = this.adopt(await this.store.read());
     const current = fresh.sessions.find((s) => s.id === id);
     if (!current) return undefined;
@@ -504,7 +525,7 @@ export class SessionManager {
     let refreshed: StoredSession;
     try {
       const timeoutMs = this.opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
-      const as = await this.opts.issuers.get(config.issuer, { timeoutMs });
+      const as = await this.protocols.authorizationServer({ timeoutMs });
       // A window that took the lock over as stale (this one froze) may be refreshing with the
       // same rotating refresh token: spending it twice would end the session at IdPs with reuse
       // detection. Leave the refresh to that window; its result arrives through the store.
@@ -512,16 +533,9 @@ export class SessionManager {
         log.warn(`Another window took the sign-in lock over from this one (it seemed frozen); that window refreshes ${current.accountLabel}.`);
         return current;
       }
-      refreshed = await refreshSession(
-        as,
-        await this.client(as, current.tokenType === 'DPoP'),
-        current,
-        { issuer: config.issuer, timeoutMs, rediscover: () => this.rediscover() },
-        this.now,
-        extraParameters(config).token,
-        (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`),
-        (await this.clientAuth(as)).auth,
-      );
+      // The session's tokens stay bound to the key they were issued with, whatever the setting says now.
+      const protocol = await this.protocols.open({ timeoutMs, as, dpop: current.tokenType === 'DPoP' });
+      refreshed = await refreshSession(protocol, current, { timeoutMs }, this.now, (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`));
     } catch (err) {
       const error = err instanceof OidcError ? err : new OidcError('network', String(err));
       if (refreshFailureKind(error) === 'final') {
@@ -660,19 +674,19 @@ export class SessionManager {
   }
 
   private async accountClaims(
-    as: oauth.AuthorizationServer,
-    client: oauth.Client,
+    protocol: ProviderProtocol,
     accessToken: string,
     claims: IdTokenClaimsLike | undefined,
     signal: AbortSignal,
   ): Promise<IdTokenClaimsLike> {
     if (claims && !lacksLabelClaims(claims)) return claims;
+    const { as, client } = protocol;
     if (!as.userinfo_endpoint) return claims ?? {};
     // Some IdPs put only `sub` in the ID token; the UserInfo endpoint has the readable claims.
     try {
-      const ctx = { issuer: this.opts.config.issuer, signal, timeoutMs: 10_000 };
-      const info = await withDPoPNonceRetry(client, async () => {
-        const response = await oauth.userInfoRequest(as, client, accessToken, { ...requestOptions(ctx), ...dpopOptions(client) });
+      const op = { signal, timeoutMs: 10_000 };
+      const info = await protocol.withNonceRetry(async () => {
+        const response = await oauth.userInfoRequest(as, client, accessToken, protocol.proofRequestOptions(op));
         return oauth.processUserInfoResponse(as, client, typeof claims?.sub === 'string' ? claims.sub : oauth.skipSubjectCheck, response);
       });
       return { ...info, ...(claims ?? {}), email: info.email, preferred_username: info.preferred_username, name: info.name };
@@ -680,34 +694,6 @@ export class SessionManager {
       this.opts.log.debug(`UserInfo request failed; using the ID token claims only (${err instanceof Error ? err.message : String(err)}).`);
       return claims ?? {};
     }
-  }
-
-  /**
-   * The client object for token requests, carrying the DPoP handle when the provider uses DPoP,
-   * or when `dpop` says so for an existing session (its tokens stay bound to the key it was
-   * issued with, whatever the setting says now).
-   */
-  private async client(as: oauth.AuthorizationServer, dpop = this.opts.config.dpop === true): Promise<oauth.Client> {
-    const client = makeClient(as, this.opts.config.clientId);
-    if (!dpop) return client;
-    checkDPoPSupported(as);
-    return bindDPoP(client, await this.dpopKeys.requestHandle());
-  }
-
-  /** The client's authentication: its secret, when the provider has one stored, else a public client. */
-  private async clientAuth(as: oauth.AuthorizationServer): Promise<ClientAuthentication> {
-    if (!this.opts.config.useClientSecret) return PUBLIC_CLIENT;
-    const secret = await this.opts.clientSecret?.();
-    if (!secret) {
-      throw new ConfigError('useClientSecret', l10n.t('No client secret is stored for the client {0}. Enter it with Configure Identity Provider, or turn off useClientSecret.', this.opts.config.clientId));
-    }
-    return clientAuthentication(as, secret);
-  }
-
-  private rediscover(signal?: AbortSignal): Promise<oauth.AuthorizationServer> {
-    this.opts.log.info('The identity provider signed with a key it had not published before: fetching its keys again.');
-    this.opts.issuers.invalidate(this.opts.config.issuer);
-    return this.opts.issuers.get(this.opts.config.issuer, signal ? { signal } : {});
   }
 
   /** Keeps digests of the last few access tokens of each session, for holdsToken(). */

@@ -102,12 +102,33 @@ export function flowLabel(id: FlowId): string {
 }
 
 /**
- * The one-line notice when `auto` moves on to the next flow. URIs lose their query (a web
- * window's redirect carries a long request id); the log has them whole.
+ * The one-line notice when `auto` moves on to the next flow. A refused redirect URI is named from
+ * the error's own fields, never found in its message (which may be translated), and without its
+ * query (a web window's redirect carries a long request id); the log has it whole.
  */
 export function fallbackMessage(notice: FallbackNotice): string {
-  const reason = notice.reason.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?]+)\?[^\s)]*/gi, '$1');
+  const { error } = notice;
+  let reason = error.message;
+  if (error instanceof RedirectRefusedError) {
+    const uri = withoutQuery(error.redirectUri);
+    const detail = error.detail ?? '';
+    reason = error.named
+      ? vscode.l10n.t('The identity provider refused the redirect URI {0} ({1}).', uri, detail)
+      : vscode.l10n.t('The identity provider refused the sign-in request ({0}); the usual cause is a redirect URI not registered for the client: {1}.', detail, uri);
+  }
   return vscode.l10n.t('Signing in with {0} instead of {1}: {2}', flowLabel(notice.to), flowLabel(notice.from), reason);
+}
+
+/** `uri` without its query and fragment (unchanged when it is not a URL). */
+function withoutQuery(uri: string): string {
+  try {
+    const url = new URL(uri);
+    url.search = '';
+    url.hash = '';
+    return url.href;
+  } catch {
+    return uri;
+  }
 }
 
 /** A failed sign-in in the log: an error, unless the person cancelled it. */

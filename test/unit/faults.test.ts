@@ -25,6 +25,7 @@ import { startFaultProxy, type FaultAction, type FaultProxy } from '../support/f
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin, type RobotResult } from '../support/loginRobot';
 import { recordingLogger } from '../support/tokenLedger';
+import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -271,17 +272,16 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
       const log = recordingLogger([]);
       const as = await discover(issuer, {}, log);
       const client = makeClient(as, idp.clientId);
+      const protocol = new ProviderProtocol({ issuer, as, client });
       const pending = await prepareAuthorization({
-        as,
-        client,
+        protocol,
         redirectUri: 'http://127.0.0.1:9/callback',
         scopes: ['openid'],
-        ctx: { issuer },
       });
       const atCallback = await completeLogin(pending.url, { stopAtCallback: true });
       proxy.inject({ path: TOKEN, action: { kind: 'stall', ms: STALL_MS } });
       await rejection(
-        exchangeCallback(as, client, pending, atCallback.callbackUrl.searchParams, { issuer, timeoutMs: 300 }),
+        exchangeCallback(protocol, pending, atCallback.callbackUrl.searchParams, { timeoutMs: 300 }),
         'timeout',
         /did not answer the token request in time/,
       );
@@ -550,7 +550,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
       const as = await discover(issuer, {}, recordingLogger([]));
       proxy.inject({ path: REVOCATION, action: { kind: 'stall', ms: STALL_MS } });
       await rejection(
-        revokeToken(as, makeClient(as, idp.clientId), session.refreshToken!, 'refresh_token', { issuer, timeoutMs: 300 }),
+        revokeToken(new ProviderProtocol({ issuer, as, client: makeClient(as, idp.clientId) }), session.refreshToken!, 'refresh_token', { timeoutMs: 300 }),
         'timeout',
         /did not answer the revocation in time/,
       );

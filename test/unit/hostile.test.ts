@@ -27,6 +27,7 @@ import type { StoredSession } from '../../src/core/sessions';
 import type { SignInFlow } from '../../src/core/flows/flow';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
 import { recordingLogger } from '../support/tokenLedger';
+import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
 
 const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
@@ -427,9 +428,9 @@ describe('hostile IdP: attacks on the sign-in', function () {
         jwks_uri: `${attacker.url}/jwks`,
       };
       const client = makeClient(as, 'client');
-      const ctx = { issuer };
+      const protocol = new ProviderProtocol({ issuer, as, client });
       await rejection(
-        prepareAuthorization({ as, client, redirectUri: 'http://127.0.0.1:1/callback', scopes: ['openid'], ctx }),
+        prepareAuthorization({ protocol, redirectUri: 'http://127.0.0.1:1/callback', scopes: ['openid'] }),
         'protocol',
         /only requests to HTTPS are allowed/,
       );
@@ -442,7 +443,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
         pushed: false,
       };
       const callback = new URLSearchParams({ code: 'the-code', state: 'state-1', iss: issuer.href });
-      await rejection(exchangeCallback(as, client, pending, callback, ctx), 'protocol', /only requests to HTTPS are allowed/);
+      await rejection(exchangeCallback(protocol, pending, callback), 'protocol', /only requests to HTTPS are allowed/);
       const session: StoredSession = {
         id: 's',
         tokenType: 'Bearer',
@@ -455,14 +456,11 @@ describe('hostile IdP: attacks on the sign-in', function () {
         expiresAt: 0,
         createdAt: 0,
       };
-      await rejection(refreshSession(as, client, session, ctx, Date.now), 'protocol', /only requests to HTTPS are allowed/);
-      await rejection(revokeToken(as, client, 'refresh-token-0000', 'refresh_token', ctx), 'protocol', /only requests to HTTPS are allowed/);
+      await rejection(refreshSession(protocol, session, {}, Date.now), 'protocol', /only requests to HTTPS are allowed/);
+      await rejection(revokeToken(protocol, 'refresh-token-0000', 'refresh_token'), 'protocol', /only requests to HTTPS are allowed/);
       const device = new DeviceCodeFlow({ presenter: { showDeviceCode: async () => undefined, waitingMessage: () => '' } });
       await rejection(
-        device.signIn({
-          issuer,
-          as,
-          client,
+        device.signIn(protocol, {
           scopes: ['openid'],
           signal: new AbortController().signal,
           timeoutMs: 10_000,
@@ -491,7 +489,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
       token_endpoint: 'https://idp.example.test/token',
     };
     await rejection(
-      prepareAuthorization({ as, client: makeClient(as, 'client'), redirectUri: 'http://127.0.0.1:1/callback', scopes: ['openid'], ctx: { issuer } }),
+      prepareAuthorization({ protocol: new ProviderProtocol({ issuer, as, client: makeClient(as, 'client') }), redirectUri: 'http://127.0.0.1:1/callback', scopes: ['openid'] }),
       'protocol',
       /authorization endpoint.*https/i,
     );
@@ -537,7 +535,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
         pushed: false,
       };
       const callback = new URLSearchParams({ code: 'the-code', state: 'state-1' });
-      await rejection(exchangeCallback(as, makeClient(as, 'client'), pending, callback, { issuer }), 'protocol', /only https is allowed there/);
+      await rejection(exchangeCallback(new ProviderProtocol({ issuer, as, client: makeClient(as, 'client') }), pending, callback), 'protocol', /only https is allowed there/);
       assert.deepEqual(attacker.hits, [], `the code and verifier went over http to ${attacker.url}`);
     } finally {
       await attacker.close();
@@ -679,7 +677,7 @@ describe('hostile IdP: refresh and key rotation', () => {
     const issuer = new URL(idp.issuer);
     const as = await new IssuerCache(recordingLogger([])).get(issuer);
     idp.tokenAnswers.push({ idToken: { claims: { sub: 'mallory' } } });
-    await rejection(refreshSession(as, makeClient(as, idp.clientId), session, { issuer }, Date.now), 'protocol', /different account on refresh/);
+    await rejection(refreshSession(new ProviderProtocol({ issuer, as, client: makeClient(as, idp.clientId) }), session, {}, Date.now), 'protocol', /different account on refresh/);
   });
 
   it('a refreshed ID token with a bad signature is refused and the session keeps its tokens', async () => {

@@ -17,6 +17,7 @@ import { refreshSession } from '../../src/core/refresh';
 import type { StoredSession } from '../../src/core/sessions';
 import { sleep } from '../../src/core/timers';
 import { startTestIdp } from '../support/idp';
+import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
 
 const repoRoot = path.resolve(__dirname, '../../..');
 
@@ -166,7 +167,7 @@ describe('l10n of the core', () => {
         tokenType: 'Bearer',
       };
       setTranslator(fakeTranslator(calls));
-      const err = await refreshSession(as, makeClient(as, idp.clientId), session, { issuer }, Date.now).then(
+      const err = await refreshSession(new ProviderProtocol({ issuer, as, client: makeClient(as, idp.clientId) }), session, {}, Date.now).then(
         () => undefined,
         (e: unknown) => e,
       );

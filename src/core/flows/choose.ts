@@ -6,7 +6,8 @@
 import type { FlowSetting } from '../config';
 import { OidcError } from '../errors';
 import type { CodeExchangeResult } from '../authorizationCode';
-import type { FlowContext, FlowId, FlowName, SignInFlow } from './flow';
+import type { ProviderProtocol } from '../protocol/providerProtocol';
+import type { FlowId, FlowName, SignInAttempt, SignInFlow } from './flow';
 
 export interface FlowEnvironment {
   /** VS Code runs in a browser (vscode.dev, code-server, Codespaces in the browser). */
@@ -38,7 +39,10 @@ export function canFallBack(err: unknown): boolean {
 export interface FallbackNotice {
   from: FlowId;
   to: FlowId;
+  /** The error's message, for the log. */
   reason: string;
+  /** Why the flow could not start; its typed fields (a RedirectRefusedError's URI) are for the UI. */
+  error: OidcError;
 }
 
 /** Builds one flow; each is made only when it is tried. */
@@ -57,19 +61,19 @@ export class ChosenFlow implements SignInFlow {
     private readonly onFallback: (notice: FallbackNotice) => void,
   ) {}
 
-  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
-    const order = chooseFlows(this.id, { ...this.env, hasDeviceEndpoint: !!ctx.as.device_authorization_endpoint });
+  async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
+    const order = chooseFlows(this.id, { ...this.env, hasDeviceEndpoint: !!protocol.as.device_authorization_endpoint });
     ctx.log.info(`Sign-in flow${order.length > 1 ? 's' : ''} for this window: ${order.join(', ')}.`);
     for (let i = 0; ; i++) {
       const id = order[i]!;
       const next = order[i + 1];
       try {
-        return await this.make(id).signIn({ ...ctx, hasFallback: next !== undefined });
+        return await this.make(id).signIn(protocol, { ...ctx, hasFallback: next !== undefined });
       } catch (err) {
         if (!next || !canFallBack(err) || ctx.signal.aborted) throw err;
-        const reason = (err as OidcError).message;
-        ctx.log.warn(`The ${id} flow cannot be used (${reason}); falling back to the ${next} flow.`);
-        this.onFallback({ from: id, to: next, reason });
+        const error = err as OidcError;
+        ctx.log.warn(`The ${id} flow cannot be used (${error.message}); falling back to the ${next} flow.`);
+        this.onFallback({ from: id, to: next, reason: error.message, error });
       }
     }
   }

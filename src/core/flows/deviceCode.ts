@@ -5,13 +5,13 @@
  */
 import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
-import { dpopOptions, tokenTypeOptions, usesDPoP } from '../dpop';
 import { OidcError } from '../errors';
-import { assertEndpointAllowed, describeFailure, failedResponse, requestOptions, retryAfterSeconds, serverErrorStatus } from '../http';
+import { assertEndpointAllowed, describeFailure, failedResponse, retryAfterSeconds, serverErrorStatus } from '../http';
 import { checkIdToken } from '../idToken';
 import { l10n } from '../l10n';
 import { cancelledError, sleep } from '../timers';
-import type { FlowContext, SignInFlow } from './flow';
+import type { ProviderProtocol } from '../protocol/providerProtocol';
+import type { SignInAttempt, SignInFlow } from './flow';
 
 /** RFC 8628 §3.2: the polling interval when the server names none. */
 export const DEFAULT_INTERVAL_S = 5;
@@ -66,11 +66,13 @@ export class DeviceCodeFlow implements SignInFlow {
 
   constructor(private readonly options: DeviceCodeFlowOptions) {}
 
-  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
-    const { as, client, signal, log } = ctx;
+  async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
+    const { as, client, issuer } = protocol;
+    const { signal, log } = ctx;
     const wait = this.options.sleep ?? sleep;
     const now = this.options.now ?? Date.now;
-    const rctx = { issuer: ctx.issuer, signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
+    const op = { signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
+    const rctx = protocol.context(op);
     if (!as.device_authorization_endpoint) {
       throw new OidcError('protocol', l10n.t('The identity provider does not support the device code flow (no device authorization endpoint).'));
     }
@@ -79,9 +81,9 @@ export class DeviceCodeFlow implements SignInFlow {
       const response = await oauth.deviceAuthorizationRequest(
         as,
         client,
-        ctx.clientAuth ?? oauth.None(),
-        { ...ctx.parameters?.authorization, scope: ctx.scopes.join(' ') },
-        requestOptions(rctx),
+        protocol.clientAuth.auth,
+        { ...ctx.authorizationParameters, scope: ctx.scopes.join(' ') },
+        protocol.requestOptions(op),
       );
       device = await oauth.processDeviceAuthorizationResponse(as, client, response);
     } catch (err) {
@@ -90,8 +92,8 @@ export class DeviceCodeFlow implements SignInFlow {
     // The person is sent to these pages (opened, or shown to be opened): the same https rule as
     // every endpoint of the IdP, checked before anything is shown.
     const label = l10n.t('device verification page');
-    const verificationUri = allowedPage(device.verification_uri, ctx.issuer, label);
-    const complete = device.verification_uri_complete !== undefined ? allowedPage(device.verification_uri_complete, ctx.issuer, label) : undefined;
+    const verificationUri = allowedPage(device.verification_uri, issuer, label);
+    const complete = device.verification_uri_complete !== undefined ? allowedPage(device.verification_uri_complete, issuer, label) : undefined;
     const info: DeviceCodeInfo = {
       userCode: device.user_code,
       verificationUri,
@@ -121,11 +123,7 @@ export class DeviceCodeFlow implements SignInFlow {
       await wait(delay, signal);
       let response: Response;
       try {
-        response = await oauth.deviceCodeGrantRequest(as, client, ctx.clientAuth ?? oauth.None(), device.device_code, {
-          ...requestOptions(rctx),
-          ...dpopOptions(client),
-          additionalParameters: ctx.parameters?.token ?? {},
-        });
+        response = await oauth.deviceCodeGrantRequest(as, client, protocol.clientAuth.auth, device.device_code, protocol.tokenRequestOptions(op));
       } catch (err) {
         if (signal.aborted) throw cancelledError();
         // RFC 8628 §3.5: a connection timeout must back off; keep the sign-in alive meanwhile.
@@ -138,14 +136,11 @@ export class DeviceCodeFlow implements SignInFlow {
       failures = 0;
       serverError = undefined;
       try {
-        const result = await oauth.processDeviceCodeResponse(as, client, response, tokenTypeOptions(client));
-        const claims = await checkIdToken(as, client, response, result, {
-          ...rctx,
-          ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-        });
+        const result = await oauth.processDeviceCodeResponse(as, client, response, protocol.tokenTypes());
+        const claims = await checkIdToken(as, client, response, result, protocol.idTokenContext(op));
         return { response: result, claims };
       } catch (err) {
-        if (!retryingNonce && usesDPoP(client) && oauth.isDPoPNonceError(err)) {
+        if (!retryingNonce && protocol.usesDPoP && oauth.isDPoPNonceError(err)) {
           nonceRetry = true;
           continue;
         }

@@ -1,8 +1,8 @@
 /** One interface for every way of signing in; each flow is a file of its own. */
-import type * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../authorizationCode';
 import type { Logger } from '../logger';
 import type { PageTemplates } from '../pages';
+import type { ProviderProtocol } from '../protocol/providerProtocol';
 import { english, l10n, type Translate } from '../l10n';
 
 export type FlowId = 'loopback' | 'uriHandler' | 'deviceCode';
@@ -36,12 +36,12 @@ export function pageStrings(t: Translate = l10n.t): PageStrings {
 /** English, whatever the translator (tests and tools). */
 export const ENGLISH_PAGE_STRINGS: PageStrings = pageStrings(english);
 
-export interface FlowContext {
-  issuer: URL;
-  as: oauth.AuthorizationServer;
-  client: oauth.Client;
-  /** How the client authenticates at the token, PAR and device endpoints (default: public client). */
-  clientAuth?: oauth.ClientAuth;
+/**
+ * What one sign-in attempt adds to the provider's protocol (which the flow gets as its own
+ * argument, protocol/providerProtocol.ts): the scopes and parameters to ask for, the cancel,
+ * the time allowed, and the hooks to the person in front of VS Code.
+ */
+export interface SignInAttempt {
   /** Every scope sent to the IdP. */
   scopes: string[];
   /** Aborts the sign-in (the user pressed Cancel). */
@@ -58,15 +58,16 @@ export interface FlowContext {
   hasFallback?: boolean;
   /** Updates the progress message the user sees. */
   report?(message: string): void;
-  /** Extra parameters (audience, resource, …) for the authorization and token requests. */
-  parameters?: { authorization: Record<string, string>; token: Record<string, string> };
-  /** Discovery again (new JWKS) for signing keys the IdP rotated in. */
-  rediscover?: () => Promise<oauth.AuthorizationServer>;
+  /**
+   * Extra parameters (audience, resource, prompt, login_hint, …) for the authorization request
+   * and the device authorization request; token requests get the provider's from the protocol.
+   */
+  authorizationParameters?: Record<string, string>;
   templates: PageTemplates;
   strings: PageStrings;
 }
 
 export interface SignInFlow {
   readonly id: FlowName;
-  signIn(ctx: FlowContext): Promise<CodeExchangeResult>;
+  signIn(protocol: ProviderProtocol, attempt: SignInAttempt): Promise<CodeExchangeResult>;
 }

@@ -2,7 +2,8 @@
 import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../authorizationCode';
 import { OidcError } from '../errors';
 import { renderPage } from '../pages';
-import type { FlowContext, SignInFlow } from './flow';
+import type { ProviderProtocol } from '../protocol/providerProtocol';
+import type { SignInAttempt, SignInFlow } from './flow';
 import { LoopbackServer } from './loopbackServer';
 
 export class LoopbackFlow implements SignInFlow {
@@ -10,7 +11,7 @@ export class LoopbackFlow implements SignInFlow {
 
   constructor(private readonly port: number) {}
 
-  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+  async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
     const { strings, templates } = ctx;
     const server = await LoopbackServer.start(this.port, {
       invalidState: () =>
@@ -19,27 +20,18 @@ export class LoopbackFlow implements SignInFlow {
     });
     try {
       ctx.log.info(`Waiting for the sign-in redirect on ${server.redirectUri}.`);
-      const pending = await prepareCheckedAuthorization(
-        {
-          as: ctx.as,
-          client: ctx.client,
-          redirectUri: server.redirectUri,
-          scopes: ctx.scopes,
-          ctx: { issuer: ctx.issuer, signal: ctx.signal },
-          ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
-          ...(ctx.clientAuth ? { clientAuth: ctx.clientAuth } : {}),
-        },
-        // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
-        { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) },
-      );
+      // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
+      const pending = await prepareCheckedAuthorization({
+        protocol,
+        redirectUri: server.redirectUri,
+        scopes: ctx.scopes,
+        signal: ctx.signal,
+        ...(ctx.authorizationParameters ? { extraParameters: ctx.authorizationParameters } : {}),
+      });
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const callback = await server.waitForCallback(pending.state, ctx.signal, ctx.timeoutMs);
       try {
-        const result = await exchangeCallback(ctx.as, ctx.client, pending, callback.params, {
-          issuer: ctx.issuer,
-          signal: ctx.signal,
-          ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-        }, ctx.parameters?.token, ctx.clientAuth);
+        const result = await exchangeCallback(protocol, pending, callback.params, { signal: ctx.signal });
         callback.respond(renderPage(templates.success, 200, { title: strings.signedInTitle, message: strings.signedInMessage }));
         return result;
       } catch (err) {

@@ -5,7 +5,8 @@
  */
 import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../authorizationCode';
 import { waitForBrowser } from '../timers';
-import type { FlowContext, SignInFlow } from './flow';
+import type { ProviderProtocol } from '../protocol/providerProtocol';
+import type { SignInAttempt, SignInFlow } from './flow';
 
 export interface UriCallbackChannel {
   /** The redirect URI to send, as the user's browser will reach it. */
@@ -19,23 +20,18 @@ export class UriHandlerFlow implements SignInFlow {
 
   constructor(private readonly channel: UriCallbackChannel) {}
 
-  async signIn(ctx: FlowContext): Promise<CodeExchangeResult> {
+  async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
     const redirectUri = await this.channel.redirectUri();
     const shown = new URL(redirectUri);
     ctx.log.info(`Waiting for the sign-in redirect to ${shown.protocol}//${shown.host}${shown.pathname}.`);
-    const pending = await prepareCheckedAuthorization(
-      {
-        as: ctx.as,
-        client: ctx.client,
-        redirectUri,
-        scopes: ctx.scopes,
-        ctx: { issuer: ctx.issuer, signal: ctx.signal },
-        ...(ctx.parameters ? { extraParameters: ctx.parameters.authorization } : {}),
-        ...(ctx.clientAuth ? { clientAuth: ctx.clientAuth } : {}),
-      },
-      // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
-      { issuer: ctx.issuer, signal: ctx.signal, ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}) },
-    );
+    // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
+    const pending = await prepareCheckedAuthorization({
+      protocol,
+      redirectUri,
+      scopes: ctx.scopes,
+      signal: ctx.signal,
+      ...(ctx.authorizationParameters ? { extraParameters: ctx.authorizationParameters } : {}),
+    });
     // Listen before the browser opens (the redirect can be quick); stop listening however this ends.
     const listening = new AbortController();
     const stop = () => listening.abort();
@@ -45,11 +41,7 @@ export class UriHandlerFlow implements SignInFlow {
       callback.catch(() => undefined);
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const params = await callback;
-      return await exchangeCallback(ctx.as, ctx.client, pending, params, {
-        issuer: ctx.issuer,
-        signal: ctx.signal,
-        ...(ctx.rediscover ? { rediscover: ctx.rediscover } : {}),
-      }, ctx.parameters?.token, ctx.clientAuth);
+      return await exchangeCallback(protocol, pending, params, { signal: ctx.signal });
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       listening.abort();

@@ -113,7 +113,7 @@ export function fallbackMessage(notice: FallbackNotice): string {
     const uri = withoutQuery(error.redirectUri);
     const detail = error.detail ?? '';
     reason = error.named
-      ? vscode.l10n.t('The identity provider refused the redirect URI {0} ({1}).', uri, detail)
+      ? vscode.l10n.t('The identity provider refused the redirect URI {0} ({1}); register it for the client to use this flow.', uri, detail)
       : vscode.l10n.t('The identity provider refused the sign-in request ({0}); the usual cause is a redirect URI not registered for the client: {1}.', detail, uri);
   }
   return vscode.l10n.t('Signing in with {0} instead of {1}: {2}', flowLabel(notice.to), flowLabel(notice.from), reason);

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { collectLogs, recordFailure, startWorld, type World } from './harness';
+import { collectLogs, recordFailure, showStatusDocument, startWorld, type World } from './harness';
 import { clickDialogButton, completeIdpLogin, escapeRegExp, openQuickPickItems, runCommandFromPalette, until, waitForTab, waitForToast } from './workbench';
 
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-elsewhere');
@@ -110,18 +110,7 @@ describe('sessions of another issuer: kept when the settings move away, listed, 
   const isLoopbackCallback = (url: URL) =>
     ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && url.pathname === '/callback' && ![a().port, b.port].includes(Number(url.port));
 
-  /** "OpenID Connect: Show Status" from the palette; the document's text once it names `expected`. */
-  async function showStatus(expected: string, shot: string): Promise<string> {
-    const { page, driver } = w();
-    await runCommandFromPalette(page, 'OpenID Connect: Show Status');
-    const text = await until(`the status document naming ${expected}`, 15_000, async () => {
-      const t = await driver.call<string | null>('activeEditorText', {}, 10_000);
-      return t && t.startsWith('# OpenID Connect status') && t.includes(expected) ? t : undefined;
-    });
-    await page.screenshot({ path: path.join(LOG_DIR, shot) });
-    await driver.call('executeCommand', { id: 'workbench.action.revertAndCloseActiveEditor' }, 10_000);
-    return text;
-  }
+  const showStatus = (expected: string, shot: string) => showStatusDocument(w(), expected, path.join(LOG_DIR, shot));
 
   /** The status document's section about identity providers not in use ('' when there is none). */
   const notInUseSection = (status: string) => {

@@ -27,13 +27,15 @@ export interface OidcAuthApi {
    * A valid access token for `session`, one your extension got from
    * `vscode.authentication.getSession('oidc', …)` (refreshed first when it expires within a
    * minute, or when `forceRefresh` says the one you hold was refused). Rejects when the session
-   * is not known in this window or was signed out.
+   * is not known in this window or was signed out. A session served from `OIDC_AUTH_ACCESS_TOKEN`
+   * (CI) is never refreshed: you get its token back, `forceRefresh` or not.
    */
   getAccessToken(session: vscode.AuthenticationSession, options?: GetAccessTokenOptions): Promise<string>;
   /**
    * Calls `fn` with a valid access token of `session`; when `fn` throws an error carrying HTTP
    * status 401 (`status`, `statusCode` or `response.status`), gets a new token once and calls
-   * `fn` once more.
+   * `fn` once more (not for a session served from `OIDC_AUTH_ACCESS_TOKEN`, which has no other
+   * token: its 401 is yours).
    */
   withAutoRefresh<T>(session: vscode.AuthenticationSession, fn: (accessToken: string) => Promise<T>): Promise<T>;
   /**
@@ -56,8 +58,10 @@ export interface DPoPProofRequest {
 
 /** What the API needs of each registered provider. */
 export interface ApiProvider {
-  /** The provider's session manager (undefined for service accounts and injected tokens). */
+  /** The provider's session manager (undefined for service accounts). */
   readonly sessions: SessionManager | undefined;
+  /** The session the provider serves from the environment (CI), unless signed out in this window. */
+  readonly injectedSession?: vscode.AuthenticationSession | undefined;
 }
 
 /** Errors the API rejects with; `code` is stable for callers to test. */
@@ -79,6 +83,18 @@ export function createApi(providers: () => readonly ApiProvider[]): OidcAuthApi 
       .find((m) => m?.holdsToken(session.id, session.accessToken));
   }
 
+  /**
+   * The injected session `session` is, judged by its token: the caller got it through
+   * getSession (or read the same environment, which every extension can). It is served while the
+   * provider serves it, even when the provider also has a manager for its settings.
+   */
+  function findInjected(session: unknown): vscode.AuthenticationSession | undefined {
+    if (!isSession(session)) return undefined;
+    return providers()
+      .map((p) => p.injectedSession)
+      .find((s) => s !== undefined && s.id === session.id && s.accessToken === session.accessToken);
+  }
+
   function owner(session: unknown): SessionManager {
     if (!isSession(session)) {
       // Version 1's scopes form (an array) lands here: say what to do instead.
@@ -98,6 +114,8 @@ export function createApi(providers: () => readonly ApiProvider[]): OidcAuthApi 
   }
 
   async function getAccessToken(session: vscode.AuthenticationSession, options: GetAccessTokenOptions = {}): Promise<string> {
+    const injected = findInjected(session);
+    if (injected) return injected.accessToken; // never refreshed: there is no other token
     const fresh = await owner(session).freshSession(session.id, options.forceRefresh ? session.accessToken : undefined);
     if (!fresh) throw new OidcApiError('SignedOut', 'OpenID Connect: the session was signed out; ask for a new one with vscode.authentication.getSession.');
     return fresh.accessToken;

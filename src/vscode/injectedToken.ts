@@ -2,7 +2,8 @@
  * Token injection for CI and tests: when `OIDC_AUTH_ACCESS_TOKEN` (or `OIDC_AUTH_<ID>_ACCESS_TOKEN`
  * for `oidc.<id>`) is set, the provider serves one session with that token, never refreshed and
  * never stored. Signing out of it only hides it for the life of the window: it is not ours to
- * revoke.
+ * revoke. It is announced once per variable in an extension host, however often its provider is
+ * rebuilt (a named provider whose label changed).
  */
 import * as vscode from 'vscode';
 
@@ -10,6 +11,15 @@ import * as vscode from 'vscode';
 export function injectionVariable(providerId: string): string {
   const id = providerId === 'oidc' ? '' : `${providerId.slice('oidc.'.length).toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
   return `OIDC_AUTH_${id}ACCESS_TOKEN`;
+}
+
+const announced = new Set<string>();
+
+/** True the first time it is asked for `variable` in this extension host, false after. */
+export function firstAnnouncement(variable: string): boolean {
+  if (announced.has(variable)) return false;
+  announced.add(variable);
+  return true;
 }
 
 export class InjectedToken {

@@ -24,7 +24,7 @@ import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
 import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/authorizationServer';
-import { InjectedToken, injectionVariable } from './injectedToken';
+import { firstAnnouncement, InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
 import { askClientSecret, clientSecretKey } from './clientSecret';
 import { ServiceAccount } from './serviceAccount';
@@ -77,9 +77,12 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   ) {
     this.store = new VscodeSecretStore(deps.secrets);
     this.injected = InjectedToken.fromEnvironment(identity.id);
-    if (this.injected) {
-      // A stray variable would silently replace sign-in for every extension: say so, once.
-      const variable = injectionVariable(identity.id);
+    const variable = injectionVariable(identity.id);
+    if (this.injected && !firstAnnouncement(variable)) {
+      deps.log.info(`${identity.id}: still serving the access token from ${variable} (announced before).`);
+    } else if (this.injected) {
+      // A stray variable would silently replace sign-in for every extension: say so, once (also
+      // when this provider is rebuilt, as a named provider is when its label changes).
       deps.log.warn(`${identity.id}: serving the access token from the environment variable ${variable} to every extension that asks; it is never refreshed or stored.`);
       void vscode.window.showWarningMessage(
         vscode.l10n.t(

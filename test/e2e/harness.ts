@@ -19,7 +19,7 @@ import {
 } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
 import { ConsumerDriver } from './driver';
-import { notifications, screenshotAll, waitForWorkbench } from './workbench';
+import { notifications, runCommandFromPalette, screenshotAll, until, waitForWorkbench } from './workbench';
 
 export const E2E_DIR = path.join(repoRoot, '.vscode-test', 'e2e');
 export const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e');
@@ -298,4 +298,20 @@ export function collectLogs(server: RunningCodeServer | undefined, dir: string =
     copied.push('vscode-logs/');
   }
   return copied;
+}
+
+/**
+ * Runs "OpenID Connect: Show Status" from the palette and returns the status document's text once
+ * it names `expected`; screenshots it into `screenshot` (when given) and closes it unsaved.
+ */
+export async function showStatusDocument(world: World, expected: string, screenshot?: string): Promise<string> {
+  const { page, driver } = world;
+  await runCommandFromPalette(page, 'OpenID Connect: Show Status');
+  const text = await until(`the status document naming ${expected}`, 15_000, async () => {
+    const t = await driver.call<string | null>('activeEditorText', {}, 10_000);
+    return t && t.startsWith('# OpenID Connect status') && t.includes(expected) ? t : undefined;
+  });
+  if (screenshot) await page.screenshot({ path: screenshot });
+  await driver.call('executeCommand', { id: 'workbench.action.revertAndCloseActiveEditor' }, 10_000);
+  return text;
 }

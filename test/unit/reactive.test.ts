@@ -106,6 +106,39 @@ describe('reactive refresh for consumers', () => {
     assert.equal(idp.issued.length, issuedBefore, 'no sign-in and no refresh happened');
   });
 
+  it('serves a session injected from the environment to its holder: its own token, never refreshed, no retry on 401', async () => {
+    const m = manager(idp);
+    await signIn(m); // the provider's settings have sessions too; the injected one is served instead
+    const injected = { id: 'oidc.injected', accessToken: 'injected-unit-token', account: { id: 'injected', label: 'Token from OIDC_AUTH_ACCESS_TOKEN' }, scopes: [] };
+    let visible: typeof injected | undefined = injected;
+    const api = createApi(() => [
+      {
+        sessions: m,
+        get injectedSession() {
+          return visible;
+        },
+      },
+    ]);
+    const issuedBefore = idp.issued.length;
+    assert.equal(await api.getAccessToken(injected), injected.accessToken);
+    assert.equal(await api.getAccessToken(injected, { forceRefresh: true }), injected.accessToken, 'the same token: there is no other');
+    const unknown = (err: Error & { code?: string }) => err.code === 'UnknownSession';
+    await assert.rejects(api.getAccessToken({ ...injected, accessToken: 'guessed' }), unknown);
+    const seen: string[] = [];
+    await assert.rejects(
+      api.withAutoRefresh(injected, async (token) => {
+        seen.push(token);
+        throw Object.assign(new Error('Unauthorized'), { status: 401 });
+      }),
+      /Unauthorized/,
+    );
+    assert.deepEqual(seen, [injected.accessToken], 'called once: a retry would get the same token');
+    assert.equal(await api.withAutoRefresh(injected, async (token) => token === injected.accessToken), true);
+    visible = undefined; // signed out in this window
+    await assert.rejects(api.getAccessToken(injected), unknown);
+    assert.equal(idp.issued.length, issuedBefore, 'nothing asked of the IdP');
+  });
+
   it('recognises 401 the way common HTTP clients report it', () => {
     assert.ok(isUnauthorized({ status: 401 }));
     assert.ok(isUnauthorized({ statusCode: 401 }));

@@ -1,4 +1,5 @@
-// Bundles the extension into dist/extension.js. oauth4webapi is ESM-only; bundling it into one
+// Bundles the extension into dist/extension.js, and the `oidc-token` command-line tool (run in
+// the integrated terminal, see src/cli/main.ts) into dist/oidc-token.js. oauth4webapi is ESM-only; bundling it into one
 // CommonJS file lets every VS Code (desktop Electron, remote and web server hosts) load it.
 const esbuild = require('esbuild');
 
@@ -23,12 +24,26 @@ async function main() {
     logLevel: 'warning',
     metafile: Boolean(metafileArg),
   });
+  // The command-line tool: plain Node, no `vscode`, none of the protocol code (it only talks to the window).
+  const cli = await esbuild.context({
+    entryPoints: ['src/cli/main.ts'],
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minify: production,
+    sourcemap: true,
+    sourcesContent: false,
+    outfile: 'dist/oidc-token.js',
+    external: ['vscode'],
+    logLevel: 'warning',
+  });
   if (watch) {
-    await ctx.watch();
+    await Promise.all([ctx.watch(), cli.watch()]);
   } else {
-    const result = await ctx.rebuild();
+    const [result] = await Promise.all([ctx.rebuild(), cli.rebuild()]);
     if (metafileArg) require('node:fs').writeFileSync(metafileArg.slice('--metafile='.length), JSON.stringify(result.metafile));
-    await ctx.dispose();
+    await Promise.all([ctx.dispose(), cli.dispose()]);
   }
 }
 

@@ -41,3 +41,9 @@ export function accountLabel(claims: IdTokenClaimsLike): string {
 export function lacksLabelClaims(claims: IdTokenClaimsLike): boolean {
   return !['email', 'preferred_username', 'name'].some((k) => typeof claims[k] === 'string' && (claims[k] as string).trim());
 }
+
+/** The session fields for an ID token the IdP sent (validated, with its `exp` in seconds), or none. */
+export function idTokenFields(idToken: string | undefined, exp: unknown): { idToken?: string; idTokenExpiresAt?: number } {
+  if (typeof idToken !== 'string' || !idToken || typeof exp !== 'number' || !Number.isFinite(exp)) return {};
+  return { idToken, idTokenExpiresAt: exp * 1000 };
+}

@@ -30,6 +30,8 @@ export interface TerminalTokenDeps {
   signIn(provider: TerminalProvider, scopes: readonly string[]): Promise<StoredSession | undefined>;
   log: Logger;
   now?: () => number;
+  /** How long before its expiry an ID token is renewed (default ID_TOKEN_SKEW_MS). */
+  idTokenSkewMs?: number;
 }
 
 /** A failure that is answered as such (never a thrown error reaching the socket). */
@@ -78,13 +80,14 @@ async function tokenFor(request: TokenRequest, deps: TerminalTokenDeps): Promise
   if (!fresh) throw new Refusal('notSignedIn', l10n.t('The {0} session of {1} was signed out.', provider.label, session.accountLabel));
   if (request.kind === 'id') {
     const now = (deps.now ?? Date.now)();
+    const skew = deps.idTokenSkewMs ?? ID_TOKEN_SKEW_MS;
     if (!fresh.idToken && !fresh.refreshToken) throw new Refusal('noIdToken', l10n.t('The identity provider issued no ID token for the {0} session of {1} (is "openid" among the scopes?).', provider.label, session.accountLabel));
-    if (!fresh.idToken || fresh.idTokenExpiresAt! - now < ID_TOKEN_SKEW_MS) {
+    if (!fresh.idToken || fresh.idTokenExpiresAt! - now < skew) {
       // The access token may live longer than the ID token: refresh for a new ID token, through
       // the same single-flight refresh (a caller whose token is already newer gets it unspent).
       fresh = await manager.freshSession(session.id, fresh.accessToken);
       if (!fresh) throw new Refusal('notSignedIn', l10n.t('The {0} session of {1} was signed out.', provider.label, session.accountLabel));
-      if (!fresh.idToken || fresh.idTokenExpiresAt! - (deps.now ?? Date.now)() < ID_TOKEN_SKEW_MS) {
+      if (!fresh.idToken || fresh.idTokenExpiresAt! - (deps.now ?? Date.now)() < skew) {
         throw new Refusal('noIdToken', l10n.t('The identity provider issued no fresh ID token when renewing the {0} session of {1}; sign in again for one.', provider.label, session.accountLabel));
       }
     }

@@ -17,12 +17,17 @@ export interface IdTokenClaimsLike {
  * for anything else, which is why no signature check is needed here.
  */
 export function jwtExp(token: string): number | undefined {
+  return jwtNumericClaim(token, 'exp');
+}
+
+/** A numeric claim (`exp`, `iat`) of a JWT, read without verifying it: only ever a scheduling hint. */
+export function jwtNumericClaim(token: string, claim: 'exp' | 'iat'): number | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {
     const payload: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-    const exp = (payload as { exp?: unknown } | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+    const value = (payload as Record<string, unknown> | null)?.[claim];
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
   } catch {
     return undefined;
   }

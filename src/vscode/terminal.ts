@@ -4,7 +4,6 @@
  * their environment (context.environmentVariableCollection, not persisted: a reloaded window has
  * a new channel), and answers through the core's token service with the window's consent.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../core/logger';
@@ -12,24 +11,9 @@ import type { StoredSession } from '../core/sessions';
 import { ENV_CLI, ENV_NODE, ENV_SECRET, ENV_SOCKET } from '../core/terminal/protocol';
 import { TerminalChannel } from '../core/terminal/server';
 import { serveTokenRequest, type TerminalProvider } from '../core/terminal/tokenService';
+import { writeWrapper } from '../core/terminal/wrapper';
 import type { OidcAuthenticationProvider } from './provider';
 import type { TerminalConsent } from './terminalConsent';
-
-const POSIX_WRAPPER = `#!/bin/sh
-# oidc-token: tokens of the VS Code window's OpenID Connect session for command-line tools
-# (written by the OpenID Connect extension; the same for every window).
-if [ -z "$${ENV_CLI}" ] || [ -z "$${ENV_NODE}" ]; then
-  echo "oidc-token: not in a VS Code integrated terminal with the OpenID Connect extension; open a new terminal." >&2
-  exit 7
-fi
-ELECTRON_RUN_AS_NODE=1 exec "$${ENV_NODE}" "$${ENV_CLI}" "$@"
-`;
-
-const WINDOWS_WRAPPER = `@echo off\r
-if "%${ENV_CLI}%"=="" (echo oidc-token: not in a VS Code integrated terminal with the OpenID Connect extension; open a new terminal. 1>&2 & exit /b 7)\r
-set ELECTRON_RUN_AS_NODE=1\r
-"%${ENV_NODE}%" "%${ENV_CLI}%" %*\r
-`;
 
 export async function openTerminalAccess(
   context: vscode.ExtensionContext,
@@ -67,22 +51,6 @@ export async function openTerminalAccess(
     env.clear();
     void channel.close().catch((err: unknown) => log.warn(`Terminal: could not close the channel: ${String(err)}`));
   });
-}
-
-/** Writes the wrapper (only when it changed: every window writes the same one) and returns its folder. */
-function writeWrapper(bin: string): string {
-  mkdirSync(bin, { recursive: true });
-  const [name, content] = process.platform === 'win32' ? ['oidc-token.cmd', WINDOWS_WRAPPER] : ['oidc-token', POSIX_WRAPPER];
-  const file = path.join(bin, name);
-  let current: string | undefined;
-  try {
-    current = readFileSync(file, 'utf8');
-  } catch {
-    current = undefined;
-  }
-  if (current !== content) writeFileSync(file, content, { mode: 0o755 });
-  if (process.platform !== 'win32') chmodSync(file, 0o755);
-  return bin;
 }
 
 /** `--sign-in`: the provider's usual sign-in (browser or device code) in this window. */

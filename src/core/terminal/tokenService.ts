@@ -9,11 +9,11 @@ import { l10n } from '../l10n';
 import type { Logger } from '../logger';
 import { coversScopes } from '../scopes';
 import type { SessionManager } from '../sessionManager';
+import { dueAt } from '../refreshSchedule';
 import type { StoredSession } from '../sessions';
+import { jwtNumericClaim } from '../tokens';
 import type { FailureCode, TokenRequest, TokenResponse } from './protocol';
 
-/** An ID token expiring sooner than this is renewed before it is handed out. */
-export const ID_TOKEN_SKEW_MS = 60_000;
 
 export interface TerminalProvider {
   readonly id: string;
@@ -30,7 +30,7 @@ export interface TerminalTokenDeps {
   signIn(provider: TerminalProvider, scopes: readonly string[]): Promise<StoredSession | undefined>;
   log: Logger;
   now?: () => number;
-  /** How long before its expiry an ID token is renewed (default ID_TOKEN_SKEW_MS). */
+  /** How long before its expiry an ID token is renewed (default: as access tokens, half of min(60 s, a tenth of its lifetime)). */
   idTokenSkewMs?: number;
 }
 
@@ -79,15 +79,13 @@ async function tokenFor(request: TokenRequest, deps: TerminalTokenDeps): Promise
   let fresh = await manager.freshSession(session.id);
   if (!fresh) throw new Refusal('notSignedIn', l10n.t('The {0} session of {1} was signed out.', provider.label, session.accountLabel));
   if (request.kind === 'id') {
-    const now = (deps.now ?? Date.now)();
-    const skew = deps.idTokenSkewMs ?? ID_TOKEN_SKEW_MS;
     if (!fresh.idToken && !fresh.refreshToken) throw new Refusal('noIdToken', l10n.t('The identity provider issued no ID token for the {0} session of {1} (is "openid" among the scopes?).', provider.label, session.accountLabel));
-    if (!fresh.idToken || fresh.idTokenExpiresAt! - now < skew) {
+    if (idTokenDue(fresh, deps)) {
       // The access token may live longer than the ID token: refresh for a new ID token, through
       // the same single-flight refresh (a caller whose token is already newer gets it unspent).
       fresh = await manager.freshSession(session.id, fresh.accessToken);
       if (!fresh) throw new Refusal('notSignedIn', l10n.t('The {0} session of {1} was signed out.', provider.label, session.accountLabel));
-      if (!fresh.idToken || fresh.idTokenExpiresAt! - (deps.now ?? Date.now)() < skew) {
+      if (!fresh.idToken || fresh.idTokenExpiresAt! <= (deps.now ?? Date.now)()) {
         throw new Refusal('noIdToken', l10n.t('The identity provider issued no fresh ID token when renewing the {0} session of {1}; sign in again for one.', provider.label, session.accountLabel));
       }
     }
@@ -103,6 +101,17 @@ async function pick(manager: SessionManager, scopes: readonly string[]): Promise
   if (found) return found;
   await manager.reload();
   return find(await manager.getSessionsWithoutRefresh());
+}
+
+/**
+ * Whether the session's ID token must be renewed before it is handed out: missing, or due by the
+ * rule access tokens follow (refreshSchedule.ts), its lifetime read from its own `iat`.
+ */
+function idTokenDue(session: StoredSession, deps: TerminalTokenDeps): boolean {
+  if (!session.idToken || session.idTokenExpiresAt === undefined) return true;
+  const iat = jwtNumericClaim(session.idToken, 'iat');
+  const issuedAt = iat !== undefined ? iat * 1000 : session.refreshedAt ?? session.createdAt;
+  return (deps.now ?? Date.now)() >= dueAt({ issuedAt, expiresAt: session.idTokenExpiresAt }, deps.idTokenSkewMs);
 }
 
 function notSignedIn(provider: TerminalProvider, scopes: readonly string[]): string {

@@ -3,18 +3,23 @@
  * Chromium) with the packaged extension: a person signs in, opens an integrated terminal and
  * types `oidc-token`; the window asks once (a modal: Allow), the tool prints the token; the next
  * run does not ask; ten runs at once after the access token expired cost one refresh at the IdP;
- * Show Status lists the grant and takes it back, after which the tool asks again and a refusal
+ * Debian's kubectl, its kubeconfig's exec entry running oidc-token, reads /api from an HTTPS
+ * server that accepts only a valid ID token, also after that ID token expired; Show Status lists the grant and takes it back, after which the tool asks again and a refusal
  * ends it with exit code 6. Logs and screenshots go to .test-logs/e2e/terminal/.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { sleep } from '../support/codeServerEntry';
+import { kubeconfig, startKubeApi } from '../support/kubeApi';
+import { makeTestCa } from '../support/testCa';
 import { LOG_DIR, collectLogs, startWorld, type World } from './harness';
 import { clickButtonIn, completeIdpLogin, dialog, runCommandFromPalette, screenshotAll, settle, until, waitForDialog, waitForTab, clickToastButton, waitForToast } from './workbench';
 
 const ARTIFACTS = path.join(LOG_DIR, 'terminal');
+const repoRoot = path.resolve(__dirname, '../../..');
 const CONSENT = /Allow command-line tools in this window's terminals to use your OpenID Connect session\?/;
 
 function log(line: string): void {
@@ -53,7 +58,7 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
     this.timeout(300_000);
     fs.rmSync(ARTIFACTS, { recursive: true, force: true });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    world = await startWorld(log, { name: 'terminal', idp: { par: false, accessTokenTtl: 15, rotateRefreshToken: true } });
+    world = await startWorld(log, { name: 'terminal', idp: { par: false, accessTokenTtl: 15, idTokenTtl: 20, rotateRefreshToken: true } });
     log(`issuer ${world.issuer} (${world.mode})`);
   });
 
@@ -133,7 +138,33 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
     assert.deepEqual([...tokens], [w().idp.issued.at(-1)!.accessToken], 'one token, the newest');
   });
 
-  it('4. Show Status lists the grant and takes it back; the next run asks again, and a refusal ends it with exit code 6', async function () {
+  it("4. Debian's kubectl in the terminal, its kubeconfig's exec entry running oidc-token, gets /api from a server accepting only a valid ID token, before and after that ID token expired", async function () {
+    const kubectl = execFileSync('bash', [path.join(repoRoot, 'scripts', 'ensure-kubectl.sh')], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    const ca = makeTestCa();
+    const api = await startKubeApi({ issuer: w().idp.issuer, audience: w().idp.clientId, tls: ca.valid });
+    try {
+      const config = path.join(dir, 'kubeconfig');
+      fs.writeFileSync(config, kubeconfig({ server: api.url, caFile: ca.caFile, execApiVersion: 'client.authentication.k8s.io/v1beta1' }));
+      const first = await (await type(`${kubectl} --kubeconfig ${config} get --raw /api`))();
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((JSON.parse(first.stdout) as { kind: string }).kind, 'APIVersions');
+      const used = api.accepted.at(-1)!;
+      const exp = (JSON.parse(Buffer.from(used.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp * 1000;
+      await sleep(Math.max(0, exp - Date.now() + 500));
+      const before = refreshes();
+      const second = await (await type(`${kubectl} --kubeconfig ${config} get --raw /api`))();
+      assert.equal(second.code, 0, second.stderr);
+      assert.notEqual(api.accepted.at(-1), used, 'a newer ID token');
+      assert.ok(refreshes() - before <= 1, 'at most one refresh for the call');
+      assert.ok(w().idp.tokenCalls.every((c) => c.error !== 'invalid_grant'));
+      log(`kube API: ${api.accepted.length} accepted, refused: ${JSON.stringify(api.refused)}`);
+    } finally {
+      await api.close();
+      ca.remove();
+    }
+  });
+
+  it('5. Show Status lists the grant and takes it back; the next run asks again, and a refusal ends it with exit code 6', async function () {
     const { page, driver } = w();
     await runCommandFromPalette(page, 'OpenID Connect: Show Status');
     const text = await until('the status document', 15_000, async () => {

@@ -9,8 +9,8 @@ const watch = process.argv.includes('--watch');
 const metafileArg = process.argv.find((a) => a.startsWith('--metafile='));
 
 async function main() {
-  const ctx = await esbuild.context({
-    entryPoints: ['src/extension.ts'],
+  // Both bundles: one CommonJS file for Node 20 (desktop Electron, remote and web server hosts).
+  const common = {
     bundle: true,
     format: 'cjs',
     platform: 'node',
@@ -19,25 +19,12 @@ async function main() {
     // Source maps are written beside the bundle for debugging and kept out of the .vsix.
     sourcemap: true,
     sourcesContent: false,
-    outfile: 'dist/extension.js',
     external: ['vscode'],
     logLevel: 'warning',
-    metafile: Boolean(metafileArg),
-  });
+  };
+  const ctx = await esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', metafile: Boolean(metafileArg) });
   // The command-line tool: plain Node, no `vscode`, none of the protocol code (it only talks to the window).
-  const cli = await esbuild.context({
-    entryPoints: ['src/cli/main.ts'],
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    minify: production,
-    sourcemap: true,
-    sourcesContent: false,
-    outfile: 'dist/oidc-token.js',
-    external: ['vscode'],
-    logLevel: 'warning',
-  });
+  const cli = await esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/oidc-token.js' });
   if (watch) {
     await Promise.all([ctx.watch(), cli.watch()]);
   } else {

@@ -5,6 +5,7 @@
  * dist/oidc-token.js). Consent and sign-in are the window's; here they are callbacks that count.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -16,6 +17,14 @@ import { startTestIdp, type TestIdp } from '../support/idp';
 import { closeWindows, decodeJwt, noTokenIn, oidcToken, openWindow, refreshes, sleep } from '../support/terminalWindow';
 
 afterEach(closeWindows);
+
+async function until(done: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(50);
+  }
+}
 
 describe('terminal access: oidc-token over the window channel, against the test IdP', function () {
   this.timeout(90_000);
@@ -191,6 +200,21 @@ describe('terminal access: oidc-token over the window channel, against the test 
     assert.equal(r.code, EXIT.noChannel);
     assert.match(r.stderr, /window that opened this terminal is closed/);
     w.close = async () => w.manager.dispose();
+  });
+
+  it("a crashed window's socket is removed when the next window opens its channel; a live one is kept", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-term-'));
+    const stale = path.join(folder, 'crashed.sock');
+    // A window process killed without closing its socket: the file stays, nobody listens.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.ok(fs.existsSync(stale), 'the killed process left its socket');
+    const live = await openWindow(idp, { folder });
+    await openWindow(idp, { folder });
+    await until(() => !fs.existsSync(stale));
+    assert.ok(fs.existsSync(live.channel.address), "the other window's socket is kept");
   });
 
   it('a storage folder too deep for a socket path: a private folder under the temp dir', async () => {

@@ -4,7 +4,7 @@
  * Nothing listens on TCP. One request and one answer per connection (protocol.ts).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -54,6 +54,8 @@ export class TerminalChannel {
       }
       privateFolder(dir);
       address = path.join(dir, `${id}.sock`);
+      // Windows that crashed left their sockets behind; nobody answers on them.
+      if (!own) void removeStaleSockets(dir, log);
     }
     const server = net.createServer((socket) => serve(socket, secretDigest, handler, log));
     server.maxConnections = MAX_CONNECTIONS;
@@ -84,6 +86,41 @@ function privateFolder(dir: string): void {
   const stat = statSync(dir);
   if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) throw new Error(`The folder ${dir} belongs to another user.`);
   chmodSync(dir, 0o700);
+}
+
+/** Removes the sockets in `dir` that refuse connections (their window is gone); live ones are left alone. */
+export async function removeStaleSockets(dir: string, log: Logger): Promise<number> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.sock'));
+  } catch {
+    return 0;
+  }
+  const stale = await Promise.all(
+    names.map(
+      (name) =>
+        new Promise<boolean>((resolve) => {
+          const file = path.join(dir, name);
+          const socket = net.createConnection(file);
+          socket.setTimeout(2_000, () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.on('connect', () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.on('error', (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ECONNREFUSED') return resolve(false);
+            rmSync(file, { force: true });
+            resolve(true);
+          });
+        }),
+    ),
+  );
+  const removed = stale.filter(Boolean).length;
+  if (removed) log.info(`Terminal channel: removed ${removed} socket(s) of windows that are gone.`);
+  return removed;
 }
 
 function digest(value: string): Buffer {

@@ -80,12 +80,12 @@ describe('oidc-token in the integrated terminal of a real VS Code', function () 
   it('signed in, the consent dialog refused (as VS Code does in tests): exit 6, a message, no token', async () => {
     await browser.reset();
     await browser.clearCookies();
-    await browser.setPlan({ action: 'login', login: 'terry' });
+    await browser.setPlan({ action: 'login', login: 'alice' });
     await vscode.commands.executeCommand('oidcAuth.signIn');
-    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['terry@example.test']);
+    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['alice@example.test']);
     const r = await inTerminal('oidc-token --format exec-credential');
     assert.equal(r.code, 6, `exit ${r.code}: ${r.stderr}`);
-    assert.match(r.stderr, /^oidc-token: Command-line tools may not use the OpenID Connect session of terry@example\.test/);
+    assert.match(r.stderr, /^oidc-token: Command-line tools may not use the OpenID Connect session of alice@example\.test/);
     assert.equal(r.stdout, '');
     for (const token of issuedTokenValues()) assert.ok(!r.stderr.includes(token));
     const help = await inTerminal('oidc-token --help');

@@ -1,6 +1,6 @@
 /** The `oidc-token` command line: its arguments, its exit codes and its help text (no I/O). */
 import { EXEC_CREDENTIAL_VERSIONS, isExecCredentialVersion, type ExecCredentialVersion } from '../core/terminal/execCredential';
-import type { FailureCode } from '../core/terminal/protocol';
+import { PROVIDER_ID_PATTERN, SCOPE_PATTERN, type FailureCode } from '../core/terminal/protocol';
 
 export type OutputFormat = 'token' | 'json' | 'exec-credential';
 
@@ -94,7 +94,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         if (!needs(v)) return { kind: 'error', message: '--provider needs a provider id (oidc or oidc.<id>).' };
         // Accept the bare id of an oidcAuth.providers entry too.
         options.provider = v === 'oidc' || v.startsWith('oidc.') ? v : `oidc.${v}`;
-        if (!/^oidc(\.[A-Za-z0-9][A-Za-z0-9_-]{0,63})?$/.test(options.provider)) return { kind: 'error', message: `"${v}" is not a provider id.` };
+        if (!PROVIDER_ID_PATTERN.test(options.provider)) return { kind: 'error', message: `"${v}" is not a provider id.` };
         break;
       }
       case '--scopes':
@@ -102,7 +102,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         const v = value();
         if (!needs(v)) return { kind: 'error', message: '--scopes needs a list of scopes.' };
         const scopes = v.split(/[\s,]+/).filter(Boolean);
-        if (!scopes.every((s) => /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/.test(s))) return { kind: 'error', message: `"${v}" contains a character scopes may not have.` };
+        if (!scopes.every((s) => SCOPE_PATTERN.test(s))) return { kind: 'error', message: `"${v}" contains a character scopes may not have.` };
         options.scopes.push(...scopes.filter((s) => !options.scopes.includes(s)));
         break;
       }

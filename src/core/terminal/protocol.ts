@@ -15,6 +15,11 @@ export const ENV_SECRET = 'OIDC_AUTH_IPC_SECRET';
 export const ENV_NODE = 'OIDC_AUTH_NODE';
 export const ENV_CLI = 'OIDC_AUTH_CLI';
 
+/** A scope as RFC 6749 §3.3 allows it (no space, `"` or `\\`), at most 256 characters. */
+export const SCOPE_PATTERN = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
+/** `oidc`, or `oidc.<id>` of an `oidcAuth.providers` entry (its id pattern in package.json). */
+export const PROVIDER_ID_PATTERN = /^oidc(\.[A-Za-z0-9][A-Za-z0-9_-]{0,63})?$/;
+
 export type TokenKind = 'access' | 'id';
 
 export interface TokenRequest {
@@ -82,8 +87,8 @@ export function parseRequest(line: string): TokenRequest {
   if (data.v !== PROTOCOL_VERSION) throw new FramingError(`Unsupported protocol version ${String(data.v)}.`);
   const { secret, provider, scopes, kind, signIn } = data;
   if (typeof secret !== 'string') throw new FramingError('The request has no secret.');
-  if (typeof provider !== 'string' || !/^oidc(\.[A-Za-z0-9][A-Za-z0-9_-]{0,63})?$/.test(provider)) throw new FramingError('The provider id is not valid.');
-  if (!Array.isArray(scopes) || scopes.length > 64 || !scopes.every((s) => typeof s === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/.test(s))) {
+  if (typeof provider !== 'string' || !PROVIDER_ID_PATTERN.test(provider)) throw new FramingError('The provider id is not valid.');
+  if (!Array.isArray(scopes) || scopes.length > 64 || !scopes.every((s) => typeof s === 'string' && SCOPE_PATTERN.test(s))) {
     throw new FramingError('The scopes are not valid.');
   }
   if (kind !== 'access' && kind !== 'id') throw new FramingError('The token kind is not valid.');

@@ -68,6 +68,23 @@ describe('oidc-token in the integrated terminal of a real VS Code', function () 
     assert.equal(r.stdout, '');
   });
 
+  it('--provider names an oidcAuth.providers entry (with or without "oidc."), and an unknown one exits 4', async () => {
+    const other = await startTestIdp();
+    try {
+      await config().update('providers', [{ id: 'work', label: 'Work IdP', issuer: other.issuer, clientId: other.clientId, flow: 'loopback' }], vscode.ConfigurationTarget.Global);
+      const r = await inTerminal('oidc-token --provider work');
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /^oidc-token: Not signed in to Work IdP in this window/);
+      assert.equal((await inTerminal('oidc-token --provider oidc.work')).code, 3);
+      const unknown = await inTerminal('oidc-token --provider nowhere');
+      assert.equal(unknown.code, 4, unknown.stderr);
+      assert.match(unknown.stderr, /no authentication provider "oidc\.nowhere"/);
+    } finally {
+      await config().update('providers', undefined, vscode.ConfigurationTarget.Global);
+      await other.close();
+    }
+  });
+
   it('a wrong secret in the environment is refused (exit 7); so is no channel at all', async () => {
     const wrong = await inTerminal('OIDC_AUTH_IPC_SECRET=wrong oidc-token');
     assert.equal(wrong.code, 7, wrong.stderr);

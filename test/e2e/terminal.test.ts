@@ -1,11 +1,12 @@
 /**
  * Terminal access (issue 17) end to end, in the real VS Code web workbench (code-server +
- * Chromium) with the packaged extension: a person signs in, opens an integrated terminal and
- * types `oidc-token`; the window asks once (a modal: Allow), the tool prints the token; the next
- * run does not ask; ten runs at once after the access token expired cost one refresh at the IdP;
- * Debian's kubectl, its kubeconfig's exec entry running oidc-token, reads /api from an HTTPS
- * server that accepts only a valid ID token, also after that ID token expired; Show Status lists the grant and takes it back, after which the tool asks again and a refusal
- * ends it with exit code 6. Logs and screenshots go to .test-logs/e2e/terminal/.
+ * Chromium) with the packaged extension: a person opens an integrated terminal and types
+ * `oidc-token --sign-in`, signs in in the browser; the window asks once (a modal: Allow), the
+ * tool prints the token; the next run does not ask; ten runs at once after the access token
+ * expired cost at most one refresh; Debian's kubectl, its kubeconfig's exec entry running
+ * oidc-token, reads /api from an HTTPS server that accepts only a valid ID token, also after that
+ * ID token expired; Show Status lists the grant and takes it back, after which the tool asks
+ * again and a refusal ends it with exit code 6. Logs and screenshots go to .test-logs/e2e/terminal/.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -16,7 +17,7 @@ import { sleep } from '../support/codeServerEntry';
 import { kubeconfig, startKubeApi } from '../support/kubeApi';
 import { makeTestCa } from '../support/testCa';
 import { LOG_DIR, collectLogs, startWorld, type World } from './harness';
-import { clickButtonIn, completeIdpLogin, dialog, runCommandFromPalette, screenshotAll, settle, until, waitForDialog, waitForTab, clickToastButton, waitForToast } from './workbench';
+import { clickButtonIn, completeIdpLogin, dialog, runCommandFromPalette, screenshotAll, until, waitForDialog, waitForTab, clickToastButton, waitForToast } from './workbench';
 
 const ARTIFACTS = path.join(LOG_DIR, 'terminal');
 const repoRoot = path.resolve(__dirname, '../../..');
@@ -88,18 +89,16 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
     assert.deepEqual(leaks, [], `no token in any log (${logs.length} copied)`);
   });
 
-  it('1. signed in, a terminal runs oidc-token: the window asks once (modal), Allow, the token is printed', async function () {
-    const { page, driver, context } = w();
-    const pending = settle(driver.call('executeCommand', { id: 'oidcAuth.signIn' }, 90_000));
+  it('1. signed out, a terminal runs oidc-token --sign-in: the usual sign-in in the browser, then the window asks once (modal), Allow, the token is printed', async function () {
+    const { page, context } = w();
+    await runCommandFromPalette(page, 'Terminal: Create New Terminal');
+    await page.locator('.xterm').first().waitFor({ state: 'visible', timeout: 20_000 });
+    await sleep(1500); // the shell's first prompt
+    const result = await type('oidc-token --sign-in --format exec-credential');
     const tab = await waitForTab(context, (url) => url.includes(String(w().idp.port)), 30_000);
     await page.bringToFront();
     await completeIdpLogin(tab, 'alice', (u) => u.pathname === '/callback' && Number(u.port) !== w().idp.port && Number(u.port) !== w().server.port, 60_000);
     await tab.close();
-    assert.equal((await pending).ok, true);
-    await runCommandFromPalette(page, 'Terminal: Create New Terminal');
-    await page.locator('.xterm').first().waitFor({ state: 'visible', timeout: 20_000 });
-    await sleep(1500); // the shell's first prompt
-    const result = await type('oidc-token --format exec-credential');
     const consent = await waitForDialog(page, CONSENT, 30_000);
     log(`dialog: ${JSON.stringify(consent)}`);
     assert.match(consent.detail, /alice@example\.test/);

@@ -1,4 +1,5 @@
-// Bundles the extension into dist/extension.js. oauth4webapi is ESM-only; bundling it into one
+// Bundles the extension into dist/extension.js, and the `oidc-token` command-line tool (run in
+// the integrated terminal, see src/cli/main.ts) into dist/oidc-token.js. oauth4webapi is ESM-only; bundling it into one
 // CommonJS file lets every VS Code (desktop Electron, remote and web server hosts) load it.
 const esbuild = require('esbuild');
 
@@ -8,8 +9,8 @@ const watch = process.argv.includes('--watch');
 const metafileArg = process.argv.find((a) => a.startsWith('--metafile='));
 
 async function main() {
-  const ctx = await esbuild.context({
-    entryPoints: ['src/extension.ts'],
+  // Both bundles: one CommonJS file for Node 20 (desktop Electron, remote and web server hosts).
+  const common = {
     bundle: true,
     format: 'cjs',
     platform: 'node',
@@ -18,17 +19,18 @@ async function main() {
     // Source maps are written beside the bundle for debugging and kept out of the .vsix.
     sourcemap: true,
     sourcesContent: false,
-    outfile: 'dist/extension.js',
     external: ['vscode'],
     logLevel: 'warning',
-    metafile: Boolean(metafileArg),
-  });
+  };
+  const ctx = await esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', metafile: Boolean(metafileArg) });
+  // The command-line tool: plain Node, no `vscode`, none of the protocol code (it only talks to the window).
+  const cli = await esbuild.context({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/oidc-token.js' });
   if (watch) {
-    await ctx.watch();
+    await Promise.all([ctx.watch(), cli.watch()]);
   } else {
-    const result = await ctx.rebuild();
+    const [result] = await Promise.all([ctx.rebuild(), cli.rebuild()]);
     if (metafileArg) require('node:fs').writeFileSync(metafileArg.slice('--metafile='.length), JSON.stringify(result.metafile));
-    await ctx.dispose();
+    await Promise.all([ctx.dispose(), cli.dispose()]);
   }
 }
 

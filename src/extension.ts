@@ -12,6 +12,8 @@ import { DEFAULT_SCOPES, readProviderConfig, SETTINGS_SECTION } from './vscode/s
 import { createApi, type OidcAuthApi } from './vscode/api';
 import { registerCommands } from './vscode/commands';
 import { UriCallbacks } from './vscode/uriCallbacks';
+import { openTerminalAccess } from './vscode/terminal';
+import { TerminalConsent } from './vscode/terminalConsent';
 
 export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   setTranslator(vscode.l10n.t); // the core's messages, in the user's language
@@ -48,6 +50,12 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   named.sync();
   // Announces the issuer as the authorization server this provider answers MCP servers for.
   const registration = new ProviderRegistration(PROVIDER_ID, PROVIDER_LABEL, provider, log, provider.issuer);
+  // `oidc-token` in the integrated terminal: tokens for command-line tools, behind a consent.
+  const terminalConsent = new TerminalConsent(context.globalState, log);
+  openTerminalAccess(context, () => [provider, ...named.providers], terminalConsent, log).then(
+    (access) => context.subscriptions.push(access),
+    (err: unknown) => log.warn(`Terminal: command-line tools cannot get tokens in this window: ${err instanceof Error ? err.message : String(err)}`),
+  );
 
   context.subscriptions.push(
     channel,
@@ -55,7 +63,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
     named,
     registration,
     vscode.window.registerUriHandler(uriCallbacks),
-    ...registerCommands(provider, () => [provider, ...named.providers], context.extension.id, () => channel.show()),
+    ...registerCommands(provider, () => [provider, ...named.providers], context.extension.id, () => channel.show(), terminalConsent),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${SETTINGS_SECTION}.providers`)) named.sync();
       if (e.affectsConfiguration(SETTINGS_SECTION)) {

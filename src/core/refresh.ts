@@ -7,6 +7,7 @@ import { l10n } from './l10n';
 import type { OperationOptions, ProviderProtocol } from './protocol/providerProtocol';
 import type { StoredSession } from './sessions';
 import { tokenExpiry } from './refreshSchedule';
+import { idTokenFields } from './tokens';
 
 export async function refreshSession(
   protocol: ProviderProtocol,
@@ -41,6 +42,8 @@ export async function refreshSession(
       expiresAt: expiry.expiresAt,
       refreshedAt: at,
       ...(typeof response.scope === 'string' ? { grantedScope: response.scope } : {}),
+      // A refresh answer without an ID token keeps the last one (OIDC Core §12.2 makes it optional).
+      ...idTokenFields(response.id_token, claims?.exp),
     };
   } catch (err) {
     throw describeFailure(err, l10n.t('the token refresh'), ctx);

@@ -32,7 +32,7 @@ import { emptyState, storageKey, type StoredSession, type StoredState } from './
 import { LockTimeoutError, type SharedStateFile } from './sharedState';
 import type { LockHold } from './fileLock';
 import { sleep } from './timers';
-import { accountLabel, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
+import { accountLabel, idTokenFields, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
 
 /** Default time a person has to finish signing in in the browser. */
 export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;
@@ -389,6 +389,7 @@ export class SessionManager {
       tokenType: protocol.usesDPoP ? 'DPoP' : 'Bearer',
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
       ...(granted !== undefined ? { grantedScope: granted } : {}),
+      ...idTokenFields(response.id_token, claims?.exp),
     };
     if (!session.refreshToken) {
       const seconds = Math.round((session.expiresAt - at) / 1000);

@@ -33,6 +33,13 @@ export interface StoredSession {
   createdAt: number;
   refreshedAt?: number;
   tokenType: TokenType;
+  /**
+   * The last ID token the IdP issued for the session (sign-in or refresh), for command-line
+   * tools that want one (a kubeconfig's `exec` entry); absent when the IdP sent none.
+   */
+  idToken?: string;
+  /** Epoch ms: the ID token's `exp`. */
+  idTokenExpiresAt?: number;
 }
 
 export interface StoredState {
@@ -91,7 +98,7 @@ export function emptyState(): StoredState {
 
 function parseSession(value: unknown): StoredSession | undefined {
   if (!isRecord(value)) return undefined;
-  const { id, accountId, accountLabel, scopes, requestedScopes, grantedScope, accessToken, refreshToken, expiresAt, createdAt, refreshedAt, tokenType } =
+  const { id, accountId, accountLabel, scopes, requestedScopes, grantedScope, accessToken, refreshToken, expiresAt, createdAt, refreshedAt, tokenType, idToken, idTokenExpiresAt } =
     value;
   if (typeof id !== 'string' || !id) return undefined;
   if (typeof accountId !== 'string' || typeof accountLabel !== 'string') return undefined;
@@ -102,6 +109,8 @@ function parseSession(value: unknown): StoredSession | undefined {
   if (typeof expiresAt !== 'number' || typeof createdAt !== 'number') return undefined;
   if (refreshedAt !== undefined && typeof refreshedAt !== 'number') return undefined;
   if (tokenType !== 'Bearer' && tokenType !== 'DPoP') return undefined;
+  // An unusable ID token is dropped, not the session: it is only ever handed to command-line tools.
+  const id_ = typeof idToken === 'string' && idToken && typeof idTokenExpiresAt === 'number' ? { idToken, idTokenExpiresAt } : {};
   return {
     id,
     accountId,
@@ -115,6 +124,7 @@ function parseSession(value: unknown): StoredSession | undefined {
     ...(grantedScope !== undefined ? { grantedScope } : {}),
     ...(refreshToken !== undefined ? { refreshToken } : {}),
     ...(refreshedAt !== undefined ? { refreshedAt } : {}),
+    ...id_,
   };
 }
 

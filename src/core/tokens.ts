@@ -17,12 +17,17 @@ export interface IdTokenClaimsLike {
  * for anything else, which is why no signature check is needed here.
  */
 export function jwtExp(token: string): number | undefined {
+  return jwtNumericClaim(token, 'exp');
+}
+
+/** A numeric claim (`exp`, `iat`) of a JWT, read without verifying it: only ever a scheduling hint. */
+export function jwtNumericClaim(token: string, claim: 'exp' | 'iat'): number | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {
     const payload: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-    const exp = (payload as { exp?: unknown } | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+    const value = (payload as Record<string, unknown> | null)?.[claim];
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
   } catch {
     return undefined;
   }
@@ -40,4 +45,10 @@ export function accountLabel(claims: IdTokenClaimsLike): string {
 /** True when claims lack everything that makes a readable label beyond `sub`. */
 export function lacksLabelClaims(claims: IdTokenClaimsLike): boolean {
   return !['email', 'preferred_username', 'name'].some((k) => typeof claims[k] === 'string' && (claims[k] as string).trim());
+}
+
+/** The session fields for an ID token the IdP sent (validated, with its `exp` in seconds), or none. */
+export function idTokenFields(idToken: string | undefined, exp: unknown): { idToken?: string; idTokenExpiresAt?: number } {
+  if (typeof idToken !== 'string' || !idToken || typeof exp !== 'number' || !Number.isFinite(exp)) return {};
+  return { idToken, idTokenExpiresAt: exp * 1000 };
 }

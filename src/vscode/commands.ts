@@ -9,19 +9,29 @@ import type { OidcAuthenticationProvider } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';
 import { inUse, statusReport } from './status';
 import { sessionsStoredElsewhere, signOutElsewhere } from './storedElsewhere';
+import type { TerminalConsent } from './terminalConsent';
 
 export function registerCommands(
   primary: OidcAuthenticationProvider,
   all: () => OidcAuthenticationProvider[],
   extensionId: string,
   showLog: () => void,
+  terminalAccess?: TerminalConsent,
 ): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('oidcAuth.configure', () => configureIdentityProvider(extensionId)),
     vscode.commands.registerCommand('oidcAuth.showLog', showLog),
     vscode.commands.registerCommand('oidcAuth.showStatus', async () => {
-      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: await statusReport(all()) });
+      const content = [await statusReport(all()), ...(terminalAccess?.statusLines() ?? [])].join('\n');
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content });
       await vscode.window.showTextDocument(doc, { preview: true });
+      if (terminalAccess?.grants().length) {
+        const manage = vscode.l10n.t('Take Back Terminal Access…');
+        // Not awaited: the command is done once the status shows.
+        void vscode.window
+          .showInformationMessage(vscode.l10n.t('Command-line tools in the terminal may use {0} session(s).', terminalAccess.grants().length), manage)
+          .then((choice) => (choice === manage ? terminalAccess.manage() : undefined));
+      }
     }),
     // Takes an optional provider id (`oidc`, `oidc.<id>`), e.g. from a keybinding.
     vscode.commands.registerCommand('oidcAuth.signIn', async (providerId?: unknown) => {

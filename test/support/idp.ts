@@ -24,6 +24,8 @@ export interface TestIdpOptions {
   issuerHost?: string;
   /** Access token lifetime in seconds (default 3600). */
   accessTokenTtl?: number;
+  /** ID token lifetime in seconds (default 3600). */
+  idTokenTtl?: number;
   /** Lifetime of client credentials (service-account) tokens in seconds (default 600, oidc-provider's). */
   serviceTokenTtl?: number;
   /** Rotate refresh tokens on every use (with reuse detection, as oidc-provider does). */
@@ -245,7 +247,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
       ClientCredentials: options.serviceTokenTtl ?? 600,
-      IdToken: 3600,
+      IdToken: options.idTokenTtl ?? 3600,
       RefreshToken: 14 * 24 * 3600,
       DeviceCode: 600,
       Grant: 14 * 24 * 3600,

@@ -16,9 +16,9 @@ describe('the packaged extension', function () {
       .map((l) => l.trim())
       .filter(Boolean)
       .sort();
-    const allowed = /^(dist\/extension\.js|media\/[\w./-]+\.(html|md|png)|package\.json|package\.nls\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
+    const allowed = /^(dist\/extension\.js|dist\/oidc-token\.js|media\/[\w./-]+\.(html|md|png)|package\.json|package\.nls\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
     assert.deepEqual(files.filter((f) => !allowed.test(f)), [], 'unexpected files in the package');
-    for (const required of ['dist/extension.js', 'package.json', 'media/page.html', 'media/icon.png', 'CHANGELOG.md', 'LICENSE']) {
+    for (const required of ['dist/extension.js', 'dist/oidc-token.js', 'package.json', 'media/page.html', 'media/icon.png', 'CHANGELOG.md', 'LICENSE']) {
       assert.ok(files.includes(required), `${required} is packaged`);
     }
     assert.ok(!files.some((f) => f.endsWith('.map') || f.startsWith('node_modules/') || f.startsWith('src/') || f.startsWith('test/')));

@@ -29,7 +29,9 @@ fi
 echo "ensure-kubectl: /usr/bin/kubectl belongs to another package; unpacking kubernetes-client into .vscode-test/" >&2
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -qq kubernetes-client >/dev/null)
+# A new machine may have no package lists yet: update once, then try again.
+(cd "$tmp" && apt-get download -qq kubernetes-client >/dev/null 2>&1) \
+  || { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download -qq kubernetes-client >/dev/null); }
 mkdir -p "$root/.vscode-test/kubernetes-client"
 dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$root/.vscode-test/kubernetes-client"
 echo "$local_bin"

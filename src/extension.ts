@@ -1,9 +1,9 @@
 /** Activation: settings → provider, commands, and the Accounts-menu entry. */
 import { mkdirSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { IssuerCache } from './core/issuer';
+import { IssuerCache } from './core/protocol/issuer';
 import { setTranslator } from './core/l10n';
-import { loadPageTemplates, type PageTemplates } from './core/pages';
+import { loadPageTemplates, type PageTemplates } from './core/flows/pages';
 import { createLogger } from './vscode/log';
 import { OidcAuthenticationProvider, PROVIDER_ID, PROVIDER_LABEL, type ProviderDeps } from './vscode/provider';
 import { ProviderRegistry } from './vscode/providerRegistry';

@@ -10,7 +10,7 @@
  * session to whoever asked; version 2 removed that form.)
  */
 import type * as vscode from 'vscode';
-import type { SessionManager } from '../core/sessionManager';
+import type { SessionManager } from '../core/sessions/sessionManager';
 
 export interface GetAccessTokenOptions {
   /**

@@ -3,7 +3,7 @@
  * (category "OpenID Connect").
  */
 import * as vscode from 'vscode';
-import type { StoredSession } from '../core/sessions';
+import type { StoredSession } from '../core/sessions/sessions';
 import { configureIdentityProvider } from './configure';
 import type { OidcAuthenticationProvider } from './provider';
 import { DEFAULT_SCOPES, SETTINGS_SECTION } from './settings';

@@ -1,6 +1,6 @@
 /** SecretStorage (the OS keychain on the desktop) as the core's SecretStore. */
 import type * as vscode from 'vscode';
-import type { SecretStore } from '../core/secretStore';
+import type { SecretStore } from '../core/storage/secretStore';
 
 export class VscodeSecretStore implements SecretStore {
   constructor(private readonly secrets: vscode.SecretStorage) {}

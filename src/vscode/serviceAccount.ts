@@ -5,10 +5,10 @@
  * callers.
  */
 import * as vscode from 'vscode';
-import { ClientCredentialsTokens } from '../core/clientCredentials';
+import { ClientCredentialsTokens } from '../core/protocol/clientCredentials';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
-import type { IssuerCache } from '../core/issuer';
+import type { IssuerCache } from '../core/protocol/issuer';
 import type { Logger } from '../core/logger';
 import { askClientSecret, clientSecretKey } from './clientSecret';
 import { reportError } from './ui';

@@ -10,11 +10,11 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { withFileLock } from '../core/fileLock';
+import { withFileLock } from '../core/storage/fileLock';
 import type { SignInFlow } from '../core/flows/flow';
-import { SessionManager } from '../core/sessionManager';
-import { storageKey, type StoredSession } from '../core/sessions';
-import { SharedStateFile } from '../core/sharedState';
+import { SessionManager } from '../core/sessions/sessionManager';
+import { storageKey, type StoredSession } from '../core/sessions/sessions';
+import { SharedStateFile } from '../core/storage/sharedState';
 import { describeEnvironment } from './environment';
 import type { ProviderDeps } from './provider';
 import { VscodeSecretStore } from './secretStore';

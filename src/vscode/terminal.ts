@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../core/logger';
-import type { StoredSession } from '../core/sessions';
+import type { StoredSession } from '../core/sessions/sessions';
 import { ENV_CLI, ENV_NODE, ENV_SECRET, ENV_SOCKET } from '../core/terminal/protocol';
 import { TerminalChannel } from '../core/terminal/server';
 import { serveTokenRequest, type TerminalProvider } from '../core/terminal/tokenService';

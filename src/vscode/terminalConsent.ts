@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { Logger } from '../core/logger';
-import type { StoredSession } from '../core/sessions';
+import type { StoredSession } from '../core/sessions/sessions';
 import type { TerminalProvider } from '../core/terminal/tokenService';
 
 const MEMENTO_KEY = 'oidcAuth.terminalAccess';

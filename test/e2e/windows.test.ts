@@ -54,7 +54,7 @@ const ROTATE = process.env.OIDC_E2E_WINDOWS_ROTATE !== '0';
 /** Open window 2 before the sign-in (default), or after it (OIDC_E2E_WINDOWS_OPEN_FIRST=0). */
 const OPEN_FIRST = process.env.OIDC_E2E_WINDOWS_OPEN_FIRST !== '0';
 /**
- * The extension's refresh lead (src/core/refreshSchedule.ts): min(60 s, a tenth of the lifetime).
+ * The extension's refresh lead (src/core/sessions/refreshSchedule.ts): min(60 s, a tenth of the lifetime).
  * A window's timer fires between the lead and half of it before expiry; callers refresh from half
  * the lead on. For a 30 s lifetime: 1.5–3 s before expiry.
  */

@@ -5,11 +5,11 @@
 import type { ProviderConfig } from '../../src/core/config';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager, type SessionManagerOptions, type SignInOptions } from '../../src/core/sessionManager';
+import { loadPageTemplates } from '../../src/core/flows/pages';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager, type SessionManagerOptions, type SignInOptions } from '../../src/core/sessions/sessionManager';
 import { completeLogin } from './loginRobot';
 
 /** A manager for `config` with proactive refresh off; `overrides` replace any option. */

@@ -5,8 +5,8 @@
  * process holds the lock at the same time. Reports over IPC.
  */
 import { promises as fs } from 'node:fs';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SharedStateFile } from '../../src/core/sharedState';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SharedStateFile } from '../../src/core/storage/sharedState';
 
 export interface LockTask {
   dir: string;

@@ -5,7 +5,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SecretStore } from '../../src/core/secretStore';
+import type { SecretStore } from '../../src/core/storage/secretStore';
 
 export interface StoreServer {
   url: string;

@@ -7,7 +7,7 @@
  * each other IdP ended in.
  */
 import { OidcError } from '../../src/core/errors';
-import { CertificateError } from '../../src/core/transportErrors';
+import { CertificateError } from '../../src/core/transport/transportErrors';
 import { robotSignIn, testManager } from './coreHarness';
 
 const CONFIG = { clientId: 'oidc-auth-test', scopes: ['openid', 'profile', 'offline_access'], flow: 'loopback' as const, loopbackPort: 0 };

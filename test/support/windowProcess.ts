@@ -7,12 +7,12 @@
  */
 import type { ProviderConfig } from '../../src/core/config';
 import type { SignInFlow } from '../../src/core/flows/flow';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { MemorySecretStore, type SecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
-import { storageKey } from '../../src/core/sessions';
-import { SharedStateFile } from '../../src/core/sharedState';
+import { MemorySecretStore, type SecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager } from '../../src/core/sessions/sessionManager';
+import { storageKey } from '../../src/core/sessions/sessions';
+import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { HttpSecretStore } from './storeServer';
 
 export interface WindowTask {

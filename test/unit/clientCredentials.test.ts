@@ -1,9 +1,9 @@
 /** Service accounts: the client credentials grant against oidc-provider, cached and shared. */
 import * as assert from 'node:assert/strict';
-import { ClientCredentialsTokens } from '../../src/core/clientCredentials';
+import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentials';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 

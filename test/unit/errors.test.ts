@@ -5,12 +5,12 @@ import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { describeFailure } from '../../src/core/http';
-import { IssuerCache } from '../../src/core/issuer';
+import { describeFailure } from '../../src/core/transport/http';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
-import type { SecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
+import { loadPageTemplates } from '../../src/core/flows/pages';
+import type { SecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager } from '../../src/core/sessions/sessionManager';
 import { startTestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 

@@ -1,5 +1,5 @@
 /**
- * The cross-window lock (src/core/fileLock.ts): one holder at a time, whatever stale locks
+ * The cross-window lock (src/core/storage/fileLock.ts): one holder at a time, whatever stale locks
  * crashed or frozen windows leave behind, and a dead holder's lock taken over at once.
  */
 import * as assert from 'node:assert/strict';
@@ -8,11 +8,11 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
-import { withFileLock } from '../../src/core/fileLock';
+import { withFileLock } from '../../src/core/storage/fileLock';
 import { OidcError } from '../../src/core/errors';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { storageKey } from '../../src/core/sessions';
-import { SharedStateFile } from '../../src/core/sharedState';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { storageKey } from '../../src/core/sessions/sessions';
+import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { LockReport, LockTask } from '../support/lockProcess';

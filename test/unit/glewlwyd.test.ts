@@ -32,9 +32,9 @@ import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import type { Logger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
-import type { SessionManager, SessionManagerOptions, SessionsChange, SignInOptions } from '../../src/core/sessionManager';
-import type { StoredSession } from '../../src/core/sessions';
+import { loadPageTemplates } from '../../src/core/flows/pages';
+import type { SessionManager, SessionManagerOptions, SessionsChange, SignInOptions } from '../../src/core/sessions/sessionManager';
+import type { StoredSession } from '../../src/core/sessions/sessions';
 import { freePort } from '../support/codeServerEntry';
 import { testManager } from '../support/coreHarness';
 import {

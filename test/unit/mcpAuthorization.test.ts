@@ -6,7 +6,7 @@ import {
   authorizationServerSpellings,
   normaliseAuthorizationServer,
   sameAuthorizationServer,
-} from '../../src/core/authorizationServer';
+} from '../../src/core/protocol/authorizationServer';
 import { startTestIdp } from '../support/idp';
 
 describe('MCP authorization: matching an authorization server to an issuer', () => {

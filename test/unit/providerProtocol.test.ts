@@ -8,12 +8,12 @@
 import * as assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import * as oauth from 'oauth4webapi';
-import { DPoPKeys } from '../../src/core/dpop';
+import { DPoPKeys } from '../../src/core/protocol/dpop';
 import { ConfigError, OidcError } from '../../src/core/errors';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { ProviderProtocol, ProviderProtocolSource, type ProviderProtocolSourceOptions } from '../../src/core/protocol/providerProtocol';
-import { MemorySecretStore } from '../../src/core/secretStore';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SERVICE_CLIENT, startTestIdp, TEST_CLIENT_ID, type TestIdp } from '../support/idp';
 import { recordingLogger } from '../support/tokenLedger';
 

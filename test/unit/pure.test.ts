@@ -1,12 +1,12 @@
 import * as assert from 'node:assert/strict';
 import type * as oauth from 'oauth4webapi';
-import { clientAuthentication, clientSecretBasic } from '../../src/core/clientAuth';
+import { clientAuthentication, clientSecretBasic } from '../../src/core/protocol/clientAuth';
 import { parseIssuer, parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { redact } from '../../src/core/logger';
-import { contentSecurityPolicy, escapeHtml, renderPage } from '../../src/core/pages';
-import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from '../../src/core/scopes';
-import { parseStoredState, serializeState, storageKey, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions';
+import { contentSecurityPolicy, escapeHtml, renderPage } from '../../src/core/flows/pages';
+import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from '../../src/core/sessions/scopes';
+import { parseStoredState, serializeState, storageKey, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions/sessions';
 import { HttpStatusError, OidcError as Err } from '../../src/core/errors';
 import {
   backoffMs,
@@ -17,8 +17,8 @@ import {
   refreshFailureKind,
   refreshLead,
   tokenExpiry,
-} from '../../src/core/refreshSchedule';
-import { accountLabel, FALLBACK_LIFETIME_MS, jwtExp } from '../../src/core/tokens';
+} from '../../src/core/sessions/refreshSchedule';
+import { accountLabel, FALLBACK_LIFETIME_MS, jwtExp } from '../../src/core/protocol/tokens';
 
 describe('scopes', () => {
   it('normalises order, duplicates and whitespace', () => {

@@ -1,6 +1,6 @@
 /** Reactive refresh after a 401, proof of possession, and several accounts at one IdP. */
 import * as assert from 'node:assert/strict';
-import type { SessionManager } from '../../src/core/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { createApi, isUnauthorized, type ApiProvider } from '../../src/vscode/api';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { boundedFetch } from '../../src/core/http';
+import { boundedFetch } from '../../src/core/transport/http';
 import { redact, rememberSecrets } from '../../src/core/logger';
 
 describe('redaction of credentials seen on the wire', () => {

@@ -7,11 +7,11 @@
 import * as assert from 'node:assert/strict';
 import type { ProviderConfig } from '../../src/core/config';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
-import { serializeState, STORAGE_VERSION, storageKey, type StoredSession } from '../../src/core/sessions';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager } from '../../src/core/sessions/sessionManager';
+import { serializeState, STORAGE_VERSION, storageKey, type StoredSession } from '../../src/core/sessions/sessions';
 
 const HOUR = 3_600_000;
 /** Delays at least this long are the refresh timer's (mocha's own timers are shorter). */

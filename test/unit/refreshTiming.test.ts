@@ -8,16 +8,16 @@
  * answers oidc-provider never gives. Counts have generous bounds; nothing asserts a duration.
  */
 import * as assert from 'node:assert/strict';
-import { ClientCredentialsTokens } from '../../src/core/clientCredentials';
+import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentials';
 import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
-import { loadPageTemplates } from '../../src/core/pages';
-import { MIN_REFRESH_INTERVAL_MS } from '../../src/core/refreshSchedule';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager, type EndedSession, type SessionManagerOptions, type SignInOptions } from '../../src/core/sessionManager';
+import { IssuerCache } from '../../src/core/protocol/issuer';
+import { loadPageTemplates } from '../../src/core/flows/pages';
+import { MIN_REFRESH_INTERVAL_MS } from '../../src/core/sessions/refreshSchedule';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager, type EndedSession, type SessionManagerOptions, type SignInOptions } from '../../src/core/sessions/sessionManager';
 import { robotSignIn } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp, type TokenAnswer } from '../support/hostileIdp';
 import { idpProfile, startTestIdp, type IdpProfile, type TestIdp } from '../support/idp';

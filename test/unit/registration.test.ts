@@ -2,13 +2,13 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MAX_IDP_TEXT } from '../../src/core/http';
+import { MAX_IDP_TEXT } from '../../src/core/transport/http';
 import { rememberSecrets } from '../../src/core/logger';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { discover } from '../../src/core/issuer';
+import { discover } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { parseRegistration, registerClient } from '../../src/core/registration';
+import { parseRegistration, registerClient } from '../../src/core/protocol/registration';
 import { startTestIdp } from '../support/idp';
 import { robotSignIn, testManager } from '../support/coreHarness';
 

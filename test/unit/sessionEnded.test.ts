@@ -8,10 +8,10 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import type { SessionManager, SessionsChange } from '../../src/core/sessionManager';
-import { storageKey } from '../../src/core/sessions';
-import { SharedStateFile } from '../../src/core/sharedState';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import type { SessionManager, SessionsChange } from '../../src/core/sessions/sessionManager';
+import { storageKey } from '../../src/core/sessions/sessions';
+import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 

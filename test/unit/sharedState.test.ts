@@ -8,11 +8,11 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../../src/core/logger';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionStore } from '../../src/core/sessionStore';
-import { emptyState, type StoredState } from '../../src/core/sessions';
-import { SharedStateFile, SharedStateUnreadableError } from '../../src/core/sharedState';
-import { DPoPKeys } from '../../src/core/dpop';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SessionStore } from '../../src/core/sessions/sessionStore';
+import { emptyState, type StoredState } from '../../src/core/sessions/sessions';
+import { SharedStateFile, SharedStateUnreadableError } from '../../src/core/storage/sharedState';
+import { DPoPKeys } from '../../src/core/protocol/dpop';
 import { silentLogger } from '../../src/core/logger';
 
 const NAME = 'oidc-auth.test';

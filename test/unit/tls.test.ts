@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import * as oauth from 'oauth4webapi';
-import { requestOptions } from '../../src/core/http';
+import { requestOptions } from '../../src/core/transport/http';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { makeTestCa, type TestCa } from '../support/testCa';
 

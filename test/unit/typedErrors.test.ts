@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
 import { OidcError, RedirectRefusedError, ScopeRejectedError, TenantRejectedError } from '../../src/core/errors';
 import { setTranslator } from '../../src/core/l10n';
-import { checkCallbackTenant, tenantOfIssuer } from '../../src/core/tenants';
+import { checkCallbackTenant, tenantOfIssuer } from '../../src/core/protocol/tenants';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 

@@ -12,12 +12,12 @@ import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/issuer';
+import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/pages';
-import { MemorySecretStore } from '../../src/core/secretStore';
-import { SessionManager } from '../../src/core/sessionManager';
-import { SharedStateFile } from '../../src/core/sharedState';
+import { loadPageTemplates } from '../../src/core/flows/pages';
+import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { SessionManager } from '../../src/core/sessions/sessionManager';
+import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 import { startStoreServer } from '../support/storeServer';
@@ -35,7 +35,7 @@ async function signInOnce(idp: TestIdp, sharedDir: string): Promise<MemorySecret
   const manager = new SessionManager({
     config,
     store,
-    shared: new SharedStateFile(sharedDir, (await import('../../src/core/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store),
+    shared: new SharedStateFile(sharedDir, (await import('../../src/core/sessions/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store),
     issuers: new IssuerCache(silentLogger),
     flow: new LoopbackFlow(0),
     log: silentLogger,
@@ -130,7 +130,7 @@ describe('many windows, one refresh (separate processes)', function () {
     this.timeout(180_000);
     const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
     const store = await signInOnce(idp, sharedDir);
-    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
+    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/sessions/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
     const callsBefore = idp.tokenCalls.length;
     const requestsBefore = idp.requests.length;
     // Locks of a process that has exited, and locks of another host that go stale (1 s untouched

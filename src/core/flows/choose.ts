@@ -5,7 +5,7 @@
  */
 import type { FlowSetting } from '../config';
 import { OidcError } from '../errors';
-import type { CodeExchangeResult } from '../authorizationCode';
+import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
 import type { FlowId, FlowName, SignInAttempt, SignInFlow } from './flow';
 

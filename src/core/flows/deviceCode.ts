@@ -4,10 +4,10 @@
  * the extension polls the token endpoint exactly as the RFC says (§3.4, §3.5).
  */
 import * as oauth from 'oauth4webapi';
-import type { CodeExchangeResult } from '../authorizationCode';
+import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import { OidcError } from '../errors';
-import { assertEndpointAllowed, describeFailure, failedResponse, retryAfterSeconds, serverErrorStatus } from '../http';
-import { checkIdToken } from '../idToken';
+import { assertEndpointAllowed, describeFailure, failedResponse, retryAfterSeconds, serverErrorStatus } from '../transport/http';
+import { checkIdToken } from '../protocol/idToken';
 import { l10n } from '../l10n';
 import { cancelledError, sleep } from '../timers';
 import type { ProviderProtocol } from '../protocol/providerProtocol';

@@ -1,7 +1,7 @@
 /** One interface for every way of signing in; each flow is a file of its own. */
-import type { CodeExchangeResult } from '../authorizationCode';
+import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import type { Logger } from '../logger';
-import type { PageTemplates } from '../pages';
+import type { PageTemplates } from './pages';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
 import { english, l10n, type Translate } from '../l10n';
 

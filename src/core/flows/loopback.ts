@@ -1,7 +1,7 @@
 /** Authorization Code + PKCE with a loopback redirect (RFC 8252 §7.3). */
-import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../authorizationCode';
+import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../protocol/authorizationCode';
 import { OidcError } from '../errors';
-import { renderPage } from '../pages';
+import { renderPage } from './pages';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
 import type { SignInAttempt, SignInFlow } from './flow';
 import { LoopbackServer } from './loopbackServer';

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { OidcError } from '../errors';
-import type { Page } from '../pages';
+import type { Page } from './pages';
 import { l10n } from '../l10n';
 import { cancelledError, waitForBrowser } from '../timers';
 

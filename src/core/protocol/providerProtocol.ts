@@ -12,13 +12,13 @@
  * discovery, the client secret as it is stored now and the provider's DPoP key.
  */
 import * as oauth from 'oauth4webapi';
-import { makeClient } from '../authorizationCode';
-import { clientAuthentication, PUBLIC_CLIENT, type ClientAuthentication } from '../clientAuth';
-import { checkDPoPSupported, tokenTypeOptions, withDPoPNonceRetry, type DPoPKeys } from '../dpop';
+import { makeClient } from './authorizationCode';
+import { clientAuthentication, PUBLIC_CLIENT, type ClientAuthentication } from './clientAuth';
+import { checkDPoPSupported, tokenTypeOptions, withDPoPNonceRetry, type DPoPKeys } from './dpop';
 import type { OidcError } from '../errors';
-import { requestOptions, type RequestContext } from '../http';
-import type { IdTokenContext } from '../idToken';
-import type { IssuerCache } from '../issuer';
+import { requestOptions, type RequestContext } from '../transport/http';
+import type { IdTokenContext } from './idToken';
+import type { IssuerCache } from './issuer';
 import type { Logger } from '../logger';
 
 /** What one operation adds to a request: the user's cancel, and how long a request may take. */

@@ -7,11 +7,11 @@
 import { OidcError } from '../errors';
 import { l10n } from '../l10n';
 import type { Logger } from '../logger';
-import { coversScopes } from '../scopes';
-import type { SessionManager } from '../sessionManager';
-import { dueAt } from '../refreshSchedule';
-import type { StoredSession } from '../sessions';
-import { jwtNumericClaim } from '../tokens';
+import { coversScopes } from '../sessions/scopes';
+import type { SessionManager } from '../sessions/sessionManager';
+import { dueAt } from '../sessions/refreshSchedule';
+import type { StoredSession } from '../sessions/sessions';
+import { jwtNumericClaim } from '../protocol/tokens';
 import type { FailureCode, TokenRequest, TokenResponse } from './protocol';
 
 

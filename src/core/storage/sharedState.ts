@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { withFileLock, type FileLockOptions, type LockHold } from './fileLock';
 import type { SecretStore } from './secretStore';
-import { parseStoredState, serializeState, type StoredState } from './sessions';
+import { parseStoredState, serializeState, type StoredState } from '../sessions/sessions';
 
 export { LockTimeoutError, LOCK_WAIT_MS, STALE_LOCK_MS } from './fileLock';
 

@@ -4,9 +4,9 @@
  * no registration helper; this is one JSON POST, its answer checked for a client_id.)
  */
 import type * as oauth from 'oauth4webapi';
-import { OidcError } from './errors';
-import { boundedFetch, describeFailure, idpText, requestOptions, type RequestContext } from './http';
-import { l10n } from './l10n';
+import { OidcError } from '../errors';
+import { boundedFetch, describeFailure, idpText, requestOptions, type RequestContext } from '../transport/http';
+import { l10n } from '../l10n';
 
 export interface Registration {
   issuer: string;

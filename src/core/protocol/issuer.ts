@@ -5,12 +5,12 @@
  * including that its `issuer` is exactly the one asked for.
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError } from './errors';
-import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from './http';
-import { l10n } from './l10n';
-import type { Logger } from './logger';
+import { OidcError } from '../errors';
+import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from '../transport/http';
+import { l10n } from '../l10n';
+import type { Logger } from '../logger';
 import { applyIssuerMatch, discoveryWithoutIssuerCheck, matchDiscoveredIssuer } from './tenants';
-import { cancelledError } from './timers';
+import { cancelledError } from '../timers';
 
 /** How long discovered metadata is reused before it is fetched again. */
 export const DISCOVERY_TTL_MS = 60 * 60 * 1000;

@@ -24,8 +24,8 @@ import { randomBytes } from 'node:crypto';
 import { futimesSync, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { l10n } from './l10n';
-import { sleep } from './timers';
+import { l10n } from '../l10n';
+import { sleep } from '../timers';
 
 /** A lock untouched this long is from a holder that hung or froze. */
 export const STALE_LOCK_MS = 10_000;

@@ -3,12 +3,12 @@
  * an OpenID Connect / OAuth issuer, and does it offer what sign-in needs.
  */
 import type * as oauth from 'oauth4webapi';
-import type { FlowSetting } from './config';
-import { parseIssuer } from './config';
-import { OidcError } from './errors';
+import type { FlowSetting } from '../config';
+import { parseIssuer } from '../config';
+import { OidcError } from '../errors';
 import { discover } from './issuer';
-import { silentLogger } from './logger';
-import { l10n } from './l10n';
+import { silentLogger } from '../logger';
+import { l10n } from '../l10n';
 
 export interface IssuerReport {
   issuer: URL;

@@ -1,10 +1,10 @@
 /** Request options shared by every call the core makes to an IdP. */
 import * as oauth from 'oauth4webapi';
-import { isLoopbackHost } from './config';
-import { HttpStatusError, OidcError } from './errors';
-import { l10n } from './l10n';
-import { redact, rememberSecrets } from './logger';
-import { cancelledError } from './timers';
+import { isLoopbackHost } from '../config';
+import { HttpStatusError, OidcError } from '../errors';
+import { l10n } from '../l10n';
+import { redact, rememberSecrets } from '../logger';
+import { cancelledError } from '../timers';
 import { describeTransportFailure } from './transportErrors';
 
 /** Default time one request to the IdP may take. */

@@ -4,10 +4,10 @@
  * account, a prompt to choose one and a hint naming it.
  */
 import type * as oauth from 'oauth4webapi';
-import { OidcError, ScopeRejectedError } from './errors';
-import { l10n } from './l10n';
-import type { Logger } from './logger';
-import { uniqueScopes } from './scopes';
+import { OidcError, ScopeRejectedError } from '../errors';
+import { l10n } from '../l10n';
+import type { Logger } from '../logger';
+import { uniqueScopes } from '../sessions/scopes';
 
 /**
  * The scopes to send. Scopes a calling extension asked for go as asked. The provider's own

@@ -7,8 +7,8 @@
  * certificates) reports these as TypeError("fetch failed") whose `cause` carries OpenSSL's code or
  * the proxy's answer.
  */
-import { OidcError } from './errors';
-import { l10n } from './l10n';
+import { OidcError } from '../errors';
+import { l10n } from '../l10n';
 
 export type CertificateProblem = 'untrusted' | 'expired' | 'hostname';
 

@@ -7,17 +7,17 @@
  * The client secret comes from the caller (SecretStorage in the extension), never from settings.
  */
 import * as oauth from 'oauth4webapi';
-import type { ProviderConfig } from './config';
-import { extraParameters } from './config';
-import { httpStatusOf, OidcError } from './errors';
-import { describeFailure } from './http';
+import type { ProviderConfig } from '../config';
+import { extraParameters } from '../config';
+import { httpStatusOf, OidcError } from '../errors';
+import { describeFailure } from '../transport/http';
 import type { IssuerCache } from './issuer';
-import type { Logger } from './logger';
-import { ProviderProtocolSource } from './protocol/providerProtocol';
-import { scopeKey } from './scopes';
-import { backoffMs, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, refreshFailureKind, refreshLead, tokenExpiry, type TokenTimes } from './refreshSchedule';
-import { sleep } from './timers';
-import { l10n } from './l10n';
+import type { Logger } from '../logger';
+import { ProviderProtocolSource } from './providerProtocol';
+import { scopeKey } from '../sessions/scopes';
+import { backoffMs, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, refreshFailureKind, refreshLead, tokenExpiry, type TokenTimes } from '../sessions/refreshSchedule';
+import { sleep } from '../timers';
+import { l10n } from '../l10n';
 
 export interface ServiceToken {
   accessToken: string;

@@ -6,7 +6,7 @@
  * a default port, and a trailing slash.
  */
 
-import { l10n } from './l10n';
+import { l10n } from '../l10n';
 
 /** The normalised form of an authorization-server or issuer URL, or undefined when not a URL. */
 export function normaliseAuthorizationServer(value: string): string | undefined {

@@ -8,13 +8,13 @@
  * authorization-URL builder, so the URL is built here from `authorization_endpoint`.
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError, RedirectRefusedError } from './errors';
-import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from './http';
+import { OidcError, RedirectRefusedError } from '../errors';
+import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from '../transport/http';
 import { checkIdToken } from './idToken';
 import { endpointLabel } from './issuer';
-import { l10n } from './l10n';
-import { redact } from './logger';
-import type { OperationOptions, ProviderProtocol } from './protocol/providerProtocol';
+import { l10n } from '../l10n';
+import { redact } from '../logger';
+import type { OperationOptions, ProviderProtocol } from './providerProtocol';
 import { callbackServer, checkCallbackTenant } from './tenants';
 
 export interface PendingAuthorization {

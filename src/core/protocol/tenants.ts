@@ -17,8 +17,8 @@
  * `common` means. Every other mismatch stays refused, and single-tenant issuers stay exact.
  */
 import * as oauth from 'oauth4webapi';
-import { TenantRejectedError } from './errors';
-import { l10n } from './l10n';
+import { TenantRejectedError } from '../errors';
+import { l10n } from '../l10n';
 
 export const TENANT_PLACEHOLDER = '{tenantid}';
 

@@ -8,9 +8,9 @@
  * lacks, `azp`, and an `iat` that is not far from now.
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError } from './errors';
-import { requestOptions, type RequestContext } from './http';
-import { l10n } from './l10n';
+import { OidcError } from '../errors';
+import { requestOptions, type RequestContext } from '../transport/http';
+import { l10n } from '../l10n';
 
 /** How far an ID token's `iat` may be ahead of our clock. */
 export const MAX_IAT_AHEAD_S = 5 * 60;

@@ -5,8 +5,8 @@
  * (4xx other than 408/429) ends the session, anything else keeps it and backs off.
  * Used by SessionManager (sign-in sessions) and ClientCredentialsTokens (service accounts).
  */
-import { httpStatusOf, OidcError } from './errors';
-import { FALLBACK_LIFETIME_MS, jwtExp } from './tokens';
+import { httpStatusOf, OidcError } from '../errors';
+import { FALLBACK_LIFETIME_MS, jwtExp } from '../protocol/tokens';
 
 /** The longest head start a refresh takes before expiry. */
 export const MAX_LEAD_MS = 60_000;

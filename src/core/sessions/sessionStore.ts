@@ -3,13 +3,13 @@
  * global storage folder when there is one. Reads take the newest copy (highest revision); writes
  * go to both. Unreadable SecretStorage data is set aside, never thrown.
  */
-import { OidcError } from './errors';
-import { NO_LOCK, type LockHold } from './fileLock';
-import type { Logger } from './logger';
-import type { SecretStore } from './secretStore';
+import { OidcError } from '../errors';
+import { NO_LOCK, type LockHold } from '../storage/fileLock';
+import type { Logger } from '../logger';
+import type { SecretStore } from '../storage/secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
-import { SharedStateUnreadableError, type SharedStateFile } from './sharedState';
-import { l10n } from './l10n';
+import { SharedStateUnreadableError, type SharedStateFile } from '../storage/sharedState';
+import { l10n } from '../l10n';
 
 export class SessionStore {
   private lastUnreadable: string | undefined;

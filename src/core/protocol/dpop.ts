@@ -7,11 +7,11 @@
  * provider's protocol object (protocol/providerProtocol.ts).
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError } from './errors';
-import { l10n } from './l10n';
-import type { Logger } from './logger';
-import type { SecretStore } from './secretStore';
-import type { SharedStateFile } from './sharedState';
+import { OidcError } from '../errors';
+import { l10n } from '../l10n';
+import type { Logger } from '../logger';
+import type { SecretStore } from '../storage/secretStore';
+import type { SharedStateFile } from '../storage/sharedState';
 
 /** ES256 (P-256): the algorithm every DPoP server must be able to verify in practice. */
 export const DPOP_ALG = 'ES256';

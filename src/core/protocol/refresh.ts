@@ -1,12 +1,12 @@
 /** One refresh-token grant, validated: new tokens for a stored session; and revocation (RFC 7009). */
 import * as oauth from 'oauth4webapi';
-import { OidcError } from './errors';
-import { describeFailure } from './http';
+import { OidcError } from '../errors';
+import { describeFailure } from '../transport/http';
 import { checkIdToken } from './idToken';
-import { l10n } from './l10n';
-import type { OperationOptions, ProviderProtocol } from './protocol/providerProtocol';
-import type { StoredSession } from './sessions';
-import { tokenExpiry } from './refreshSchedule';
+import { l10n } from '../l10n';
+import type { OperationOptions, ProviderProtocol } from './providerProtocol';
+import type { StoredSession } from '../sessions/sessions';
+import { tokenExpiry } from '../sessions/refreshSchedule';
 import { idTokenFields } from './tokens';
 
 export async function refreshSession(

@@ -12,27 +12,27 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { extraParameters, type ProviderConfig } from './config';
-import { dpopKeyName, DPoPKeys } from './dpop';
-import { ConfigError, OidcError, httpStatusOf } from './errors';
-import type { PageStrings, SignInAttempt, SignInFlow } from './flows/flow';
-import type { IssuerCache } from './issuer';
-import { l10n } from './l10n';
-import type { Logger } from './logger';
-import type { PageTemplates } from './pages';
-import { ProviderProtocolSource, type ProviderProtocol } from './protocol/providerProtocol';
-import { refreshSession, revokeToken } from './refresh';
+import { extraParameters, type ProviderConfig } from '../config';
+import { dpopKeyName, DPoPKeys } from '../protocol/dpop';
+import { ConfigError, OidcError, httpStatusOf } from '../errors';
+import type { PageStrings, SignInAttempt, SignInFlow } from '../flows/flow';
+import type { IssuerCache } from '../protocol/issuer';
+import { l10n } from '../l10n';
+import type { Logger } from '../logger';
+import type { PageTemplates } from '../flows/pages';
+import { ProviderProtocolSource, type ProviderProtocol } from '../protocol/providerProtocol';
+import { refreshSession, revokeToken } from '../protocol/refresh';
 import { backoffMs, dueAt, earliestRefreshAt, MIN_REFRESH_INTERVAL_MS, proactiveRefreshAt, refreshFailureKind, tokenExpiry, type TokenTimes } from './refreshSchedule';
-import { scopeRejected, scopesToSend, withAccountChoice } from './authorizationRequest';
+import { scopeRejected, scopesToSend, withAccountChoice } from '../protocol/authorizationRequest';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes';
-import type { SecretStore } from './secretStore';
+import type { SecretStore } from '../storage/secretStore';
 import { SessionStore } from './sessionStore';
-import { checkTenant } from './tenants';
+import { checkTenant } from '../protocol/tenants';
 import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
-import { LockTimeoutError, type SharedStateFile } from './sharedState';
-import type { LockHold } from './fileLock';
-import { sleep } from './timers';
-import { accountLabel, idTokenFields, lacksLabelClaims, type IdTokenClaimsLike } from './tokens';
+import { LockTimeoutError, type SharedStateFile } from '../storage/sharedState';
+import type { LockHold } from '../storage/fileLock';
+import { sleep } from '../timers';
+import { accountLabel, idTokenFields, lacksLabelClaims, type IdTokenClaimsLike } from '../protocol/tokens';
 
 /** Default time a person has to finish signing in in the browser. */
 export const SIGN_IN_TIMEOUT_MS = 5 * 60_000;

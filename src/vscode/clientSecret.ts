@@ -5,12 +5,7 @@
 import * as vscode from 'vscode';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
-import { storageKey } from '../core/sessions/sessions';
-
-/** Where the secret of this issuer and client id is kept. */
-export function clientSecretKey(config: Pick<ProviderConfig, 'issuer' | 'clientId'>): string {
-  return `${storageKey(config.issuer.href, config.clientId)}.clientSecret`;
-}
+import { clientSecretKey } from '../core/storage/keys';
 
 /**
  * Asks for the secret and stores it. Throws a `cancelled` OidcError when the person closes the box.

@@ -16,7 +16,8 @@ import type { Logger } from '../core/logger';
 import type { PageTemplates } from '../core/flows/pages';
 import { SessionManager, type EndedSession, type RemoveResult, type SessionsChange } from '../core/sessions/sessionManager';
 import { scopeKey } from '../core/sessions/scopes';
-import { storageKey, type StoredSession } from '../core/sessions/sessions';
+import type { StoredSession } from '../core/sessions/sessions';
+import { clientSecretKey, registrationKey, stateFileName, storageKeyOf } from '../core/storage/keys';
 import { parseRegistration, registerClient } from '../core/protocol/registration';
 import { SharedStateFile } from '../core/storage/sharedState';
 import { openInBrowser } from './browser';
@@ -26,7 +27,7 @@ import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/protocol/authorizationServer';
 import { firstAnnouncement, InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
-import { askClientSecret, clientSecretKey } from './clientSecret';
+import { askClientSecret } from './clientSecret';
 import { ServiceAccount } from './serviceAccount';
 import { rememberClient } from './storedElsewhere';
 import { fallbackMessage, localizedPageStrings, logSignInFailure, reportError, withCancellableProgress } from './ui';
@@ -162,7 +163,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
     // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
     const watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(this.deps.globalStorage, `${manager.key}.state`),
+      new vscode.RelativePattern(this.deps.globalStorage, stateFileName(manager.key)),
     );
     this.storeWatch = vscode.Disposable.from(
       this.store.onDidChange(manager.key, reload),
@@ -443,7 +444,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   }
 
   private createManager(config: ProviderConfig): SessionManager {
-    const key = storageKey(config.issuer.href, config.clientId);
+    const key = storageKeyOf(config);
     return new SessionManager({
       config,
       store: this.store,
@@ -538,9 +539,4 @@ function endedMessage(ended: EndedSession, host: string, provider: string, accou
 
 export function toVscodeSession(s: StoredSession): vscode.AuthenticationSession {
   return { id: s.id, accessToken: s.accessToken, account: { id: s.accountId, label: s.accountLabel }, scopes: s.scopes };
-}
-
-/** Where a dynamically registered client is kept, per issuer. */
-function registrationKey(issuer: string): string {
-  return `${storageKey(issuer, '')}.registration`;
 }

@@ -10,7 +10,8 @@ import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
 import type { IssuerCache } from '../core/protocol/issuer';
 import type { Logger } from '../core/logger';
-import { askClientSecret, clientSecretKey } from './clientSecret';
+import { askClientSecret } from './clientSecret';
+import { clientSecretKey } from '../core/storage/keys';
 import { reportError } from './ui';
 
 export interface ServiceAccountDeps {

@@ -13,7 +13,8 @@ import * as vscode from 'vscode';
 import { withFileLock } from '../core/storage/fileLock';
 import type { SignInFlow } from '../core/flows/flow';
 import { SessionManager } from '../core/sessions/sessionManager';
-import { storageKey, type StoredSession } from '../core/sessions/sessions';
+import type { StoredSession } from '../core/sessions/sessions';
+import { CLIENTS_INDEX_FILE, lockFileName, storageKey } from '../core/storage/keys';
 import { SharedStateFile } from '../core/storage/sharedState';
 import { describeEnvironment } from './environment';
 import type { ProviderDeps } from './provider';
@@ -36,7 +37,7 @@ const noSignIn: SignInFlow = {
 };
 
 function indexPath(deps: Pick<ProviderDeps, 'globalStorage'>): string {
-  return path.join(deps.globalStorage.fsPath, 'clients.json');
+  return path.join(deps.globalStorage.fsPath, CLIENTS_INDEX_FILE);
 }
 
 async function readIndex(file: string): Promise<KnownClient[]> {
@@ -56,7 +57,7 @@ export async function rememberClient(deps: Pick<ProviderDeps, 'globalStorage'>, 
   const file = indexPath(deps);
   const has = (list: KnownClient[]) => list.some((c) => c.issuer === client.issuer && c.clientId === client.clientId);
   if (has(await readIndex(file))) return;
-  await withFileLock(`${file}.lock`, async () => {
+  await withFileLock(lockFileName(file), async () => {
     const list = await readIndex(file);
     if (has(list)) return;
     const tmp = `${file}.${process.pid}.tmp`;

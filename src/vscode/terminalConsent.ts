@@ -7,8 +7,9 @@ import * as vscode from 'vscode';
 import type { Logger } from '../core/logger';
 import type { StoredSession } from '../core/sessions/sessions';
 import type { TerminalProvider } from '../core/terminal/tokenService';
+import { TERMINAL_ACCESS_MEMENTO } from '../core/storage/keys';
 
-const MEMENTO_KEY = 'oidcAuth.terminalAccess';
+const MEMENTO_KEY = TERMINAL_ACCESS_MEMENTO;
 /** A refusal is remembered this long, so a tool in a loop does not ask again and again. */
 const DENIAL_MEMORY_MS = 60_000;
 

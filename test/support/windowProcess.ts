@@ -11,7 +11,7 @@ import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore, type SecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';
-import { storageKey } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { HttpSecretStore } from './storeServer';
 

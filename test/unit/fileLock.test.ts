@@ -11,7 +11,7 @@ import type { ProviderConfig } from '../../src/core/config';
 import { withFileLock } from '../../src/core/storage/fileLock';
 import { OidcError } from '../../src/core/errors';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { storageKey } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';

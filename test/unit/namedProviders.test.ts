@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import type { ProviderConfig } from '../../src/core/config';
 import { parseProviderConfig } from '../../src/core/config';
 import { parseNamedProviders } from '../../src/core/namedProviders';
-import { storageKey } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 import { startTestIdp } from '../support/idp';
 import { robotSignIn, testManager } from '../support/coreHarness';
 

@@ -6,7 +6,8 @@ import { OidcError } from '../../src/core/errors';
 import { redact } from '../../src/core/logger';
 import { contentSecurityPolicy, escapeHtml, renderPage } from '../../src/core/flows/pages';
 import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from '../../src/core/sessions/scopes';
-import { parseStoredState, serializeState, storageKey, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions/sessions';
+import { parseStoredState, serializeState, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 import { HttpStatusError, OidcError as Err } from '../../src/core/errors';
 import {
   backoffMs,

@@ -11,7 +11,8 @@ import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';
-import { serializeState, STORAGE_VERSION, storageKey, type StoredSession } from '../../src/core/sessions/sessions';
+import { serializeState, STORAGE_VERSION, type StoredSession } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 
 const HOUR = 3_600_000;
 /** Delays at least this long are the refresh timer's (mocha's own timers are shorter). */

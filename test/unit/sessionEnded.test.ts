@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionManager, SessionsChange } from '../../src/core/sessions/sessionManager';
-import { storageKey } from '../../src/core/sessions/sessions';
+import { storageKey } from '../../src/core/storage/keys';
 import { SharedStateFile } from '../../src/core/storage/sharedState';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';

@@ -35,7 +35,7 @@ async function signInOnce(idp: TestIdp, sharedDir: string): Promise<MemorySecret
   const manager = new SessionManager({
     config,
     store,
-    shared: new SharedStateFile(sharedDir, (await import('../../src/core/sessions/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store),
+    shared: new SharedStateFile(sharedDir, (await import('../../src/core/storage/keys.js')).storageKey(idp.issuer + '/', idp.clientId), store),
     issuers: new IssuerCache(silentLogger),
     flow: new LoopbackFlow(0),
     log: silentLogger,
@@ -130,7 +130,7 @@ describe('many windows, one refresh (separate processes)', function () {
     this.timeout(180_000);
     const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
     const store = await signInOnce(idp, sharedDir);
-    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/sessions/sessions.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
+    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/storage/keys.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
     const callsBefore = idp.tokenCalls.length;
     const requestsBefore = idp.requests.length;
     // Locks of a process that has exited, and locks of another host that go stale (1 s untouched

@@ -18,11 +18,6 @@ export const DPOP_ALG = 'ES256';
 const KEY_FORMAT = 1;
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
-/** The SecretStorage key of a provider's DPoP key, next to its sessions' key. */
-export function dpopKeyName(sessionsKey: string): string {
-  return `${sessionsKey}.dpop`;
-}
-
 /**
  * Token response options: a DPoP-bound token (`token_type` DPoP) only when proofs were sent, a
  * Bearer token only when they were not. An IdP that ignores the proofs would otherwise downgrade

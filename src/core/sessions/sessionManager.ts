@@ -13,7 +13,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { extraParameters, type ProviderConfig } from '../config';
-import { dpopKeyName, DPoPKeys } from '../protocol/dpop';
+import { DPoPKeys } from '../protocol/dpop';
+import { dpopKeyName, storageKeyOf } from '../storage/keys';
 import { ConfigError, OidcError, httpStatusOf } from '../errors';
 import type { PageStrings, SignInAttempt, SignInFlow } from '../flows/flow';
 import type { IssuerCache } from '../protocol/issuer';
@@ -28,7 +29,7 @@ import { coversScopes, requestedScopes, scopeKey, uniqueScopes } from './scopes'
 import type { SecretStore } from '../storage/secretStore';
 import { SessionStore } from './sessionStore';
 import { checkTenant } from '../protocol/tenants';
-import { emptyState, storageKey, type StoredSession, type StoredState } from './sessions';
+import { emptyState, type StoredSession, type StoredState } from './sessions';
 import { LockTimeoutError, type SharedStateFile } from '../storage/sharedState';
 import type { LockHold } from '../storage/fileLock';
 import { sleep } from '../timers';
@@ -159,7 +160,7 @@ export class SessionManager {
   private protocols: ProviderProtocolSource;
 
   constructor(private readonly opts: SessionManagerOptions) {
-    this.key = storageKey(opts.config.issuer.href, opts.config.clientId);
+    this.key = storageKeyOf(opts.config);
     this.now = opts.now ?? Date.now;
     // Looked up when called, so a test that replaces the global setTimeout sees the calls.
     this.timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t) };

@@ -10,6 +10,7 @@ import type { SecretStore } from '../storage/secretStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
 import { SharedStateUnreadableError, type SharedStateFile } from '../storage/sharedState';
 import { l10n } from '../l10n';
+import { unreadableKey } from '../storage/keys';
 
 export class SessionStore {
   private lastUnreadable: string | undefined;
@@ -85,7 +86,7 @@ export class SessionStore {
     const parsed = parseStoredState(raw);
     if (parsed.ok) return parsed.state;
     // Set the unreadable data aside instead of overwriting it, so nothing is destroyed silently.
-    const asideKey = `${this.key}.unreadable.${this.now()}`;
+    const asideKey = unreadableKey(this.key, this.now());
     this.log.warn(`Ignoring stored sessions: ${parsed.reason}. The data was moved aside to ${asideKey}.`);
     try {
       await this.secrets.store(asideKey, raw ?? '');

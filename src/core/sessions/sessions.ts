@@ -3,8 +3,6 @@
  * id) holds every session of that provider as versioned JSON; parse errors never throw past
  * `parseStoredState`.
  */
-import { createHash } from 'node:crypto';
-
 /**
  * Version of the stored form. 1: the first; 2: every session records its token type (DPoP-bound
  * tokens must keep being refreshed with proofs even if the setting changes). Older versions are
@@ -47,12 +45,6 @@ export interface StoredState {
   /** Grows by one with every write, so the newest of several copies can be told apart. */
   revision: number;
   sessions: StoredSession[];
-}
-
-/** The SecretStorage key for a provider: stable for one issuer + client id, distinct otherwise. */
-export function storageKey(issuer: string, clientId: string): string {
-  const digest = createHash('sha256').update(`${issuer}\n${clientId}`).digest('hex').slice(0, 24);
-  return `oidcAuth.sessions.${digest}`;
 }
 
 export type ParseResult = { ok: true; state: StoredState } | { ok: false; reason: string };

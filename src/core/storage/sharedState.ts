@@ -13,6 +13,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { withFileLock, type FileLockOptions, type LockHold } from './fileLock';
 import type { SecretStore } from './secretStore';
+import { fileKeySecretName, keyFileName, lockFileName, secretFileName, stateFileName } from './keys';
 import { parseStoredState, serializeState, type StoredState } from '../sessions/sessions';
 
 export { LockTimeoutError, LOCK_WAIT_MS, STALE_LOCK_MS } from './fileLock';
@@ -43,15 +44,15 @@ export class SharedStateFile {
   ) {}
 
   get statePath(): string {
-    return path.join(this.dir, `${this.name}.state`);
+    return path.join(this.dir, stateFileName(this.name));
   }
 
   get lockPath(): string {
-    return path.join(this.dir, `${this.name}.lock`);
+    return path.join(this.dir, lockFileName(this.name));
   }
 
   get keyPath(): string {
-    return path.join(this.dir, `${this.name}.key`);
+    return path.join(this.dir, keyFileName(this.name));
   }
 
   /** Runs `task` while holding the cross-window lock. */
@@ -97,12 +98,12 @@ export class SharedStateFile {
    * value is usable; an unusable one is replaced.
    */
   async sharedSecret(name: string, create: () => Promise<string>, valid: (value: string) => Promise<boolean>): Promise<string> {
-    const file = path.join(this.dir, `${name}.secret`);
+    const file = path.join(this.dir, secretFileName(name));
     const usable = async (value: string | undefined) => (value !== undefined && (await valid(value)) ? value : undefined);
     const fromFile = async () => (this.options.keyFile ? usable(await this.readSealed(file)) : undefined);
     const fast = this.options.keyFile ? await fromFile() : await usable(await this.secrets.get(name));
     if (fast !== undefined) return fast;
-    return this.hold(`${file}.lock`, async () => {
+    return this.hold(lockFileName(file), async () => {
       const value = (await fromFile()) ?? (await usable(await this.secrets.get(name))) ?? (await create());
       if (this.options.keyFile) await this.writeAtomically(file, await this.seal(value));
       if ((await this.secrets.get(name)) !== value) await this.secrets.store(name, value);
@@ -165,7 +166,7 @@ export class SharedStateFile {
   }
 
   private get secretName(): string {
-    return `${this.name}.fileKey`;
+    return fileKeySecretName(this.name);
   }
 
   private async loadOrCreateKey(): Promise<Buffer> {
@@ -175,7 +176,7 @@ export class SharedStateFile {
       return fast;
     }
     // Decide under a lock, so two windows starting together cannot each make their own key.
-    return this.hold(`${this.keyPath}.lock`, async () => {
+    return this.hold(lockFileName(this.keyPath), async () => {
       const fromFile = this.options.keyFile ? await this.readKeyFile() : undefined;
       const fromSecrets = asKey(await this.secrets.get(this.secretName));
       const key = fromFile ?? fromSecrets ?? randomBytes(32);

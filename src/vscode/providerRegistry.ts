@@ -6,7 +6,6 @@
  * Bad entries are reported and skipped.
  */
 import * as vscode from 'vscode';
-import { OidcError } from '../core/errors';
 import { parseNamedProviders, type NamedProvider } from '../core/namedProviders';
 import { ProviderRegistration } from './mcpAuthorization';
 import { OidcAuthenticationProvider, PROVIDER_ID, type ProviderDeps } from './provider';
@@ -57,11 +56,7 @@ export class ProviderRegistry implements vscode.Disposable {
       const provider = new OidcAuthenticationProvider(this.deps, {
         id: `${PROVIDER_ID}.${named.id}`,
         label: named.label,
-        readConfig: () => {
-          const current = this.entries.get(named.id)?.current ?? holder.current;
-          if (!current) throw new OidcError('config', `The provider ${named.id} is no longer configured.`);
-          return current.config;
-        },
+        readConfig: () => (this.entries.get(named.id)?.current ?? holder.current).config,
         primary: false,
       });
       const registration = new ProviderRegistration(`${PROVIDER_ID}.${named.id}`, named.label, provider, this.deps.log, named.config.issuer.href);

@@ -1,9 +1,8 @@
 /** The `vscode://oidc-auth.oidc-auth/callback` redirect: VS Code's URI handler feeding the core. */
 import * as vscode from 'vscode';
+import { CALLBACK_PATH } from '../core/flows/flow';
 import { UriCallbackRegistry, type UriCallbackChannel } from '../core/flows/uriHandler';
 import type { Logger } from '../core/logger';
-
-export const CALLBACK_PATH = '/callback';
 
 export class UriCallbacks implements vscode.UriHandler, UriCallbackChannel {
   private readonly registry = new UriCallbackRegistry();

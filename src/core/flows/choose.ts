@@ -7,7 +7,7 @@ import type { FlowSetting } from '../config';
 import { OidcError } from '../errors';
 import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
-import type { FlowId, FlowName, SignInAttempt, SignInFlow } from './flow';
+import type { FlowId, SignInAttempt, SignInFlow } from './flow';
 
 export interface FlowEnvironment {
   /** VS Code runs in a browser (vscode.dev, code-server, Codespaces in the browser). */
@@ -55,7 +55,7 @@ export type FlowFactory = (id: FlowId) => SignInFlow;
  */
 export class ChosenFlow implements SignInFlow {
   constructor(
-    readonly id: FlowName,
+    readonly id: FlowSetting,
     private readonly env: Omit<FlowEnvironment, 'hasDeviceEndpoint'>,
     private readonly make: FlowFactory,
     private readonly onFallback: (notice: FallbackNotice) => void,

@@ -4,9 +4,13 @@ import type { Logger } from '../logger';
 import type { PageTemplates } from './pages';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
 import { english, l10n, type Translate } from '../l10n';
+import type { FlowSetting } from '../config';
 
-export type FlowId = 'loopback' | 'uriHandler' | 'deviceCode';
-export type FlowName = FlowId | 'auto';
+/** One way of signing in; the `oidcAuth.flow` setting adds `auto`. */
+export type FlowId = Exclude<FlowSetting, 'auto'>;
+
+/** The path of the redirect URI, on the loopback server and in the `vscode://` URI alike. */
+export const CALLBACK_PATH = '/callback';
 
 /** Words the browser pages show; the VS Code layer passes localized ones. */
 export interface PageStrings {
@@ -68,6 +72,6 @@ export interface SignInAttempt {
 }
 
 export interface SignInFlow {
-  readonly id: FlowName;
+  readonly id: FlowSetting;
   signIn(protocol: ProviderProtocol, attempt: SignInAttempt): Promise<CodeExchangeResult>;
 }

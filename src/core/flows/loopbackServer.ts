@@ -8,11 +8,10 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { OidcError } from '../errors';
+import { CALLBACK_PATH } from './flow';
 import type { Page } from './pages';
 import { l10n } from '../l10n';
 import { cancelledError, waitForBrowser } from '../timers';
-
-export const CALLBACK_PATH = '/callback';
 
 export interface ReceivedCallback {
   params: URLSearchParams;

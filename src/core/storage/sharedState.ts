@@ -151,11 +151,6 @@ export class SharedStateFile {
     await fs.rename(tmp, target);
   }
 
-
-  async remove(): Promise<void> {
-    await fs.rm(this.statePath, { force: true });
-  }
-
   /** The file key: made once for all windows, then only ever read. */
   private fileKey(): Promise<Buffer> {
     this.key ??= this.loadOrCreateKey().catch((err: unknown) => {

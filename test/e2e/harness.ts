@@ -281,6 +281,40 @@ export async function recordFailure(world: World, dir: string, title: string, lo
   log(`notifications: ${JSON.stringify(await notifications(world.page).catch(() => []))}`);
 }
 
+/**
+ * The shape of a suite whose steps build on each other, in one place: a failed step fails every
+ * later one with "not run" (never a skip, never a pass), except a step made with `check()`; a
+ * failure records screenshots and notifications into `dir`; at the end VS Code's logs are copied
+ * there, the world stopped and `cleanup` run. Call it inside `describe`, after `before`.
+ */
+export function stepwise(dir: string, log: (line: string) => void, world: () => World | undefined, cleanup?: () => Promise<unknown>): void {
+  let broken: string | undefined;
+  beforeEach(function () {
+    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
+  });
+  afterEach(async function () {
+    const test = this.currentTest;
+    if (!test || test.state !== 'failed') return;
+    const w = world();
+    if (w) await recordFailure(w, dir, test.title, log);
+    if ((test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
+  });
+  after(async function () {
+    this.timeout(60_000);
+    const w = world();
+    const logs = collectLogs(w?.server, dir);
+    if (logs.length) log(`logs in ${path.relative(process.cwd(), dir)}: ${logs.join(', ')}`);
+    await w?.stop();
+    await cleanup?.();
+  });
+}
+
+/** A step of a `stepwise` suite that the later ones do not depend on: its failure does not stop them. */
+export function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+  const t = it(title, fn);
+  (t as { critical?: boolean }).critical = false;
+}
+
 /** Copies the server log and VS Code's logs (extension hosts, output channels) into `dir` (default LOG_DIR). */
 export function collectLogs(server: RunningCodeServer | undefined, dir: string = LOG_DIR): string[] {
   if (!server) return [];

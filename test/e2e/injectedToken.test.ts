@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { repoRoot, sleep } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, collectLogs, recordFailure, showStatusDocument, startWorld, type World } from './harness';
+import { CONSUMER_NAME, showStatusDocument, startWorld, type World, stepwise } from './harness';
 import {
   settleChoosingAccount,
   settle,
@@ -45,7 +45,6 @@ describe('an injected token (OIDC_AUTH_ACCESS_TOKEN): announced once, shown in S
 
   let world: World | undefined;
   let ciIdp: TestIdp;
-  let broken: string | undefined;
   /** Every request either IdP got (through its `front`, before anything else sees it). */
   const requests: string[] = [];
   const front = (name: string) => (req: http.IncomingMessage) => {
@@ -74,25 +73,7 @@ describe('an injected token (OIDC_AUTH_ACCESS_TOKEN): announced once, shown in S
     log(`top-level issuer ${world.issuer}, ci issuer ${ciIdp.issuer}`);
   });
 
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed' || !world) return;
-    await recordFailure(world, LOG_DIR, test.title, log);
-    broken ??= `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, LOG_DIR);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
-    await world?.stop();
-    await ciIdp?.close();
-  });
+  stepwise(LOG_DIR, log, () => world, () => ciIdp?.close());
 
   /** The extension's own log (its output channel) as written so far. */
   function extensionLog(): string {

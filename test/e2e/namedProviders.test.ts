@@ -17,7 +17,7 @@ import { repoRoot, sleep } from '../support/codeServerEntry';
 import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 import { startMcpTestServer, type McpTestServer } from '../support/mcpServer';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, collectLogs, recordFailure, startWorld, type World } from './harness';
+import { CONSUMER_NAME, startWorld, type World, stepwise, check } from './harness';
 import {
   accountsMenuUntil,
   closeMenus,
@@ -48,7 +48,6 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
   let alpha: TestIdp;
   let beta: TestIdp;
   const mcp: McpTestServer[] = [];
-  let broken: string | undefined;
 
   const w = (): World => {
     if (!world) throw new Error('setup failed');
@@ -79,31 +78,8 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
     log(`alpha ${alpha.issuer}, beta ${beta.issuer}, top-level ${world.issuer}`);
   });
 
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
+  stepwise(LOG_DIR, log, () => world, () => Promise.all([...mcp.map((m) => m.close()), alpha?.close(), beta?.close()]));
 
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed' || !world) return;
-    await recordFailure(world, LOG_DIR, test.title, log);
-    if ((test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, LOG_DIR);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
-    await world?.stop();
-    await Promise.all([...mcp.map((m) => m.close()), alpha?.close(), beta?.close()]);
-  });
-
-  /** A step the later ones do not depend on: its failure does not skip them. */
-  function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-    const t = it(title, fn);
-    (t as { critical?: boolean }).critical = false;
-  }
 
   check('both named providers appear in the Accounts menu as "Sign in with <label>"', async function () {
     const { page, driver } = w();

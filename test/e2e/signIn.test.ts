@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sleep } from '../support/codeServerEntry';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, LOG_DIR, collectLogs, startWorld, type World } from './harness';
+import { CONSUMER_NAME, LOG_DIR, startWorld, type World, stepwise, check } from './harness';
 import {
   accountsMenuUntil,
   clickDialogButton,
@@ -27,7 +27,6 @@ import {
   notifications,
   openQuickPickItems,
   runCommandFromPalette,
-  screenshotAll,
   allToasts,
   clickToastButton,
   until,
@@ -49,8 +48,6 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
   this.slow(30_000);
 
   let world: World | undefined;
-  /** Set when a step the later ones build on failed; they then fail with this reason. */
-  let broken: string | undefined;
   let session: ReportedSession | undefined;
 
   const w = (): World => {
@@ -83,32 +80,8 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     log(`issuer ${world.issuer} (${world.mode})`);
   });
 
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
+  stepwise(LOG_DIR, log, () => world);
 
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed' || !world) return;
-    const shots = await screenshotAll(world.context, LOG_DIR, test.title);
-    log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-    log(`notifications: ${JSON.stringify(await notifications(world.page).catch(() => []))}`);
-    if ((test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
-    await world?.stop();
-  });
-
-  /** A step the later ones do not depend on: its failure does not skip them. */
-  function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-    const t = it(title, fn);
-    (t as { critical?: boolean }).critical = false;
-  }
 
   check('before sign-in, the Accounts menu offers "Sign in with OpenID Connect…" (the extension asked on startup)', async function () {
     const { page } = w();

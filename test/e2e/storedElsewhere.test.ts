@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { collectLogs, recordFailure, showStatusDocument, startWorld, type World } from './harness';
+import { showStatusDocument, startWorld, type World, stepwise } from './harness';
 import { clickDialogButton, completeIdpLogin, escapeRegExp, openQuickPickItems, runCommandFromPalette, until, waitForTab, waitForToast } from './workbench';
 
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-elsewhere');
@@ -36,7 +36,6 @@ describe('sessions of another issuer: kept when the settings move away, listed, 
 
   let world: World | undefined;
   let b: TestIdp;
-  let broken: string | undefined;
   /** A's session as the consumer got it. */
   let aliceSession: ReportedSession | undefined;
 
@@ -55,25 +54,7 @@ describe('sessions of another issuer: kept when the settings move away, listed, 
     log(`A ${world.issuer}, B ${b.issuer}`);
   });
 
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed' || !world) return;
-    await recordFailure(world, LOG_DIR, test.title, log);
-    broken ??= `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, LOG_DIR);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
-    await world?.stop();
-    await b?.close();
-  });
+  stepwise(LOG_DIR, log, () => world, () => b?.close());
 
   const accounts = async () => (await w().driver.call<{ label: string }[]>('getAccounts', {}, 15_000)).map((x) => x.label);
   const accountsUntil = (want: string[], what: string) =>

@@ -16,16 +16,16 @@ export function registerCommands(
   all: () => OidcAuthenticationProvider[],
   extensionId: string,
   showLog: () => void,
-  terminalAccess?: TerminalConsent,
+  terminalAccess: TerminalConsent,
 ): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('oidcAuth.configure', () => configureIdentityProvider(extensionId)),
     vscode.commands.registerCommand('oidcAuth.showLog', showLog),
     vscode.commands.registerCommand('oidcAuth.showStatus', async () => {
-      const content = [await statusReport(all()), ...(terminalAccess?.statusLines() ?? [])].join('\n');
+      const content = [await statusReport(all()), ...terminalAccess.statusLines()].join('\n');
       const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content });
       await vscode.window.showTextDocument(doc, { preview: true });
-      if (terminalAccess?.grants().length) {
+      if (terminalAccess.grants().length) {
         const manage = vscode.l10n.t('Take Back Terminal Access…');
         // Not awaited: the command is done once the status shows.
         void vscode.window

@@ -48,8 +48,8 @@ export function withWorld(dir: string, log: Log, start: () => Promise<World>, op
     world = await start();
   });
   afterEach(async function () {
-    const test = this.currentTest;
-    if (!world || !test || test.state !== 'failed') return;
+    const test = this.currentTest as StepTest | undefined;
+    if (!world || !test || test.state !== 'failed' || test.notRun) return;
     await recordFailure(world, dir, test.title, log);
     await options.onFailure?.(world, test.title);
   });
@@ -66,27 +66,44 @@ export function withWorld(dir: string, log: Log, start: () => Promise<World>, op
   };
 }
 
+/** A mocha test as `stepwise` marks it. */
+type StepTest = Mocha.Test & {
+  /** Made with `check()`: the later steps do not depend on it. */
+  critical?: boolean;
+  /** Failed as "not run" (an earlier step failed): nothing of it ran, so nothing to record. */
+  notRun?: boolean;
+};
+
 /**
- * `withWorld` for a suite whose steps build on each other: a failed step fails every later one
- * with "not run" (never a skip, never a pass), except a step made with `check()`.
+ * `withWorld` for a suite whose steps build on each other: after a failed step every later one
+ * fails as "not run" (never a skip, never a pass), except a step made with `check()`. Each later
+ * step is reported failed on its own, its body not run: a throwing `beforeEach` would instead
+ * fail once, as a hook, and make mocha drop the remaining steps from the report.
  */
 export function stepwise(dir: string, log: Log, start: () => Promise<World>, options: WorldSuiteOptions = {}): () => World {
   const w = withWorld(dir, log, start, options);
   let broken: string | undefined;
   beforeEach(function () {
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
+    const test = this.currentTest as StepTest | undefined;
+    if (!broken || !test) return;
+    const reason = new Error(`not run: ${broken}, and the later steps build on it`);
+    test.notRun = true;
+    // Mocha reads `fn` when the test runs, after its beforeEach hooks (and `async` for `done`).
+    test.fn = () => Promise.reject(reason);
+    test.async = false;
+    test.sync = true;
   });
   afterEach(function () {
-    const test = this.currentTest;
-    if (test?.state === 'failed' && (test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
+    const test = this.currentTest as StepTest | undefined;
+    if (test?.state === 'failed' && test.critical !== false) broken ??= `"${test.title}" failed`;
   });
   return w;
 }
 
 /** A step of a `stepwise` suite that the later ones do not depend on: its failure does not stop them. */
 export function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-  const t = it(title, fn);
-  (t as { critical?: boolean }).critical = false;
+  const t: StepTest = it(title, fn);
+  t.critical = false;
 }
 
 /** Copies the server log and VS Code's logs (extension hosts, output channels) into `dir` (default LOG_DIR). */

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { repoRoot, sleep } from '../test/support/codeServerEntry';
 import { startWorld, type World } from '../test/e2e/harness';
+import { prefixedLog } from '../test/e2e/log';
 import {
   accountsMenuUntil,
   clickButtonIn,
@@ -32,9 +33,7 @@ const OUT = path.join(repoRoot, 'docs', 'screenshots');
 const LOGIN = 'alice';
 const EMAIL = `${LOGIN}@example.test`;
 
-function say(line: string): void {
-  process.stdout.write(`screenshots: ${line}\n`);
-}
+const say = prefixedLog('screenshots: ');
 
 async function save(page: Page, name: string, clip?: { x: number; y: number; width: number; height: number }): Promise<void> {
   const file = path.join(OUT, name);

@@ -13,12 +13,13 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { E2E_DIR, LOG_DIR, collectLogs, startWorld, type World } from './harness';
+import { E2E_DIR, LOG_DIR, startWorld, type World } from './harness';
+import { suiteLog } from './log';
+import { LOGIN, filesContaining, isIdpPage, stepwise } from './suite';
 import {
   completeIdpLogin,
   readQuickInput,
   runCommandFromPalette,
-  screenshotAll,
   settle,
   typeIntoQuickInput,
   until,
@@ -30,44 +31,45 @@ const CLIENT_ID = 'desktop-with-secret';
 const SECRET = 'e2e-desktop-secret-4f1c0b7a';
 const WRONG = 'e2e-wrong-secret-9d2e';
 const ARTIFACTS = path.join(LOG_DIR, 'client-secret');
+const log = suiteLog('client-secret');
 
-function log(line: string): void {
-  console.log(`      [client-secret] ${line}`);
-}
-
-/** Every file under `dir` (bounded) whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string, depth: number) => {
-    if (depth > 12 || !fs.existsSync(d)) return;
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, entry.name);
-      if (entry.isDirectory()) walk(full, depth + 1);
-      else if (entry.isFile() && fs.statSync(full).size < 32 * 1024 * 1024 && fs.readFileSync(full).includes(needle)) found.push(full);
-    }
-  };
-  walk(dir, 0);
-  return found;
+/** The world: an IdP that knows the client only with its secret (client_secret_basic), and the extension told to use one. */
+async function startSecretWorld(): Promise<World> {
+  const world = await startWorld(log, {
+    name: 'client-secret',
+    idp: {
+      par: false,
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: SECRET,
+          application_type: 'native',
+          token_endpoint_auth_method: 'client_secret_basic',
+          redirect_uris: ['http://127.0.0.1/callback'],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+        },
+      ],
+    },
+    settings: { 'oidcAuth.clientId': CLIENT_ID, 'oidcAuth.useClientSecret': true },
+  });
+  log(`issuer ${world.issuer} (${world.mode})`);
+  return world;
 }
 
 describe('a client with a secret in the VS Code web workbench: password box, SecretStorage only, another account, a refused secret asked again', function () {
   this.timeout(120_000);
   this.slow(30_000);
 
-  let world: World | undefined;
-  let broken: string | undefined;
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
-  const isIdpTab = (url: string) => {
-    try {
-      const u = new URL(url);
-      return Number(u.port) === w().idp.port || u.pathname.startsWith(`/proxy/${w().idp.port}/`);
-    } catch {
-      return false;
-    }
-  };
+  const w = stepwise(ARTIFACTS, log, startSecretWorld, {
+    cleanup: () => {
+      // No log holds the secret (the server's and VS Code's, as copied here, where they are final).
+      const leaks = filesContaining(ARTIFACTS, SECRET);
+      fs.cpSync(ARTIFACTS, path.join(E2E_DIR, 'client-secret-artifacts'), { recursive: true });
+      assert.deepEqual(leaks, [], 'no log holds the client secret');
+    },
+  });
+  const isIdpTab = (url: string) => isIdpPage(url, w().idp.port);
   const isLoopbackCallback = (url: URL) =>
     url.hostname === '127.0.0.1' && url.pathname === '/callback' && Number(url.port) !== w().idp.port && Number(url.port) !== w().server.port;
   const codeGrants = (status: number) => w().idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === status).length;
@@ -84,54 +86,6 @@ describe('a client with a secret in the VS Code web workbench: password box, Sec
     return box.title;
   }
 
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    world = await startWorld(log, {
-      name: 'client-secret',
-      idp: {
-        par: false,
-        clients: [
-          {
-            client_id: CLIENT_ID,
-            client_secret: SECRET,
-            application_type: 'native',
-            token_endpoint_auth_method: 'client_secret_basic',
-            redirect_uris: ['http://127.0.0.1/callback'],
-            grant_types: ['authorization_code', 'refresh_token'],
-            response_types: ['code'],
-          },
-        ],
-      },
-      settings: { 'oidcAuth.clientId': CLIENT_ID, 'oidcAuth.useClientSecret': true },
-    });
-    log(`issuer ${world.issuer} (${world.mode})`);
-  });
-
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!world || !test || test.state !== 'failed') return;
-    const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${test.title}`);
-    log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-    broken = `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, ARTIFACTS);
-    // The extension's own log never holds the secret (checked here, where the logs are final).
-    const leaks = logs.filter((f) => fs.existsSync(f) && fs.readFileSync(f).includes(SECRET));
-    await world?.stop();
-    fs.cpSync(ARTIFACTS, path.join(E2E_DIR, 'client-secret-artifacts'), { recursive: true });
-    assert.deepEqual(leaks, [], 'no log holds the client secret');
-  });
-
   it('1. the first sign-in asks for the secret in a password box; the IdP gets it (client_secret_basic) and issues tokens', async function () {
     const { page, driver, context } = w();
     const refusedBefore = codeGrants(401) + codeGrants(400);
@@ -142,7 +96,7 @@ describe('a client with a secret in the VS Code web workbench: password box, Sec
     await page.keyboard.press('Enter');
     const tab = await waitForTab(context, isIdpTab, 30_000);
     await page.bringToFront();
-    const result = await completeIdpLogin(tab, 'alice', isLoopbackCallback, 60_000);
+    const result = await completeIdpLogin(tab, LOGIN, isLoopbackCallback, 60_000);
     assert.match(result.title, /Signed in/);
     await tab.close();
     await until('the code exchange', 20_000, () => (codeGrants(200) === 1 ? true : undefined));

@@ -11,6 +11,9 @@
  * Environment as in signIn.test.ts (OIDC_E2E_VSIX, OIDC_E2E_ISSUER_HOST, OIDC_E2E_HEADED).
  * Screenshots (always of the modal and the notifications, plus every tab on failure), the server
  * log and VS Code's logs go to .test-logs/e2e/flows/.
+ *
+ * One file of over 300 lines: the flows share one world (a code-server and Chromium take about a
+ * minute to start) and the helpers that put it back to rest between them (resetUi).
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -20,14 +23,15 @@ import type { Page, Request } from 'playwright-core';
 import { sleep, withTimeout } from '../support/codeServerEntry';
 import { startTestIdp } from '../support/idp';
 import { completeDeviceLogin } from '../support/loginRobot';
-import { E2E_DIR, LOG_DIR, collectLogs, startWorld, type World } from './harness';
+import { E2E_DIR, LOG_DIR, startWorld } from './harness';
+import { suiteLog } from './log';
+import { EMAIL, LOGIN, withWorld } from './suite';
 import {
   allToasts,
   clickButtonIn,
   clickToastButton,
   completeDevicePages,
   escapeRegExp,
-  screenshotAll,
   toast,
   waitForDialog,
   waitForTab,
@@ -36,8 +40,6 @@ import {
   until,
 } from './workbench';
 
-const LOGIN = 'alice';
-const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** oidc-provider's default user code: base-20 letters, mask ****-****; shown with a non-breaking hyphen (U+2011). */
@@ -48,11 +50,7 @@ const typed = (shown: string) => shown.replace(/\u2011/g, '-');
 const ARTIFACTS = path.join(LOG_DIR, 'flows');
 /** A copy of ARTIFACTS put back at the very end, in case a later test file emptied LOG_DIR. */
 const STASH = path.join(E2E_DIR, 'flows-artifacts');
-
-function log(line: string): void {
-  console.log(`      [flows] ${line}`);
-}
-
+const log = suiteLog('flows');
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port` (bounded at 2 s). */
 function accepts(port: number): Promise<boolean> {
@@ -75,14 +73,35 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
   this.timeout(90_000);
   this.slow(20_000);
 
-  let world: World | undefined;
   /** GET requests for the IdP's device page (/device) the browser made, with their time. */
   const devicePageRequests: { url: URL; at: number }[] = [];
 
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
+  const w = withWorld(
+    ARTIFACTS,
+    log,
+    async () => {
+      fs.rmSync(STASH, { recursive: true, force: true });
+      const world = await startWorld(log, {
+        name: 'flows',
+        acceptWebRedirect: false,
+        idp: { deviceFlow: true },
+        settings: { 'oidcAuth.flow': 'deviceCode' },
+      });
+      log(`issuer ${world.issuer} (${world.mode}); code-server on port ${world.server.port}`);
+      // "Copy & Open" writes the clipboard; reading it back (to check) needs the browser's permission.
+      await world.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${world.server.port}` });
+      world.context.on('request', (req: Request) => {
+        try {
+          const url = new URL(req.url());
+          if (req.method() === 'GET' && isIdpUrl(url) && /\/device$/.test(url.pathname)) devicePageRequests.push({ url, at: Date.now() });
+        } catch {
+          // not a URL we care about
+        }
+      });
+      return world;
+    },
+    { cleanup: () => fs.cpSync(ARTIFACTS, STASH, { recursive: true }) },
+  );
   const idpHost = () => new URL(w().issuer).host;
   const isIdpUrl = (u: URL) => {
     const port = w().idp.port;
@@ -150,48 +169,9 @@ describe('oidc-auth sign-in flows in the VS Code web workbench: device code, aut
     await driver.call('executeCommand', { id: 'notifications.clearAll' }, 10_000).catch(() => undefined);
   }
 
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.rmSync(STASH, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    world = await startWorld(log, {
-      name: 'flows',
-      acceptWebRedirect: false,
-      idp: { deviceFlow: true },
-      settings: { 'oidcAuth.flow': 'deviceCode' },
-    });
-    log(`issuer ${world.issuer} (${world.mode}); code-server on port ${world.server.port}`);
-    // "Copy & Open" writes the clipboard; reading it back (to check) needs the browser's permission.
-    await world.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${world.server.port}` });
-    world.context.on('request', (req: Request) => {
-      try {
-        const url = new URL(req.url());
-        if (req.method() === 'GET' && isIdpUrl(url) && /\/device$/.test(url.pathname)) devicePageRequests.push({ url, at: Date.now() });
-      } catch {
-        // not a URL we care about
-      }
-    });
-  });
-
   afterEach(async function () {
-    const test = this.currentTest;
-    if (!world) return;
-    if (test?.state === 'failed') {
-      const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${test.title}`);
-      log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-      log(`notifications: ${JSON.stringify((await allToasts(world.page).catch(() => [])).map((t) => t.text))}`);
-    }
     this.timeout(60_000);
     await resetUi();
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, ARTIFACTS);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), ARTIFACTS)}: ${logs.join(', ')}`);
-    await world?.stop();
-    fs.cpSync(ARTIFACTS, STASH, { recursive: true });
   });
 
   it('1. device code: the code is read from the modal, "Copy & Open" opens the IdP page with it, the person signs in there, the session arrives', async function () {

@@ -17,63 +17,51 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { completeGlewlwydDeviceLogin, freeLoopbackPort, GLEWLWYD_PUBLIC_CLIENT, GLEWLWYD_USER, startGlewlwyd, type Glewlwyd } from '../support/glewlwyd';
 import { trackSecrets } from '../support/tokenLedger';
-import { LOG_DIR, collectLogs, startWorld, type World } from './harness';
-import { clickButtonIn, escapeRegExp, screenshotAll, settle, until, waitForDialog, waitForNotification } from './workbench';
+import { LOG_DIR, startWorld } from './harness';
+import { suiteLog } from './log';
+import { withWorld } from './suite';
+import { clickButtonIn, escapeRegExp, settle, until, waitForDialog, waitForNotification } from './workbench';
 
 const SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 const ARTIFACTS = path.join(LOG_DIR, 'glewlwyd');
 const seen = new Set<string>([GLEWLWYD_USER.password]);
 trackSecrets(() => seen);
-
-function log(line: string): void {
-  console.log(`[e2e glewlwyd] ${line}`);
-}
+const log = suiteLog('e2e glewlwyd');
 
 describe('Glewlwyd in the VS Code web workbench: device code through the consent dialog and the modal, sign-out warning', function () {
   this.timeout(180_000);
   let gw: Glewlwyd | undefined;
   let dir: string | undefined;
-  let world: World | undefined;
-  const w = () => {
-    if (!world || !gw) throw new Error('setup failed');
-    return { ...world, gw };
-  };
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-glewlwyd-e2e-'));
-    const loopbackPort = await freeLoopbackPort();
-    gw = await startGlewlwyd({ dir, loopbackPorts: [loopbackPort] });
-    log(`Glewlwyd ${gw.issuer} (pid ${gw.pid}, log ${gw.logFile})`);
-    world = await startWorld(log, {
-      name: 'glewlwyd',
-      acceptWebRedirect: false,
-      settings: {
-        'oidcAuth.issuer': gw.issuer,
-        'oidcAuth.clientId': GLEWLWYD_PUBLIC_CLIENT,
-        'oidcAuth.flow': 'deviceCode',
-        'oidcAuth.loopbackPort': loopbackPort,
+  const world = withWorld(
+    ARTIFACTS,
+    log,
+    async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-glewlwyd-e2e-'));
+      const loopbackPort = await freeLoopbackPort();
+      gw = await startGlewlwyd({ dir, loopbackPorts: [loopbackPort] });
+      log(`Glewlwyd ${gw.issuer} (pid ${gw.pid}, log ${gw.logFile})`);
+      return startWorld(log, {
+        name: 'glewlwyd',
+        acceptWebRedirect: false,
+        settings: {
+          'oidcAuth.issuer': gw.issuer,
+          'oidcAuth.clientId': GLEWLWYD_PUBLIC_CLIENT,
+          'oidcAuth.flow': 'deviceCode',
+          'oidcAuth.loopbackPort': loopbackPort,
+        },
+      });
+    },
+    {
+      cleanup: async () => {
+        await gw?.stop();
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
       },
-    });
-  });
-
-  afterEach(async function () {
-    if (world && this.currentTest?.state === 'failed') {
-      const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${this.currentTest.title}`);
-      log(`screenshots: ${shots.join(', ')}`);
-    }
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, ARTIFACTS);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), ARTIFACTS)}: ${logs.join(', ')}`);
-    await world?.stop();
-    await gw?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+    },
+  );
+  const w = () => {
+    if (!gw) throw new Error('setup failed');
+    return { ...world(), gw };
+  };
 
   it('signs in with the device code for a consumer, which gets a token Glewlwyd accepts; sign-out warns that Glewlwyd could not revoke', async () => {
     const { page, driver, gw } = w();

@@ -1,7 +1,8 @@
 /**
  * Sets up the end-to-end world: the packaged extension and the consumer test extension, the
  * test IdP, code-server's entry.js with both installed, a Chromium profile, and the HTTP driver
- * the consumer extension talks to.
+ * the consumer extension talks to. The shape of a suite around it (hooks, failure records, logs)
+ * is suite.ts.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,7 +20,7 @@ import {
 } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
 import { ConsumerDriver } from './driver';
-import { notifications, runCommandFromPalette, screenshotAll, until, waitForWorkbench } from './workbench';
+import { waitForWorkbench } from './workbench';
 
 export const E2E_DIR = path.join(repoRoot, '.vscode-test', 'e2e');
 export const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e');
@@ -272,80 +273,4 @@ export async function startWorld(log: (line: string) => void, options: WorldOpti
     await stop();
     throw err;
   }
-}
-
-/** After a failed test: screenshots of every page into `dir`, and the visible notifications, to the log. */
-export async function recordFailure(world: World, dir: string, title: string, log: (line: string) => void): Promise<void> {
-  const shots = await screenshotAll(world.context, dir, title);
-  log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-  log(`notifications: ${JSON.stringify(await notifications(world.page).catch(() => []))}`);
-}
-
-/**
- * The shape of a suite whose steps build on each other, in one place: a failed step fails every
- * later one with "not run" (never a skip, never a pass), except a step made with `check()`; a
- * failure records screenshots and notifications into `dir`; at the end VS Code's logs are copied
- * there, the world stopped and `cleanup` run. Call it inside `describe`, after `before`.
- */
-export function stepwise(dir: string, log: (line: string) => void, world: () => World | undefined, cleanup?: () => Promise<unknown>): void {
-  let broken: string | undefined;
-  beforeEach(function () {
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed') return;
-    const w = world();
-    if (w) await recordFailure(w, dir, test.title, log);
-    if ((test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
-  });
-  after(async function () {
-    this.timeout(60_000);
-    const w = world();
-    const logs = collectLogs(w?.server, dir);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), dir)}: ${logs.join(', ')}`);
-    await w?.stop();
-    await cleanup?.();
-  });
-}
-
-/** A step of a `stepwise` suite that the later ones do not depend on: its failure does not stop them. */
-export function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-  const t = it(title, fn);
-  (t as { critical?: boolean }).critical = false;
-}
-
-/** Copies the server log and VS Code's logs (extension hosts, output channels) into `dir` (default LOG_DIR). */
-export function collectLogs(server: RunningCodeServer | undefined, dir: string = LOG_DIR): string[] {
-  if (!server) return [];
-  fs.mkdirSync(dir, { recursive: true });
-  const copied: string[] = [];
-  try {
-    fs.copyFileSync(server.logFile, path.join(dir, 'code-server.log'));
-    copied.push('code-server.log');
-  } catch {
-    // no server log
-  }
-  const logsRoot = path.join(server.userDataDir, 'logs');
-  if (fs.existsSync(logsRoot)) {
-    fs.cpSync(logsRoot, path.join(dir, 'vscode-logs'), { recursive: true });
-    copied.push('vscode-logs/');
-  }
-  return copied;
-}
-
-/**
- * Runs "OpenID Connect: Show Status" from the palette and returns the status document's text once
- * it names `expected`; screenshots it into `screenshot` (when given) and closes it unsaved.
- */
-export async function showStatusDocument(world: World, expected: string, screenshot?: string): Promise<string> {
-  const { page, driver } = world;
-  await runCommandFromPalette(page, 'OpenID Connect: Show Status');
-  const text = await until(`the status document naming ${expected}`, 15_000, async () => {
-    const t = await driver.call<string | null>('activeEditorText', {}, 10_000);
-    return t && t.startsWith('# OpenID Connect status') && t.includes(expected) ? t : undefined;
-  });
-  if (screenshot) await page.screenshot({ path: screenshot });
-  await driver.call('executeCommand', { id: 'workbench.action.revertAndCloseActiveEditor' }, 10_000);
-  return text;
 }

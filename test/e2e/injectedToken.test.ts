@@ -18,15 +18,10 @@ import * as path from 'node:path';
 import { repoRoot, sleep } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, showStatusDocument, startWorld, type World, stepwise } from './harness';
-import {
-  settleChoosingAccount,
-  settle,
-  until,
-  waitForDialog,
-  clickButtonIn,
-  waitForNotification,
-} from './workbench';
+import { CONSUMER_NAME, startWorld } from './harness';
+import { suiteLog } from './log';
+import { showStatusDocument, stepwise } from './suite';
+import { clickButtonIn, settle, settleChoosingAccount, until, waitForDialog, waitForNotification } from './workbench';
 
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-injected');
 const INJECTED = 'injected-e2e-token-for-the-top-level-provider';
@@ -34,16 +29,12 @@ const INJECTED_CI = 'injected-e2e-token-for-the-ci-provider';
 const TOP = 'OIDC_AUTH_ACCESS_TOKEN';
 const CI = 'OIDC_AUTH_CI_ACCESS_TOKEN';
 const SCOPES = ['openid', 'api.read'];
-
-function log(line: string): void {
-  console.log(`      [e2e-injected] ${line}`);
-}
+const log = suiteLog('e2e-injected');
 
 describe('an injected token (OIDC_AUTH_ACCESS_TOKEN): announced once, shown in Show Status, behind consent, nothing asked or stored', function () {
   this.timeout(180_000);
   this.slow(30_000);
 
-  let world: World | undefined;
   let ciIdp: TestIdp;
   /** Every request either IdP got (through its `front`, before anything else sees it). */
   const requests: string[] = [];
@@ -51,29 +42,25 @@ describe('an injected token (OIDC_AUTH_ACCESS_TOKEN): announced once, shown in S
     requests.push(`${name} ${req.method} ${req.url}`);
     return false;
   };
-
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
   const ciProvider = (label: string) => [{ id: 'ci', label, issuer: ciIdp.issuer, clientId: ciIdp.clientId }];
 
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(LOG_DIR, { recursive: true, force: true });
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    ciIdp = await startTestIdp({ front: front('ci') });
-    world = await startWorld(log, {
-      name: 'injected',
-      // Registration offered and no client ID: a sign-in that did not use the token would register one.
-      idp: { registration: true, front: front('top') },
-      settings: { 'oidcAuth.clientId': '', 'oidcAuth.providers': ciProvider('CI token') },
-      env: { [TOP]: INJECTED, [CI]: INJECTED_CI },
-    });
-    log(`top-level issuer ${world.issuer}, ci issuer ${ciIdp.issuer}`);
-  });
-
-  stepwise(LOG_DIR, log, () => world, () => ciIdp?.close());
+  const w = stepwise(
+    LOG_DIR,
+    log,
+    async () => {
+      ciIdp = await startTestIdp({ front: front('ci') });
+      const world = await startWorld(log, {
+        name: 'injected',
+        // Registration offered and no client ID: a sign-in that did not use the token would register one.
+        idp: { registration: true, front: front('top') },
+        settings: { 'oidcAuth.clientId': '', 'oidcAuth.providers': ciProvider('CI token') },
+        env: { [TOP]: INJECTED, [CI]: INJECTED_CI },
+      });
+      log(`top-level issuer ${world.issuer}, ci issuer ${ciIdp.issuer}`);
+      return world;
+    },
+    { cleanup: () => ciIdp?.close() },
+  );
 
   /** The extension's own log (its output channel) as written so far. */
   function extensionLog(): string {

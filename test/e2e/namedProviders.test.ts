@@ -9,6 +9,10 @@
  *   server in its protected-resource metadata (RFC 9728), gets its token from the provider whose
  *   issuer that is (and not from the other one), after the person allows it and signs in.
  * Screenshots and logs go to .test-logs/e2e-named/.
+ *
+ * One file of over 300 lines: its steps share one workbench with four named providers (a world
+ * takes about a minute to start), the MCP steps build on the sign-ins before them, and the dialog
+ * and MCP helpers at its end serve only it.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,7 +21,9 @@ import { repoRoot, sleep } from '../support/codeServerEntry';
 import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 import { startMcpTestServer, type McpTestServer } from '../support/mcpServer';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, startWorld, type World, stepwise, check } from './harness';
+import { CONSUMER_NAME, startWorld } from './harness';
+import { suiteLog } from './log';
+import { check, isIdpPage, openStatusDocument, stepwise } from './suite';
 import {
   accountsMenuUntil,
   closeMenus,
@@ -32,54 +38,45 @@ import {
   waitForTab,
 } from './workbench';
 
+const log = suiteLog('e2e-named');
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-named');
 const INJECTED = 'injected-e2e-token-for-oidc-auth-named-providers';
 const SCOPES = ['openid', 'profile', 'email'];
-
-function log(line: string): void {
-  console.log(`      [e2e-named] ${line}`);
-}
 
 describe('named providers and MCP authorization in the VS Code web workbench', function () {
   this.timeout(180_000);
   this.slow(30_000);
 
-  let world: World | undefined;
   let alpha: TestIdp;
   let beta: TestIdp;
   const mcp: McpTestServer[] = [];
 
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(LOG_DIR, { recursive: true, force: true });
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    [alpha, beta] = await Promise.all([startTestIdp(), startTestIdp()]);
-    world = await startWorld(log, {
-      name: 'named',
-      settings: {
-        'oidcAuth.providers': [
-          { id: 'alpha', label: 'Alpha IdP', issuer: alpha.issuer, clientId: alpha.clientId, flow: 'loopback' },
-          // A trailing slash here and none in the MCP server's metadata: still the same server.
-          { id: 'beta', label: 'Beta IdP', issuer: `${beta.issuer}/`, clientId: beta.clientId, flow: 'loopback' },
-          { id: 'ci', label: 'CI token', issuer: 'https://ci.idp.invalid', clientId: 'ci' },
-          { id: 'svc', label: 'Robot', issuer: alpha.issuer, clientId: SERVICE_CLIENT.client_id, grant: 'clientCredentials' },
-        ],
-        // MCP servers are part of VS Code's chat features, which the quiet defaults turn off.
-        'chat.disableAIFeatures': false,
-        'chat.mcp.autostart': 'never',
-      },
-      env: { OIDC_AUTH_CI_ACCESS_TOKEN: INJECTED },
-    });
-    log(`alpha ${alpha.issuer}, beta ${beta.issuer}, top-level ${world.issuer}`);
-  });
-
-  stepwise(LOG_DIR, log, () => world, () => Promise.all([...mcp.map((m) => m.close()), alpha?.close(), beta?.close()]));
-
+  const w = stepwise(
+    LOG_DIR,
+    log,
+    async () => {
+      [alpha, beta] = await Promise.all([startTestIdp(), startTestIdp()]);
+      const world = await startWorld(log, {
+        name: 'named',
+        settings: {
+          'oidcAuth.providers': [
+            { id: 'alpha', label: 'Alpha IdP', issuer: alpha.issuer, clientId: alpha.clientId, flow: 'loopback' },
+            // A trailing slash here and none in the MCP server's metadata: still the same server.
+            { id: 'beta', label: 'Beta IdP', issuer: `${beta.issuer}/`, clientId: beta.clientId, flow: 'loopback' },
+            { id: 'ci', label: 'CI token', issuer: 'https://ci.idp.invalid', clientId: 'ci' },
+            { id: 'svc', label: 'Robot', issuer: alpha.issuer, clientId: SERVICE_CLIENT.client_id, grant: 'clientCredentials' },
+          ],
+          // MCP servers are part of VS Code's chat features, which the quiet defaults turn off.
+          'chat.disableAIFeatures': false,
+          'chat.mcp.autostart': 'never',
+        },
+        env: { OIDC_AUTH_CI_ACCESS_TOKEN: INJECTED },
+      });
+      log(`alpha ${alpha.issuer}, beta ${beta.issuer}, top-level ${world.issuer}`);
+      return world;
+    },
+    { cleanup: () => Promise.all([...mcp.map((m) => m.close()), alpha?.close(), beta?.close()]) },
+  );
 
   check('both named providers appear in the Accounts menu as "Sign in with <label>"', async function () {
     const { page, driver } = w();
@@ -115,7 +112,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
   let mcpToken: string | undefined;
 
   it("VS Code's MCP client gets its token from the provider whose issuer the MCP server names", async function () {
-    const { page, context, server } = w();
+    const { server } = w();
     const scopes = ['openid', 'profile', 'email'];
     const alphaServer = await startMcpTestServer({
       authorizationServer: alpha.issuer,
@@ -128,15 +125,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
     const betaCodes = codeGrants(beta);
 
     // As a person does: "MCP: List Servers", the server, "Start Server".
-    await startServerFromPalette(page, 'alpha-api');
-    const asked = await answerDialogs(page, /alpha-api|Alpha IdP/, 'Allow', 60_000);
-    log(`MCP dialogs: ${JSON.stringify(asked)}`);
-    assert.ok(asked.some((t) => t.includes('Alpha IdP')), `VS Code asked to sign in with Alpha IdP: ${JSON.stringify(asked)}`);
-
-    const tab = await waitForTab(context, (url) => isAt(url, alpha), 30_000);
-    const result = await completeIdpLogin(tab, 'mallory', isLoopbackCallback, 60_000);
-    log(`IdP screens ${result.screens.join(' → ')}; "${result.title}"`);
-    await tab.close();
+    await startServerAndSignIn('alpha-api', 'Alpha IdP', alpha, 'mallory');
     await until('the MCP server to accept a token', 60_000, () => (alphaServer.accepted.length ? true : undefined));
     mcpToken = alphaServer.accepted[0]!;
     assert.ok(alphaServer.metadataRequests > 0, 'VS Code read the protected-resource metadata');
@@ -152,7 +141,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
   });
 
   check('a second MCP server naming the other issuer (without the trailing slash configured) gets the other provider\'s token', async function () {
-    const { page, context, server } = w();
+    const { server } = w();
     const betaServer = await startMcpTestServer({
       authorizationServer: beta.issuer,
       scopes: SCOPES,
@@ -161,13 +150,7 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
     mcp.push(betaServer);
     writeUserMcpJson(server.userDataDir, { 'alpha-api': mcp[0]!.url, 'beta-api': betaServer.url });
     const alphaCodes = codeGrants(alpha);
-    await startServerFromPalette(page, 'beta-api');
-    const asked = await answerDialogs(page, /beta-api|Beta IdP/, 'Allow', 60_000);
-    log(`MCP dialogs: ${JSON.stringify(asked)}`);
-    assert.ok(asked.some((t) => t.includes('Beta IdP')), `VS Code asked to sign in with Beta IdP: ${JSON.stringify(asked)}`);
-    const tab = await waitForTab(context, (url) => isAt(url, beta), 30_000);
-    await completeIdpLogin(tab, 'trudy', isLoopbackCallback, 60_000);
-    await tab.close();
+    await startServerAndSignIn('beta-api', 'Beta IdP', beta, 'trudy');
     await until('the beta MCP server to accept a token', 60_000, () => (betaServer.accepted.length ? true : undefined));
     assert.equal((await beta.introspect(betaServer.accepted[0]!)).active, true);
     assert.equal(codeGrants(alpha), alphaCodes, 'nothing more at Alpha');
@@ -206,12 +189,8 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
   });
 
   check('"OpenID Connect: Show Status" from the palette lists the providers and accounts, and no token', async function () {
-    const { page, driver } = w();
-    await runCommandFromPalette(page, 'OpenID Connect: Show Status');
-    const text = await until('the status document', 15_000, async () => {
-      const t = await driver.call<string | null>('activeEditorText', {}, 10_000);
-      return t && t.includes('Alpha IdP') ? t : undefined;
-    });
+    const { page } = w();
+    const text = await openStatusDocument(w(), 'Alpha IdP');
     await page.screenshot({ path: path.join(LOG_DIR, '4-show-status.png') });
     // The editor renders spaces as U+00A0.
     const visible = (await page.locator('.part.editor .view-lines').first().innerText({ timeout: 5000 })).replace(/\u00a0/g, ' ');
@@ -255,12 +234,23 @@ describe('named providers and MCP authorization in the VS Code web workbench', f
   }
 
   function isAt(url: string, idp: TestIdp): boolean {
-    try {
-      const u = new URL(url);
-      return Number(u.port) === idp.port || u.pathname.startsWith(`/proxy/${idp.port}/`);
-    } catch {
-      return false;
-    }
+    return isIdpPage(url, idp.port);
+  }
+
+  /**
+   * "MCP: List Servers" → `name` → "Start Server"; allows what VS Code asks until it asks to sign in
+   * with `label` (which it must); `login` signs in at `idp` in the tab that opens.
+   */
+  async function startServerAndSignIn(name: string, label: string, idp: TestIdp, login: string): Promise<void> {
+    const { page, context } = w();
+    await startServerFromPalette(page, name);
+    const asked = await answerDialogs(page, new RegExp(`${escapeRegExp(name)}|${escapeRegExp(label)}`), 'Allow', 60_000);
+    log(`MCP dialogs: ${JSON.stringify(asked)}`);
+    assert.ok(asked.some((t) => t.includes(label)), `VS Code asked to sign in with ${label}: ${JSON.stringify(asked)}`);
+    const tab = await waitForTab(context, (url) => isAt(url, idp), 30_000);
+    const result = await completeIdpLogin(tab, login, isLoopbackCallback, 60_000);
+    log(`IdP screens ${result.screens.join(' → ')}; "${result.title}"`);
+    await tab.close();
   }
 
   function tabsAtIdps(): number {

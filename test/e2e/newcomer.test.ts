@@ -11,6 +11,10 @@
  * One code-server, browser and IdP for the file; the world starts with no issuer and no client
  * ID, as a fresh install does. Environment as in signIn.test.ts. Screenshots, the server log and
  * VS Code's logs go to .test-logs/e2e/newcomer/.
+ *
+ * One file of over 300 lines: a newcomer's first minutes are one story in one fresh workbench,
+ * each step starting where the last left the walkthrough and the settings; the walkthrough and
+ * consent-denial helpers serve only it.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -19,9 +23,10 @@ import type { Page } from 'playwright-core';
 import { freePort, sleep } from '../support/codeServerEntry';
 import { startTestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { E2E_DIR, LOG_DIR, collectLogs, startWorld, type World } from './harness';
+import { E2E_DIR, LOG_DIR, startWorld, type World } from './harness';
+import { suiteLog } from './log';
+import { EMAIL, LOGIN, isIdpPage, stepwise } from './suite';
 import {
-  allToasts,
   clickButtonIn,
   clickNotificationButton,
   clickToastButton,
@@ -29,7 +34,6 @@ import {
   escapeRegExp,
   readQuickInput,
   runCommandFromPalette,
-  screenshotAll,
   settle,
   toast,
   typeIntoQuickInput,
@@ -40,8 +44,6 @@ import {
   waitForToast,
 } from './workbench';
 
-const LOGIN = 'alice';
-const EMAIL = 'alice@example.test';
 const WALKTHROUGH = 'oidc-auth.oidc-auth#getStarted';
 const STEPS = ['configure', 'signIn', 'use'] as const;
 /** `oidcAuth.scopes`' default: the scopes the extension signs in with by itself. */
@@ -51,31 +53,42 @@ const CONFIGURE = 'OpenID Connect: Configure Identity Provider';
 const ARTIFACTS = path.join(LOG_DIR, 'newcomer');
 /** A copy of ARTIFACTS put back at the very end, in case a later test file emptied LOG_DIR. */
 const STASH = path.join(E2E_DIR, 'newcomer-artifacts');
+const log = suiteLog('newcomer');
 
-function log(line: string): void {
-  console.log(`      [newcomer] ${line}`);
+/** The world of a fresh install: nothing configured (the harness's issuer and client ID are removed). */
+async function startFreshInstall(): Promise<World> {
+  fs.rmSync(STASH, { recursive: true, force: true });
+  const world = await startWorld(log, { name: 'newcomer', settings: { 'oidcAuth.issuer': '', 'oidcAuth.clientId': '' } });
+  // The walkthrough's last step completes when an extension asks for a session with scopes of
+  // its own, even silently and without access (the provider cannot tell who asks, nor what VS
+  // Code then hands out). The consumer fixture asks silently, with the scopes of its last
+  // request, on every sessions event: make those the extension's own scopes, so that only
+  // step 5's request counts.
+  assert.equal(await world.driver.getSession(OWN_SCOPES, { silent: true }, 15_000), null);
+  log(`test IdP ${world.issuer} (${world.mode}); code-server on port ${world.server.port}`);
+  await world.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${world.server.port}` });
+  return world;
+}
+
+/** More to record after a failed step: is the workbench tab visible, and what does the notification center hold? */
+async function diagnose(world: World): Promise<void> {
+  const visibility = await world.page.evaluate(() => document.visibilityState).catch((e: unknown) => String(e));
+  await world.driver.call('executeCommand', { id: 'notifications.showList' }, 10_000).catch(() => undefined);
+  const center = await world.page.locator('.notifications-center .notification-list-item-message').allInnerTexts().catch(() => []);
+  log(`workbench tab ${visibility}; notification center: ${JSON.stringify(center)}`);
 }
 
 describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough, errors that say what to do', function () {
   this.timeout(120_000);
   this.slow(30_000);
 
-  let world: World | undefined;
-  /** Set when a step the later ones build on failed; they then fail with this reason. */
-  let broken: string | undefined;
-
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
-  const isIdpTab = (url: string, port = w().idp.port) => {
-    try {
-      const u = new URL(url);
-      return Number(u.port) === port || u.pathname.startsWith(`/proxy/${port}/`);
-    } catch {
-      return false;
-    }
-  };
+  const w = stepwise(ARTIFACTS, log, startFreshInstall, {
+    onFailure: diagnose,
+    cleanup: () => {
+      if (fs.existsSync(ARTIFACTS)) fs.cpSync(ARTIFACTS, STASH, { recursive: true });
+    },
+  });
+  const isIdpTab = (url: string, port = w().idp.port) => isIdpPage(url, port);
   /** The extension's loopback page (not the IdP's, not the workbench's). */
   const isLoopbackCallback = (url: URL) =>
     url.hostname === '127.0.0.1' && url.pathname === '/callback' && Number(url.port) !== w().idp.port && Number(url.port) !== w().server.port;
@@ -168,53 +181,11 @@ describe('a newcomer in the VS Code web workbench: configure wizard, walkthrough
     }
   }
 
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.rmSync(STASH, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    // A fresh install: nothing configured (the harness's issuer and client ID are removed).
-    world = await startWorld(log, { name: 'newcomer', settings: { 'oidcAuth.issuer': '', 'oidcAuth.clientId': '' } });
-    // The walkthrough's last step completes when an extension asks for a session with scopes of
-    // its own, even silently and without access (the provider cannot tell who asks, nor what VS
-    // Code then hands out). The consumer fixture asks silently, with the scopes of its last
-    // request, on every sessions event: make those the extension's own scopes, so that only
-    // step 5's request counts.
-    assert.equal(await world.driver.getSession(OWN_SCOPES, { silent: true }, 15_000), null);
-    log(`test IdP ${world.issuer} (${world.mode}); code-server on port ${world.server.port}`);
-    await world.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${world.server.port}` });
-  });
-
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
   afterEach(async function () {
-    const test = this.currentTest;
-    if (!world || !test) return;
-    if (test.state === 'failed') {
-      const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${test.title}`);
-      log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-      log(`notifications: ${JSON.stringify((await allToasts(world.page).catch(() => [])).map((t) => t.text))}`);
-      // Diagnostics: is the workbench tab visible, and what does the notification center hold?
-      const visibility = await world.page.evaluate(() => document.visibilityState).catch((e: unknown) => String(e));
-      await world.driver.call('executeCommand', { id: 'notifications.showList' }, 10_000).catch(() => undefined);
-      const center = await world.page.locator('.notifications-center .notification-list-item-message').allInnerTexts().catch(() => []);
-      log(`workbench tab ${visibility}; notification center: ${JSON.stringify(center)}`);
-      broken ??= `"${test.title}" failed`;
-    }
     // Leave no quick input behind for the next step. Only then Escape: in the walkthrough,
     // Escape goes back to the Welcome page.
-    if (await world.page.locator('.quick-input-widget').isVisible().catch(() => false)) await world.page.keyboard.press('Escape');
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, ARTIFACTS);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), ARTIFACTS)}: ${logs.join(', ')}`);
-    await world?.stop();
-    if (fs.existsSync(ARTIFACTS)) fs.cpSync(ARTIFACTS, STASH, { recursive: true });
+    const page = w().page;
+    if (await page.locator('.quick-input-widget').isVisible().catch(() => false)) await page.keyboard.press('Escape');
   });
 
   it('1. the walkthrough opens with no step done on a fresh install', async function () {

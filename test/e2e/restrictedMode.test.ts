@@ -7,23 +7,21 @@
  * a single request. Screenshots and logs go to .test-logs/e2e-restricted/.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { repoRoot } from '../support/codeServerEntry';
 import type { ReportedSession } from './driver';
-import { CONSUMER_ID, collectLogs, recordFailure, startWorld, type World } from './harness';
+import { CONSUMER_ID, startWorld } from './harness';
+import { suiteLog } from './log';
+import { isIdpPage, withWorld } from './suite';
 import { clickDialogButton, completeIdpLogin, waitForTab } from './workbench';
 
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-restricted');
 const EXTENSION_ID = 'oidc-auth.oidc-auth';
 /** A setting Restricted Mode leaves to the folder: proves the folder's settings.json was read. */
 const FOLDER_TIMEOUT_S = 123;
-
-function log(line: string): void {
-  console.log(`      [e2e-restricted] ${line}`);
-}
+const log = suiteLog('e2e-restricted');
 
 interface WorkspaceState {
   isTrusted: boolean;
@@ -50,48 +48,33 @@ describe('Restricted Mode: an untrusted folder cannot point sign-in elsewhere', 
   this.timeout(180_000);
   this.slow(30_000);
 
-  let world: World | undefined;
   let folderIssuer: Awaited<ReturnType<typeof startFolderIssuer>>;
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
+  const w = withWorld(
+    LOG_DIR,
+    log,
+    async () => {
+      folderIssuer = await startFolderIssuer();
+      const world = await startWorld(log, {
+        name: 'restricted',
+        untrustedFolder: true,
+        folderSettings: {
+          'oidcAuth.issuer': folderIssuer.url,
+          'oidcAuth.clientId': 'folder-client',
+          'oidcAuth.scopes': ['openid', 'folder.scope'],
+          'oidcAuth.flow': 'deviceCode',
+          'oidcAuth.loopbackPort': 1,
+          'oidcAuth.dpop': true,
+          'oidcAuth.providers': [{ id: 'folder', issuer: folderIssuer.url, clientId: 'folder-client', extraAuthorizationParameters: { prompt: 'none' } }],
+          'oidcAuth.signInTimeout': FOLDER_TIMEOUT_S,
+        },
+      });
+      log(`user issuer ${world.issuer}, folder issuer ${folderIssuer.url}`);
+      return world;
+    },
+    { cleanup: () => folderIssuer?.close() },
+  );
   const state = (key: string) =>
     w().driver.call<WorkspaceState>('workspaceState', { extensions: [EXTENSION_ID, CONSUMER_ID], key }, 15_000);
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(LOG_DIR, { recursive: true, force: true });
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    folderIssuer = await startFolderIssuer();
-    world = await startWorld(log, {
-      name: 'restricted',
-      untrustedFolder: true,
-      folderSettings: {
-        'oidcAuth.issuer': folderIssuer.url,
-        'oidcAuth.clientId': 'folder-client',
-        'oidcAuth.scopes': ['openid', 'folder.scope'],
-        'oidcAuth.flow': 'deviceCode',
-        'oidcAuth.loopbackPort': 1,
-        'oidcAuth.dpop': true,
-        'oidcAuth.providers': [{ id: 'folder', issuer: folderIssuer.url, clientId: 'folder-client', extraAuthorizationParameters: { prompt: 'none' } }],
-        'oidcAuth.signInTimeout': FOLDER_TIMEOUT_S,
-      },
-    });
-    log(`user issuer ${world.issuer}, folder issuer ${folderIssuer.url}`);
-  });
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && world) await recordFailure(world, LOG_DIR, this.currentTest.title, log);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, LOG_DIR);
-    if (logs.length) log(`logs in ${path.relative(process.cwd(), LOG_DIR)}: ${logs.join(', ')}`);
-    await world?.stop();
-    await folderIssuer?.close();
-  });
 
   it('the folder is untrusted, oidc-auth is active in it, and its issuer setting is not used', async () => {
     const issuer = await state('issuer');
@@ -109,18 +92,7 @@ describe('Restricted Mode: an untrusted folder cannot point sign-in elsewhere', 
     const pending = driver.getSession(['openid'], { createIfNone: true }, 110_000);
     pending.catch(() => undefined); // awaited below
     await clickDialogButton(page, 'Allow', 30_000);
-    const tab = await waitForTab(
-      context,
-      (url) => {
-        try {
-          const u = new URL(url);
-          return Number(u.port) === idp.port || u.pathname.startsWith(`/proxy/${idp.port}/`);
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-    );
+    const tab = await waitForTab(context, (url) => isIdpPage(url, idp.port), 30_000);
     const isCallback = (url: URL) => url.hostname === '127.0.0.1' && url.pathname === '/callback' && Number(url.port) !== idp.port;
     const result = await completeIdpLogin(tab, 'alice', isCallback, 60_000);
     log(`IdP screens ${result.screens.join(' → ')}`);

@@ -11,11 +11,12 @@
  * Screenshots, the server log and VS Code's logs go to .test-logs/e2e/.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sleep } from '../support/codeServerEntry';
 import type { ReportedSession } from './driver';
-import { CONSUMER_NAME, LOG_DIR, startWorld, type World, stepwise, check } from './harness';
+import { CONSUMER_NAME, LOG_DIR, startWorld } from './harness';
+import { suiteLog } from './log';
+import { EMAIL, LOGIN, check, isIdpPage, stepwise } from './suite';
 import {
   accountsMenuUntil,
   clickDialogButton,
@@ -35,25 +36,19 @@ import {
   waitForWorkbench,
 } from './workbench';
 
-const LOGIN = 'alice';
-const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
-
-function log(line: string): void {
-  console.log(`      [e2e] ${line}`);
-}
+const log = suiteLog('e2e');
 
 describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromium)', function () {
   this.timeout(120_000);
   this.slow(30_000);
 
-  let world: World | undefined;
   let session: ReportedSession | undefined;
-
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
+  const w = stepwise(LOG_DIR, log, async () => {
+    const world = await startWorld(log);
+    log(`issuer ${world.issuer} (${world.mode})`);
     return world;
-  };
+  });
   const authorizationCodeGrants = () => w().idp.tokenCalls.filter((c) => c.grantType === 'authorization_code' && c.status === 200).length;
   /** OIDC_E2E_FLOW: `loopback` (default; see harness.ts), or `uriHandler`/`auto` for a web window's URI-handler redirect. */
   const loopback = (process.env.OIDC_E2E_FLOW ?? 'loopback') === 'loopback';
@@ -62,26 +57,7 @@ describe('oidc-auth in the VS Code web workbench (code-server entry.js + Chromiu
     loopback
       ? ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && url.pathname === '/callback' && Number(url.port) !== w().idp.port
       : Number(url.port) === w().server.port && /\/callback$/.test(url.pathname) && url.searchParams.has('code');
-  const isSignInTab = (url: string) => {
-    try {
-      const u = new URL(url);
-      const port = w().idp.port;
-      return Number(u.port) === port || u.pathname.startsWith(`/proxy/${port}/`);
-    } catch {
-      return false;
-    }
-  };
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(LOG_DIR, { recursive: true, force: true });
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    world = await startWorld(log);
-    log(`issuer ${world.issuer} (${world.mode})`);
-  });
-
-  stepwise(LOG_DIR, log, () => world);
-
+  const isSignInTab = (url: string) => isIdpPage(url, w().idp.port);
 
   check('before sign-in, the Accounts menu offers "Sign in with OpenID Connect…" (the extension asked on startup)', async function () {
     const { page } = w();

@@ -12,12 +12,13 @@
  * Screenshots and logs go to .test-logs/e2e-elsewhere/.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../support/codeServerEntry';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
-import { showStatusDocument, startWorld, type World, stepwise } from './harness';
+import { startWorld } from './harness';
+import { suiteLog } from './log';
+import { isIdpPage, showStatusDocument, stepwise } from './suite';
 import { clickDialogButton, completeIdpLogin, escapeRegExp, openQuickPickItems, runCommandFromPalette, until, waitForTab, waitForToast } from './workbench';
 
 const LOG_DIR = path.join(repoRoot, '.test-logs', 'e2e-elsewhere');
@@ -25,36 +26,28 @@ const SCOPES = ['openid', 'api.read'];
 const ALICE = 'alice@example.test';
 const BOB = 'bob@example.test';
 const NOT_IN_USE = 'Stored sessions of identity providers not in use';
-
-function log(line: string): void {
-  console.log(`      [e2e-elsewhere] ${line}`);
-}
+const log = suiteLog('e2e-elsewhere');
 
 describe('sessions of another issuer: kept when the settings move away, listed, and signed out with revocation', function () {
   this.timeout(180_000);
   this.slow(30_000);
 
-  let world: World | undefined;
   let b: TestIdp;
   /** A's session as the consumer got it. */
   let aliceSession: ReportedSession | undefined;
 
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
+  const w = stepwise(
+    LOG_DIR,
+    log,
+    async () => {
+      b = await startTestIdp();
+      const world = await startWorld(log, { name: 'elsewhere' });
+      log(`A ${world.issuer}, B ${b.issuer}`);
+      return world;
+    },
+    { cleanup: () => b?.close() },
+  );
   const a = (): TestIdp => w().idp;
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(LOG_DIR, { recursive: true, force: true });
-    fs.mkdirSync(LOG_DIR, { recursive: true });
-    b = await startTestIdp();
-    world = await startWorld(log, { name: 'elsewhere' });
-    log(`A ${world.issuer}, B ${b.issuer}`);
-  });
-
-  stepwise(LOG_DIR, log, () => world, () => b?.close());
 
   const accounts = async () => (await w().driver.call<{ label: string }[]>('getAccounts', {}, 15_000)).map((x) => x.label);
   const accountsUntil = (want: string[], what: string) =>
@@ -80,14 +73,7 @@ describe('sessions of another issuer: kept when the settings move away, listed, 
     const body = (await res.json()) as { error?: string };
     return { status: res.status, error: body.error };
   };
-  const isAt = (url: string, idp: TestIdp) => {
-    try {
-      const u = new URL(url);
-      return Number(u.port) === idp.port || u.pathname.startsWith(`/proxy/${idp.port}/`);
-    } catch {
-      return false;
-    }
-  };
+  const isAt = (url: string, idp: TestIdp) => isIdpPage(url, idp.port);
   const isLoopbackCallback = (url: URL) =>
     ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && url.pathname === '/callback' && ![a().port, b.port].includes(Number(url.port));
 

@@ -16,29 +16,39 @@ import { execFileSync } from 'node:child_process';
 import { sleep } from '../support/codeServerEntry';
 import { kubeconfig, startKubeApi } from '../support/kubeApi';
 import { makeTestCa } from '../support/testCa';
-import { LOG_DIR, collectLogs, startWorld, type World } from './harness';
-import { clickButtonIn, completeIdpLogin, dialog, runCommandFromPalette, screenshotAll, until, waitForDialog, waitForTab, clickToastButton, waitForToast } from './workbench';
+import { LOG_DIR, startWorld } from './harness';
+import { suiteLog } from './log';
+import { EMAIL, LOGIN, filesContaining, openStatusDocument, stepwise } from './suite';
+import { clickButtonIn, completeIdpLogin, dialog, runCommandFromPalette, until, waitForDialog, waitForTab, clickToastButton, waitForToast } from './workbench';
 
 const ARTIFACTS = path.join(LOG_DIR, 'terminal');
 const repoRoot = path.resolve(__dirname, '../../..');
 const CONSENT = /Allow command-line tools in this window's terminals to use your OpenID Connect session\?/;
-
-function log(line: string): void {
-  console.log(`      [terminal] ${line}`);
-}
+const log = suiteLog('terminal');
 
 describe('oidc-token in the integrated terminal of the VS Code web workbench: consent, token, one refresh, take back', function () {
   this.timeout(120_000);
   this.slow(30_000);
 
-  let world: World | undefined;
-  let broken: string | undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-e2e-term-'));
   let run = 0;
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
-  };
+  const w = stepwise(
+    ARTIFACTS,
+    log,
+    async () => {
+      const world = await startWorld(log, { name: 'terminal', idp: { par: false, accessTokenTtl: 15, idTokenTtl: 20, rotateRefreshToken: true } });
+      log(`issuer ${world.issuer} (${world.mode})`);
+      return world;
+    },
+    {
+      cleanup: (world) => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        // No token reached a log of the server or of VS Code (output channels, extension hosts), as copied here.
+        const tokens = world ? world.idp.issued.flatMap((t) => [t.accessToken, t.refreshToken ?? '']).filter((t) => t.length >= 8) : [];
+        assert.deepEqual(filesContaining(ARTIFACTS, ...tokens), [], `no token in any log (${tokens.length} tokens looked for)`);
+      },
+    },
+  );
   const refreshes = () => w().idp.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.status === 200).length;
 
   /** Types `command` into the terminal (stdout, stderr and exit code to files); returns a reader of its result. */
@@ -55,41 +65,6 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
     };
   }
 
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    world = await startWorld(log, { name: 'terminal', idp: { par: false, accessTokenTtl: 15, idTokenTtl: 20, rotateRefreshToken: true } });
-    log(`issuer ${world.issuer} (${world.mode})`);
-  });
-
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!world || !test || test.state !== 'failed') return;
-    const shots = await screenshotAll(world.context, ARTIFACTS, `FAILED ${test.title}`);
-    log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-    broken = `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    const logs = collectLogs(world?.server, ARTIFACTS);
-    const tokens = world ? world.idp.issued.flatMap((t) => [t.accessToken, t.refreshToken ?? '']).filter((t) => t.length >= 8) : [];
-    await world?.stop();
-    // No token reached a log of the server or of VS Code (output channels, extension hosts).
-    const files = (function walk(d: string): string[] {
-      return fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)])) : [];
-    })(ARTIFACTS);
-    const leaks = files.filter((f) => !f.endsWith('.png') && tokens.some((t) => fs.readFileSync(f, 'utf8').includes(t)));
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.deepEqual(leaks, [], `no token in any log (${logs.length} copied)`);
-  });
-
   it('1. signed out, a terminal runs oidc-token --sign-in: the usual sign-in in the browser, then the window asks once (modal), Allow, the token is printed', async function () {
     const { page, context } = w();
     await runCommandFromPalette(page, 'Terminal: Create New Terminal');
@@ -98,11 +73,11 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
     const result = await type('oidc-token --sign-in --format exec-credential');
     const tab = await waitForTab(context, (url) => url.includes(String(w().idp.port)), 30_000);
     await page.bringToFront();
-    await completeIdpLogin(tab, 'alice', (u) => u.pathname === '/callback' && Number(u.port) !== w().idp.port && Number(u.port) !== w().server.port, 60_000);
+    await completeIdpLogin(tab, LOGIN, (u) => u.pathname === '/callback' && Number(u.port) !== w().idp.port && Number(u.port) !== w().server.port, 60_000);
     await tab.close();
     const consent = await waitForDialog(page, CONSENT, 30_000);
     log(`dialog: ${JSON.stringify(consent)}`);
-    assert.match(consent.detail, /alice@example\.test/);
+    assert.ok(consent.detail.includes(EMAIL), consent.detail);
     await page.screenshot({ path: path.join(ARTIFACTS, '1-consent.png') });
     await clickButtonIn(consent.box, 'Allow');
     const r = await result();
@@ -165,12 +140,8 @@ describe('oidc-token in the integrated terminal of the VS Code web workbench: co
   });
 
   it('5. Show Status lists the grant and takes it back; the next run asks again, and a refusal ends it with exit code 6', async function () {
-    const { page, driver } = w();
-    await runCommandFromPalette(page, 'OpenID Connect: Show Status');
-    const text = await until('the status document', 15_000, async () => {
-      const t = await driver.call<string | null>('activeEditorText', {}, 10_000);
-      return t && t.includes('Command-line tools in the terminal') ? t : undefined;
-    });
+    const { page } = w();
+    const text = await openStatusDocument(w(), 'Command-line tools in the terminal');
     assert.match(text, /OpenID Connect \(`oidc`\): \*\*alice@example\.test\*\*, allowed/);
     await waitForToast(page, /Command-line tools in the terminal may use 1 session/, 15_000);
     await clickToastButton(page, /Command-line tools in the terminal may use 1 session/, 'Take Back Terminal Access…');

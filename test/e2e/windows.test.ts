@@ -25,6 +25,9 @@
  * the IdP, so only assertions 2 and 3 can see it), OIDC_E2E_WINDOWS_OPEN_FIRST=0 (open window 2
  * after the sign-in; by default it is open before, so its SecretStorage copy predates everything
  * the sign-in stored: the harder case, which once lost the session). Logs and screenshots: .test-logs/e2e/windows/.
+ *
+ * One file of over 300 lines: one run of two windows, whose minutes of sampling the numbered
+ * checks read; split, each part would repeat the sign-in and the sampling.
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -33,21 +36,11 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { sleep } from '../support/codeServerEntry';
 import type { ReportedSession, SessionEvent } from './driver';
-import { LOG_DIR, collectLogs, startWorld, type World } from './harness';
-import {
-  clickDialogButton,
-  completeIdpLogin,
-  dialog,
-  notifications,
-  openQuickPickItems,
-  screenshotAll,
-  until,
-  waitForTab,
-  waitForWorkbench,
-} from './workbench';
+import { LOG_DIR, startWorld, type World } from './harness';
+import { suiteLog } from './log';
+import { EMAIL, LOGIN, check, isIdpPage, stepwise } from './suite';
+import { clickDialogButton, completeIdpLogin, dialog, notifications, openQuickPickItems, until, waitForTab, waitForWorkbench } from './workbench';
 
-const LOGIN = 'alice';
-const EMAIL = 'alice@example.test';
 const SCOPES = ['openid', 'api.read'];
 const TTL_S = Number(process.env.OIDC_E2E_WINDOWS_TTL ?? 30);
 const ROTATE = process.env.OIDC_E2E_WINDOWS_ROTATE !== '0';
@@ -70,10 +63,7 @@ const MIN_REFRESHES = 3;
 const SAMPLING_MIN_MS = TTL_S * 1000 + 10_000;
 const SAMPLING_MAX_MS = 150_000;
 const DIR = path.join(LOG_DIR, 'windows');
-
-function log(line: string): void {
-  console.log(`      [e2e windows] ${line}`);
-}
+const log = suiteLog('e2e windows');
 
 /** A token's short digest, for logs (never the token). */
 function tag(token: string | undefined): string {
@@ -106,11 +96,9 @@ describe('oidc-auth in two VS Code windows at once (code-server entry.js, one Ch
   this.timeout(120_000);
   this.slow(60_000);
 
-  let world: World | undefined;
   let page2: Page | undefined;
   const instances: string[] = [];
   let session: ReportedSession | undefined;
-  let broken: string | undefined;
   const samples: Sample[][] = [[], []];
   let samplingStart = 0;
   let samplingEnd = 0;
@@ -118,20 +106,49 @@ describe('oidc-auth in two VS Code windows at once (code-server entry.js, one Ch
   let sampledCalls: World['idp']['tokenCalls'] = [];
   let eventsFrom = 0;
 
-  const w = (): World => {
-    if (!world) throw new Error('setup failed');
-    return world;
+  const w = stepwise(
+    DIR,
+    log,
+    async () => {
+      const world = await startWorld(log, { name: 'windows', idp: { accessTokenTtl: TTL_S, rotateRefreshToken: ROTATE } });
+      // Each window runs its own extension host, so its own consumer instance: keep them all.
+      world.driver.multiInstance = true;
+      instances[0] = world.driver.instance!;
+      log(`issuer ${world.issuer}; access tokens live ${TTL_S} s; refresh tokens ${ROTATE ? 'rotate (reuse kills the grant)' : 'do not rotate'}`);
+      return world;
+    },
+    {
+      onFailure: async () => {
+        if (page2) log(`window 2 notifications: ${JSON.stringify(await notifications(page2).catch(() => []))}`);
+      },
+      cleanup: (world) => {
+        if (world) writeTimeline(world);
+      },
+    },
+  );
+  /** Writes what happened (token calls, samples, events; tokens only as digests) to timeline.json. */
+  const writeTimeline = (world: World) => {
+    const timeline = {
+      ttlSeconds: TTL_S,
+      rotate: ROTATE,
+      instances,
+      samplingStart,
+      samplingEnd,
+      tokenCalls: world.idp.tokenCalls,
+      issued: world.idp.issued.map((t) => ({ grantType: t.grantType, token: tag(t.accessToken) })),
+      samples: samples.map((list) => list.map((s) => ({ ...s, token: tag(s.token) }))),
+      events: world.driver.events.map((e) => ({
+        ...e,
+        session: e.session && 'accessToken' in e.session ? { id: e.session.id, token: tag(e.session.accessToken) } : e.session,
+      })),
+    };
+    fs.mkdirSync(DIR, { recursive: true });
+    fs.writeFileSync(path.join(DIR, 'timeline.json'), JSON.stringify(timeline, null, 2));
+    log(`timeline in ${path.relative(process.cwd(), DIR)}/timeline.json`);
   };
   const isCallback = (url: URL) =>
     ['127.0.0.1', 'localhost'].includes(url.hostname) && url.pathname === '/callback' && Number(url.port) !== w().idp.port;
-  const isSignInTab = (url: string) => {
-    try {
-      const u = new URL(url);
-      return Number(u.port) === w().idp.port || u.pathname.startsWith(`/proxy/${w().idp.port}/`);
-    } catch {
-      return false;
-    }
-  };
+  const isSignInTab = (url: string) => isIdpPage(url, w().idp.port);
   const getSession = (win: 0 | 1, options: Record<string, unknown>, timeoutMs: number) =>
     w().driver.call<ReportedSession | null>('getSession', { scopes: SCOPES, options }, timeoutMs, instances[win]);
   const refreshCalls = (calls = w().idp.tokenCalls) => calls.filter((c) => c.grantType === 'refresh_token');
@@ -146,64 +163,6 @@ describe('oidc-auth in two VS Code windows at once (code-server entry.js, one Ch
   const eventsOf = (win: 0 | 1): SessionEvent[] => w().driver.events.slice(eventsFrom).filter((e) => e.instance === instances[win]);
   const describeCalls = (calls: World['idp']['tokenCalls']) =>
     calls.map((c) => `${new Date(c.at).toISOString().slice(11, 23)} ${c.grantType} ${c.status}${c.error ? ` ${c.error}` : ''}`).join('; ');
-
-  before(async function () {
-    this.timeout(300_000);
-    fs.rmSync(DIR, { recursive: true, force: true });
-    fs.mkdirSync(DIR, { recursive: true });
-    world = await startWorld(log, { name: 'windows', idp: { accessTokenTtl: TTL_S, rotateRefreshToken: ROTATE } });
-    // Each window runs its own extension host, so its own consumer instance: keep them all.
-    world.driver.multiInstance = true;
-    instances[0] = world.driver.instance!;
-    log(`issuer ${world.issuer}; access tokens live ${TTL_S} s; refresh tokens ${ROTATE ? 'rotate (reuse kills the grant)' : 'do not rotate'}`);
-  });
-
-  beforeEach(function () {
-    // Fails (never skips) the steps that build on a failed one: nothing that did not run passes.
-    if (broken) throw new Error(`not run: ${broken}, and the later steps build on it`);
-  });
-
-  afterEach(async function () {
-    const test = this.currentTest;
-    if (!test || test.state !== 'failed' || !world) return;
-    const shots = await screenshotAll(world.context, DIR, test.title);
-    log(`screenshots: ${shots.map((s) => path.relative(process.cwd(), s)).join(', ')}`);
-    for (const [i, p] of [world.page, page2].entries()) {
-      if (p) log(`window ${i + 1} notifications: ${JSON.stringify(await notifications(p).catch(() => []))}`);
-    }
-    if ((test as { critical?: boolean }).critical !== false) broken ??= `"${test.title}" failed`;
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    if (world) {
-      const timeline = {
-        ttlSeconds: TTL_S,
-        rotate: ROTATE,
-        instances,
-        samplingStart,
-        samplingEnd,
-        tokenCalls: world.idp.tokenCalls,
-        issued: world.idp.issued.map((t) => ({ grantType: t.grantType, token: tag(t.accessToken) })),
-        samples: samples.map((list) => list.map((s) => ({ ...s, token: tag(s.token) }))),
-        events: world.driver.events.map((e) => ({
-          ...e,
-          session: e.session && 'accessToken' in e.session ? { id: e.session.id, token: tag(e.session.accessToken) } : e.session,
-        })),
-      };
-      fs.mkdirSync(DIR, { recursive: true });
-      fs.writeFileSync(path.join(DIR, 'timeline.json'), JSON.stringify(timeline, null, 2));
-      const logs = collectLogs(world.server, DIR);
-      log(`timeline and logs in ${path.relative(process.cwd(), DIR)}: timeline.json, ${logs.join(', ')}`);
-    }
-    await world?.stop();
-  });
-
-  /** A step the later ones do not depend on: its failure does not skip them. */
-  function check(title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-    const t = it(title, fn);
-    (t as { critical?: boolean }).critical = false;
-  }
 
   /** Opens window 2 (a second page of the same folder) and waits for its consumer. */
   async function openWindow2(): Promise<void> {

@@ -2,24 +2,17 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
-import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ChosenFlow, chooseFlows, type FallbackNotice } from '../../src/core/flows/choose';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS, type FlowId, type SignInFlow } from '../../src/core/flows/flow';
+import type { FlowId, SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
-import { IssuerCache } from '../../src/core/protocol/issuer';
-import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
-import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager } from '../../src/core/sessions/sessionManager';
 import { sleep } from '../../src/core/timers';
+import { coreHarness, idpConfig, signInWith } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
 
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 const desktop = { isWeb: false, isRemote: false };
 
 describe('flow chooser', () => {
@@ -49,23 +42,19 @@ describe('flows against oidc-provider', () => {
   });
   after(() => idp.close());
 
-  function manager(flow: SignInFlow): SessionManager {
-    const config: ProviderConfig = {
-      issuer: new URL(idp.issuer),
-      clientId: idp.clientId,
-      scopes: ['openid', 'email'],
-      flow: 'auto',
-      loopbackPort: 0,
-    };
-    return new SessionManager({
-      config,
-      store: new MemorySecretStore(),
-      issuers: new IssuerCache(silentLogger),
-      flow,
-      log: silentLogger,
-      onDidChange: () => undefined,
+  const manager = (flow: SignInFlow) => coreHarness(idpConfig(idp, { scopes: ['openid', 'email'], flow: 'auto' }), { flow }).manager;
+
+  /** The device code flow, its code entered at the IdP by the robot at once. */
+  const deviceFlow = () =>
+    new DeviceCodeFlow({
+      presenter: {
+        showDeviceCode: async (info) => {
+          await completeDeviceLogin(info.verificationUriComplete!);
+        },
+        waitingMessage: () => 'waiting',
+      },
+      sleep: (_ms, signal) => sleep(5, signal),
     });
-  }
 
   /** A stand-in for VS Code's URI handler: the "browser" hands the final redirect to the registry. */
   function uriHandlerSetup(redirectUri = 'http://127.0.0.1/callback') {
@@ -86,12 +75,7 @@ describe('flows against oidc-provider', () => {
 
   it('URI handler flow: validates and exchanges the code VS Code hands over', async () => {
     const { registry, flow, openBrowser } = uriHandlerSetup();
-    const session = await manager(flow).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser,
-    });
+    const session = await manager(flow).createSession(['openid'], signInWith(openBrowser));
     assert.equal(session.accountLabel, 'alice@example.test');
     assert.equal(registry.pendingCount, 0);
   });
@@ -127,12 +111,7 @@ describe('flows against oidc-provider', () => {
       (n) => notices.push(n),
     );
     try {
-      const session = await manager(chosen).createSession(['openid'], {
-        signal: new AbortController().signal,
-        templates,
-        strings: ENGLISH_PAGE_STRINGS,
-        openBrowser,
-      });
+      const session = await manager(chosen).createSession(['openid'], signInWith(openBrowser));
       assert.equal(session.accountLabel, 'alice@example.test');
       assert.deepEqual(tried, ['loopback', 'uriHandler']);
       assert.equal(notices.length, 1);
@@ -151,27 +130,17 @@ describe('flows against oidc-provider', () => {
       { isWeb: false, isRemote: true },
       (id) => {
         if (id === 'uriHandler') return uriHandlerSetup().flow;
-        return new DeviceCodeFlow({
-          presenter: {
-            showDeviceCode: async (info) => {
-              await completeDeviceLogin(info.verificationUriComplete!);
-            },
-            waitingMessage: () => 'waiting',
-          },
-          sleep: (_ms, signal) => sleep(5, signal),
-        });
+        return deviceFlow();
       },
       (n) => notices.push(n),
     );
-    const session = await manager(chosen).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async (_url, hasFallback) => {
+    const session = await manager(chosen).createSession(
+      ['openid'],
+      signInWith(async (_url, hasFallback) => {
         assert.equal(hasFallback, true);
         throw new OidcError('network', 'The browser could not be opened.', undefined, true);
-      },
-    });
+      }),
+    );
     assert.equal(session.accountLabel, 'alice@example.test');
     assert.deepEqual(notices.map((n) => `${n.from}->${n.to}`), ['uriHandler->deviceCode']);
   });
@@ -199,26 +168,16 @@ describe('flows against oidc-provider', () => {
       (id) => {
         // oidc-provider refuses this redirect URI: it is not registered for the client.
         if (id === 'uriHandler') return uriHandlerSetup('vscode://oidc-auth.oidc-auth/callback').flow;
-        return new DeviceCodeFlow({
-          presenter: {
-            showDeviceCode: async (info) => {
-              await completeDeviceLogin(info.verificationUriComplete!);
-            },
-            waitingMessage: () => 'waiting',
-          },
-          sleep: (_ms, signal) => sleep(5, signal),
-        });
+        return deviceFlow();
       },
       (n) => notices.push(n),
     );
-    const session = await manager(chosen).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async () => {
+    const session = await manager(chosen).createSession(
+      ['openid'],
+      signInWith(async () => {
         browserOpened++;
-      },
-    });
+      }),
+    );
     assert.ok(session.accessToken);
     assert.equal(browserOpened, 0);
     assert.equal(notices.length, 1);
@@ -232,12 +191,7 @@ describe('flows against oidc-provider', () => {
     const chosen = new ChosenFlow('loopback', desktop, () => new LoopbackFlow(port), () => assert.fail('no fallback'));
     try {
       await assert.rejects(
-        manager(chosen).createSession(['openid'], {
-          signal: new AbortController().signal,
-          templates,
-          strings: ENGLISH_PAGE_STRINGS,
-          openBrowser: async () => undefined,
-        }),
+        manager(chosen).createSession(['openid'], signInWith(async () => undefined)),
         (e: unknown) => e instanceof OidcError && e.kind === 'port',
       );
     } finally {

@@ -8,129 +8,33 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type * as oauth from 'oauth4webapi';
 import { exchangeCallback, makeClient, prepareAuthorization, type PendingAuthorization } from '../../src/core/protocol/authorizationCode';
-import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/protocol/issuer';
 import { redact } from '../../src/core/logger';
-import { loadPageTemplates, renderPage } from '../../src/core/flows/pages';
+import { renderPage } from '../../src/core/flows/pages';
 import { refreshSession, revokeToken } from '../../src/core/protocol/refresh';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessions/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
-import type { SignInFlow } from '../../src/core/flows/flow';
+import { coreHarness, idpConfig, mediaTemplates, portIsClosed, type CoreHarness, type HarnessOptions } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
+import { get, redirectBrowser } from '../support/redirectBrowser';
+import { rejection } from '../support/rejection';
 import { recordingLogger } from '../support/tokenLedger';
 import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
 
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
-
-interface Page {
-  status: number;
-  body: string;
-  headers: Headers;
-  url: URL;
-}
-
-interface Harness {
-  manager: SessionManager;
-  store: MemorySecretStore;
-  changes: SessionsChange[];
-  logs: string[];
-}
-
 const managers: SessionManager[] = [];
 
-
-function harness(
-  idp: HostileIdp,
-  options: { store?: MemorySecretStore; issuers?: IssuerCache; logs?: string[]; refreshSkewMs?: number; flow?: SignInFlow } = {},
-): Harness {
-  const changes: SessionsChange[] = [];
-  const logs = options.logs ?? [];
-  const log = recordingLogger(logs);
-  const store = options.store ?? new MemorySecretStore();
-  const config: ProviderConfig = {
-    issuer: new URL(idp.issuer),
-    clientId: idp.clientId,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
-    flow: 'loopback',
-    loopbackPort: 0,
-  };
-  const manager = new SessionManager({
-    config,
-    store,
-    issuers: options.issuers ?? new IssuerCache(log),
-    flow: options.flow ?? new LoopbackFlow(0),
-    log,
-    onDidChange: (c) => changes.push(c),
-    ...(options.refreshSkewMs !== undefined ? { refreshSkewMs: options.refreshSkewMs } : {}),
-  });
-  managers.push(manager);
-  return { manager, store, changes, logs };
-}
-
-/**
- * A "browser" for the hostile IdP: opens the authorization URL, follows its one redirect to the
- * loopback server and keeps the page it got. `visit` can replace that last step.
- */
-function redirectBrowser(visit?: (callback: URL) => Promise<Page>): SignInOptions & { page: () => Promise<Page> } {
-  let run: Promise<Page> | undefined;
-  return {
-    signal: new AbortController().signal,
-    templates,
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => {
-      run = (async () => {
-        const auth = await fetch(url, { redirect: 'manual', headers: { 'x-test-browser': '1' } });
-        await auth.arrayBuffer();
-        const location = auth.headers.get('location');
-        if (!location) throw new Error(`the IdP did not redirect (HTTP ${auth.status})`);
-        const callback = new URL(location);
-        return visit ? visit(callback) : get(callback);
-      })();
-      run.catch(() => undefined);
-    },
-    page: () => run ?? Promise.reject(new Error('browser never opened')),
-  };
-}
-
-async function get(url: URL, init: RequestInit = {}): Promise<Page> {
-  const res = await fetch(url, init);
-  return { status: res.status, body: await res.text(), headers: res.headers, url };
-}
-
-async function rejection(p: Promise<unknown>, kind: OidcError['kind'], message: RegExp): Promise<OidcError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OidcError, `expected an OidcError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    assert.match(err.message, message);
-    return err;
-  }
-  assert.fail('the attack was accepted: expected a rejection');
-}
-
-function portIsClosed(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, host);
-    socket.setTimeout(2000, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
+/** A manager for the hostile IdP's client; disposed after the test. */
+function harness(idp: HostileIdp, options: HarnessOptions = {}): CoreHarness {
+  const h = coreHarness(idpConfig(idp), options);
+  managers.push(h.manager);
+  return h;
 }
 
 function assertNoSecrets(idp: HostileIdp, texts: string[], where: string): void {
@@ -147,7 +51,7 @@ function assertNoSecrets(idp: HostileIdp, texts: string[], where: string): void 
  */
 async function assertSignInRejected(
   idp: HostileIdp,
-  h: Harness,
+  h: CoreHarness,
   browser: ReturnType<typeof redirectBrowser> | undefined,
   kind: OidcError['kind'],
   message: RegExp,
@@ -159,7 +63,7 @@ async function assertSignInRejected(
   assert.equal(h.changes.filter((c) => c.added.length).length, 0, 'no session announced');
   const texts = [...h.logs, err.message];
   if (browser) {
-    const page = await browser.page();
+    const page = await browser.result();
     assert.equal(page.status, 400);
     assert.match(page.body, /Sign-in failed/);
     assert.doesNotMatch(page.body, /<script/i);
@@ -230,7 +134,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
     assert.equal(session.accountId, 'victim');
     assert.equal(session.accountLabel, 'victim@example.test');
     assert.equal(idp.pkceResults.at(-1), true, 'the code verifier matched the challenge');
-    assert.equal((await browser.page()).status, 200);
+    assert.equal((await browser.result()).status, 200);
     assertNoSecrets(idp, h.logs, 'a log line');
   });
 
@@ -466,7 +370,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
           timeoutMs: 10_000,
           log: recordingLogger([]),
           openBrowser: async () => undefined,
-          templates,
+          templates: mediaTemplates,
           strings: ENGLISH_PAGE_STRINGS,
         }),
         'protocol',
@@ -781,8 +685,8 @@ describe('loopback redirect server under attack', () => {
   });
 
   const pages = {
-    invalidState: () => renderPage(templates.failure, 400, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.invalidRequestMessage }),
-    notFound: () => renderPage(templates.failure, 404, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.notFoundMessage }),
+    invalidState: () => renderPage(mediaTemplates.failure, 400, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.invalidRequestMessage }),
+    notFound: () => renderPage(mediaTemplates.failure, 404, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.notFoundMessage }),
   };
 
   function assertSafePage(headers: Headers, body: string): void {
@@ -871,7 +775,7 @@ describe('loopback redirect server under attack', () => {
       const second = await get(new URL('/callback?code=second&state=s', server.redirectUri));
       assert.equal(second.status, 400);
       assert.equal(cb.params.get('code'), 'first');
-      cb.respond(renderPage(templates.success, 200, { title: 'Signed in', message: 'ok' }));
+      cb.respond(renderPage(mediaTemplates.success, 200, { title: 'Signed in', message: 'ok' }));
       assert.equal((await first).status, 200);
     } finally {
       await server.close();
@@ -913,7 +817,7 @@ describe('loopback redirect server under attack', () => {
     const session = await h.manager.createSession([], browser);
     assert.deepEqual(forged, [400, 400, 400]);
     assert.equal(session.accountId, 'victim');
-    const page = await browser.page();
+    const page = await browser.result();
     assert.equal(page.status, 200);
     assertSafePage(page.headers, page.body);
   });
@@ -933,7 +837,7 @@ describe('loopback redirect server under attack', () => {
     });
     await h.manager.createSession([], browser);
     assert.equal(replayDuring, 400, 'the replay during the exchange got 400');
-    assert.equal((await browser.page()).status, 200);
+    assert.equal((await browser.result()).status, 200);
     await assert.rejects(fetch(callbackUrl!), TypeError, 'after the sign-in the port is closed');
     assert.equal(idp.count('/token'), tokenCalls + 1, 'the code was exchanged once');
     assert.equal((await h.manager.getSessionsWithoutRefresh()).length, 1);
@@ -946,7 +850,7 @@ describe('loopback redirect server under attack', () => {
     const browser = redirectBrowser();
     const err = await assertSignInRejected(idp, h, browser, 'idp', /denied at the identity provider/);
     assert.equal(err.oauthError, 'access_denied');
-    const page = await browser.page();
+    const page = await browser.result();
     assert.ok(page.body.includes('&lt;script&gt;alert(document.cookie)&lt;/script&gt;'), 'the description is shown escaped');
     assert.doesNotMatch(page.body, /<img/);
     assertSafePage(page.headers, page.body);
@@ -955,13 +859,13 @@ describe('loopback redirect server under attack', () => {
   it('full flow: the success and failure pages carry CSP without script, no-store and no-referrer', async () => {
     const ok = redirectBrowser();
     await harness(idp).manager.createSession([], ok);
-    const success = await ok.page();
+    const success = await ok.result();
     assert.equal(success.status, 200);
     assertSafePage(success.headers, success.body);
     idp.tokenAnswers.push({ idToken: { signature: 'tampered' } });
     const bad = redirectBrowser();
     await rejection(harness(idp).manager.createSession([], bad), 'protocol', /signature/);
-    const failure = await bad.page();
+    const failure = await bad.result();
     assert.equal(failure.status, 400);
     assertSafePage(failure.headers, failure.body);
   });

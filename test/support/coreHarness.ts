@@ -137,13 +137,24 @@ export function portIsClosed(port: number, host = '127.0.0.1'): Promise<boolean>
 
 /**
  * The server a describe block shares (an IdP, a proxy): `start` runs before its first test and
- * hands the server to `keep`; it is closed after the last.
+ * hands the server to `keep`; `afterEachTest` runs after each test; the server is closed after the last.
  */
-export function sharedServer<T extends { close(): unknown }>(start: () => Promise<T>, keep: (server: T) => void): void {
+export function sharedServer<T extends { close(): unknown }>(start: () => Promise<T>, keep: (server: T) => void, afterEachTest?: (server: T) => void): void {
   let server: T | undefined;
   before(async () => {
     server = await start();
     keep(server);
   });
   after(() => server?.close());
+  if (afterEachTest) afterEach(() => server && afterEachTest(server));
+}
+
+/** Runs `test` with what `open` started (an IdP, a server), closing it after, pass or fail. */
+export async function withOpen<T extends { close(): unknown }>(open: () => Promise<T>, test: (server: T) => Promise<void>): Promise<void> {
+  const server = await open();
+  try {
+    await test(server);
+  } finally {
+    await server.close();
+  }
 }

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { DeviceCodeFlow, type DeviceCodeInfo } from '../../src/core/flows/deviceCode';
 import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { sleep } from '../../src/core/timers';
-import { coreHarness, idpConfig, signInWith } from '../support/coreHarness';
+import { coreHarness, idpConfig, sharedServer, signInWith } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin } from '../support/loginRobot';
 import { rejection } from '../support/rejection';
@@ -49,10 +49,7 @@ function signIn(manager: SessionManager, signal = new AbortController().signal, 
 
 describe('device code flow against oidc-provider', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ deviceFlow: true }), (started) => (idp = started));
   afterEach(() => {
     idp.injectTokenErrors.length = 0;
     idp.dropTokenRequests = 0;

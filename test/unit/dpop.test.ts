@@ -17,7 +17,7 @@ import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { type StoredSession } from '../../src/core/sessions/sessions';
 import { sleep } from '../../src/core/timers';
 import { createDPoPProof, type DPoPProofRequest } from '../../src/vscode/api';
-import { coreHarness, idpConfig, robotBrowser, type CoreHarness } from '../support/coreHarness';
+import { coreHarness, idpConfig, robotBrowser, sharedServer, type CoreHarness } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin } from '../support/loginRobot';
@@ -120,10 +120,7 @@ describe('DPoP settings', () => {
 
 describe('DPoP against oidc-provider', function () {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp();
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp(), (started) => (idp = started));
 
   it('binds the access token to the stored key (introspection cnf.jkt is its thumbprint); a Bearer use is refused', async () => {
     const h = harness(idp);
@@ -252,10 +249,7 @@ describe('DPoP against oidc-provider', function () {
 
 describe('DPoP and the stored token type', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ dpop: {} });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ dpop: {} }), (started) => (idp = started));
 
   it('a session records its token type, and a DPoP session keeps refreshing with proofs after dpop is switched off', async () => {
     const on = harness(idp);
@@ -299,10 +293,7 @@ describe('DPoP and the stored token type', () => {
 
 describe('DPoP nonces (use_dpop_nonce)', function () {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ dpop: { requireNonce: true }, deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ dpop: { requireNonce: true }, deviceFlow: true }), (started) => (idp = started));
 
   it('retries the code exchange once with the nonce the IdP sent, then the refresh after a restart', async () => {
     const h = harness(idp);
@@ -370,10 +361,7 @@ describe('DPoP token_type checks', () => {
 
   describe('with a hostile IdP', () => {
     let idp: HostileIdp;
-    before(async () => {
-      idp = await startHostileIdp();
-    });
-    after(() => idp.close());
+    sharedServer(() => startHostileIdp(), (started) => (idp = started));
 
     it('refuses a DPoP token_type when this provider does not use DPoP', async () => {
       const h = harness(idp, { dpop: false });

@@ -1,7 +1,5 @@
 /** The flow chooser, the fallback between flows, and the URI-handler flow against oidc-provider. */
 import * as assert from 'node:assert/strict';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { OidcError } from '../../src/core/errors';
 import { ChosenFlow, chooseFlows, type FallbackNotice } from '../../src/core/flows/choose';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
@@ -9,7 +7,9 @@ import type { FlowId, SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
 import { sleep } from '../../src/core/timers';
-import { coreHarness, idpConfig, signInWith } from '../support/coreHarness';
+import { coreHarness, idpConfig, sharedServer, signInWith, withOpen } from '../support/coreHarness';
+import { takenPort } from '../support/ports';
+import { rejection } from '../support/rejection';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
 
@@ -37,10 +37,7 @@ describe('flow chooser', () => {
 
 describe('flows against oidc-provider', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ deviceFlow: true }), (started) => (idp = started));
 
   const manager = (flow: SignInFlow) => coreHarness(idpConfig(idp, { scopes: ['openid', 'email'], flow: 'auto' }), { flow }).manager;
 
@@ -92,25 +89,22 @@ describe('flows against oidc-provider', () => {
     assert.equal(registry.deliver('state=s1&code=x'), false);
   });
 
-  it('auto falls back to the next flow when the loopback port is taken, and says why', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as AddressInfo).port;
-    const notices: FallbackNotice[] = [];
-    const tried: FlowId[] = [];
-    const { flow: uriFlow, openBrowser } = uriHandlerSetup();
-    const chosen = new ChosenFlow(
-      'auto',
-      desktop,
-      (id) => {
-        tried.push(id);
-        if (id === 'loopback') return new LoopbackFlow(port);
-        if (id === 'uriHandler') return uriFlow;
-        throw new Error('not reached');
-      },
-      (n) => notices.push(n),
-    );
-    try {
+  it('auto falls back to the next flow when the loopback port is taken, and says why', () =>
+    withOpen(takenPort, async ({ port }) => {
+      const notices: FallbackNotice[] = [];
+      const tried: FlowId[] = [];
+      const { flow: uriFlow, openBrowser } = uriHandlerSetup();
+      const chosen = new ChosenFlow(
+        'auto',
+        desktop,
+        (id) => {
+          tried.push(id);
+          if (id === 'loopback') return new LoopbackFlow(port);
+          if (id === 'uriHandler') return uriFlow;
+          throw new Error('not reached');
+        },
+        (n) => notices.push(n),
+      );
       const session = await manager(chosen).createSession(['openid'], signInWith(openBrowser));
       assert.equal(session.accountLabel, 'alice@example.test');
       assert.deepEqual(tried, ['loopback', 'uriHandler']);
@@ -118,10 +112,7 @@ describe('flows against oidc-provider', () => {
       assert.equal(notices[0]!.from, 'loopback');
       assert.equal(notices[0]!.to, 'uriHandler');
       assert.match(notices[0]!.reason, new RegExp(String(port)));
-    } finally {
-      blocker.close();
-    }
-  });
+    }));
 
   it('auto falls back to the device code when the browser cannot be opened', async () => {
     const notices: FallbackNotice[] = [];
@@ -184,18 +175,9 @@ describe('flows against oidc-provider', () => {
     assert.match(notices[0]!.reason, /refused the redirect URI vscode:\/\/oidc-auth\.oidc-auth\/callback/);
   }
 
-  it('an explicit flow does not fall back: a taken port is an error', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as AddressInfo).port;
-    const chosen = new ChosenFlow('loopback', desktop, () => new LoopbackFlow(port), () => assert.fail('no fallback'));
-    try {
-      await assert.rejects(
-        manager(chosen).createSession(['openid'], signInWith(async () => undefined)),
-        (e: unknown) => e instanceof OidcError && e.kind === 'port',
-      );
-    } finally {
-      blocker.close();
-    }
-  });
+  it('an explicit flow does not fall back: a taken port is an error', () =>
+    withOpen(takenPort, async ({ port }) => {
+      const chosen = new ChosenFlow('loopback', desktop, () => new LoopbackFlow(port), () => assert.fail('no fallback'));
+      await rejection(manager(chosen).createSession(['openid'], signInWith(async () => undefined)), 'port');
+    }));
 });

@@ -21,7 +21,7 @@ import { refreshSession, revokeToken } from '../../src/core/protocol/refresh';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
-import { coreHarness, idpConfig, mediaTemplates, portIsClosed, type CoreHarness, type HarnessOptions } from '../support/coreHarness';
+import { coreHarness, idpConfig, mediaTemplates, portIsClosed, sharedServer, withOpen, type CoreHarness, type HarnessOptions } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
 import { get, redirectBrowser } from '../support/redirectBrowser';
 import { rejection } from '../support/rejection';
@@ -35,6 +35,17 @@ function harness(idp: HostileIdp, options: HarnessOptions = {}): CoreHarness {
   const h = coreHarness(idpConfig(idp), options);
   managers.push(h.manager);
   return h;
+}
+
+/**
+ * The hostile IdP the calling describe block shares: after each test its scripts are dropped and
+ * the managers the test made are disposed.
+ */
+function hostileIdpPerSuite(keep: (idp: HostileIdp) => void, options: { par?: boolean } = {}): void {
+  sharedServer(() => startHostileIdp(options), keep, (idp) => {
+    idp.clearScripts();
+    for (const m of managers.splice(0)) m.dispose();
+  });
 }
 
 function assertNoSecrets(idp: HostileIdp, texts: string[], where: string): void {
@@ -113,19 +124,7 @@ async function recorder(host = '127.0.0.1'): Promise<{ url: string; hits: string
 describe('hostile IdP: attacks on the sign-in', function () {
   let idp: HostileIdp;
   const now = () => Math.floor(Date.now() / 1000);
-
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.metadata = {};
-    idp.rawDiscovery = undefined;
-    idp.tokenAnswers.length = 0;
-    idp.authorizationScripts.length = 0;
-    idp.revocationAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   it('control: an honest answer from the same IdP signs in (PKCE verified, no secret logged)', async () => {
     const h = harness(idp);
@@ -447,10 +446,6 @@ describe('hostile IdP: attacks on the sign-in', function () {
   });
 
   describe('device code: the verification page the person is sent to', () => {
-    afterEach(() => {
-      idp.deviceAnswer = {};
-    });
-
     /** A device-code sign-in whose presenter records what it was asked to show, then cancels. */
     function deviceSignIn() {
       const shown: { verificationUri: string; verificationUriComplete?: string }[] = [];
@@ -513,14 +508,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
 
 describe('hostile IdP with pushed authorization requests (PAR)', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp({ par: true });
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started), { par: true });
 
   it('an ID token with a bad signature is rejected on the PAR path too', async () => {
     idp.tokenAnswers.push({ idToken: { signature: 'tampered' } });
@@ -550,14 +538,7 @@ describe('hostile IdP with pushed authorization requests (PAR)', () => {
 
 describe('hostile IdP: refresh and key rotation', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   it('a refreshed ID token about another account (sub) is refused and the session keeps its tokens', async () => {
     const store = new MemorySecretStore();
@@ -674,15 +655,7 @@ describe('hostile IdP: refresh and key rotation', () => {
 
 describe('loopback redirect server under attack', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    idp.authorizationScripts.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   const pages = {
     invalidState: () => renderPage(mediaTemplates.failure, 400, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.invalidRequestMessage }),
@@ -710,23 +683,18 @@ describe('loopback redirect server under attack', () => {
     });
   }
 
-  it('binds 127.0.0.1 only', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('binds 127.0.0.1 only', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       assert.equal(new URL(server.redirectUri).hostname, '127.0.0.1');
       assert.equal(await portIsClosed(server.port, '127.0.0.1'), false, 'reachable on 127.0.0.1');
       assert.ok(await portIsClosed(server.port, '127.0.0.2'), 'not on another loopback address (no wildcard bind)');
       assert.ok(await portIsClosed(server.port, '::1'), 'not on IPv6 (no dual-stack wildcard bind)');
       const external = offMachineHost();
       assert.ok(await portIsClosed(server.port, external), `not on ${external}`);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('answers 404 to other paths and 405 to other methods, with safe headers', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('answers 404 to other paths and 405 to other methods, with safe headers', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const base = `http://127.0.0.1:${server.port}`;
       for (const p of ['/', '/favicon.ico', '/callback/', '/CALLBACK', '/callback%2F..%2Fx']) {
         const res = await get(new URL(p, base));
@@ -738,14 +706,10 @@ describe('loopback redirect server under attack', () => {
         assert.equal(res.status, 405, method);
         assert.equal(res.headers.get('allow'), 'GET');
       }
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('a callback with a wrong or missing state gets 400 and does not end the wait', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('a callback with a wrong or missing state gets 400 and does not end the wait', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('the-real-state', new AbortController().signal, 10_000);
       let settled = false;
       void waiting.then(() => (settled = true), () => (settled = true));
@@ -761,14 +725,10 @@ describe('loopback redirect server under attack', () => {
       assert.equal(cb.params.get('code'), 'good');
       cb.respond(pages.notFound());
       await real;
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('a second callback with the valid state is not accepted', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('a second callback with the valid state is not accepted', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('s', new AbortController().signal, 10_000);
       const first = get(new URL('/callback?code=first&state=s', server.redirectUri));
       const cb: ReceivedCallback = await waiting;
@@ -777,14 +737,10 @@ describe('loopback redirect server under attack', () => {
       assert.equal(cb.params.get('code'), 'first');
       cb.respond(renderPage(mediaTemplates.success, 200, { title: 'Signed in', message: 'ok' }));
       assert.equal((await first).status, 200);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('oversized requests (a huge URL, huge headers) are refused without crashing, and the sign-in still completes', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('oversized requests (a huge URL, huge headers) are refused without crashing, and the sign-in still completes', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('s', new AbortController().signal, 10_000);
       const hugeUrl = await rawRequest(server.port, `GET /callback?state=s&code=${'a'.repeat(200 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       assert.match(hugeUrl, /^HTTP\/1\.1 431|^closed|^error/, hugeUrl);
@@ -800,10 +756,7 @@ describe('loopback redirect server under attack', () => {
       assert.equal(cb.params.get('code'), 'good', 'the oversized requests with the right state were not taken');
       cb.respond(pages.notFound());
       await real;
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
   it('full flow: forged callbacks (wrong, missing state) get 400 and the real sign-in completes', async () => {
     const h = harness(idp);

@@ -6,9 +6,10 @@ import type { ProviderConfig } from '../../src/core/config';
 import { discover } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { coreHarness, idpConfig, portIsClosed, robotBrowser, type CoreHarness } from '../support/coreHarness';
+import { coreHarness, idpConfig, portIsClosed, robotBrowser, sharedServer, withOpen, type CoreHarness } from '../support/coreHarness';
 import { completeLogin } from '../support/loginRobot';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
+import { freePort, takenPort } from '../support/ports';
 import { rejection } from '../support/rejection';
 
 /** A manager for `idp`'s test client; `overrides` change the provider, `refreshSkewMs` makes tokens due early. */
@@ -24,23 +25,13 @@ async function signedInThenLate(idp: TestIdp, skewMs = 2 * 3600_000) {
 }
 
 /** Runs `test` against an IdP of its own (without PAR unless `options` say), closed after. */
-async function withOwnIdp(test: (idp: TestIdp) => Promise<void>, options: TestIdpOptions = { par: false }): Promise<void> {
-  const idp = await startTestIdp(options);
-  try {
-    await test(idp);
-  } finally {
-    await idp.close();
-  }
-}
+const withOwnIdp = (test: (idp: TestIdp) => Promise<void>, options: TestIdpOptions = { par: false }) => withOpen(() => startTestIdp(options), test);
 
 describe('sign-in with the loopback flow against oidc-provider', function () {
   let idp: TestIdp;
-  before(async () => {
-    // Without PAR the parameters travel in the browser's URL, where these tests can read and
-    // tamper with them; PAR has a test of its own below.
-    idp = await startTestIdp({ par: false });
-  });
-  after(() => idp.close());
+  // Without PAR the parameters travel in the browser's URL, where these tests can read and
+  // tamper with them; PAR has a test of its own below.
+  sharedServer(() => startTestIdp({ par: false }), (started) => (idp = started));
 
   it('exchanges the code, labels the account from the ID token and stores the session', async () => {
     const h = harness(idp);
@@ -210,23 +201,14 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
     await rejection(h.manager.createSession(['openid'], browser), 'timeout', /timed out/);
   });
 
-  it('fails clearly when a fixed loopback port is taken', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as net.AddressInfo).port;
-    try {
+  it('fails clearly when a fixed loopback port is taken', () =>
+    withOpen(takenPort, async ({ port }) => {
       const h = harness(idp, { loopbackPort: port });
       await rejection(h.manager.createSession(['openid'], robotBrowser()), 'port', new RegExp(String(port)));
-    } finally {
-      blocker.close();
-    }
-  });
+    }));
 
   it('uses a fixed loopback port when configured', async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freePort();
     const h = harness(idp, { loopbackPort: port });
     const browser = robotBrowser();
     await h.manager.createSession(['openid'], browser);
@@ -407,10 +389,7 @@ describe('account claims and discovery', () => {
   });
 
   it('says clearly when the issuer cannot be reached', async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freePort();
     await rejection(discover(new URL(`http://127.0.0.1:${port}`), {}, silentLogger), 'network', /Could not reach/);
   });
 });

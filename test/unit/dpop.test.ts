@@ -3,6 +3,10 @@
  * proofs on code exchange, device polling and refresh, nonce errors retried once, the key kept
  * across restarts and replaced when unreadable, token_type checked both ways, and the proofs
  * other extensions get verified independently (node:crypto) and by the IdP's UserInfo endpoint.
+ *
+ * Over 300 lines: the independent checks (thumbprint, proof decoding and verification) serve
+ * every part (binding, refresh, nonce, key storage, token_type), and test/SECURITY.md's DPoP
+ * rows point here.
  */
 import * as assert from 'node:assert/strict';
 import { createHash, createPublicKey, verify, type JsonWebKey as NodeJwk } from 'node:crypto';

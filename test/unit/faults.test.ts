@@ -4,6 +4,9 @@
  * before and in the middle of an answer, stalls past the request timeout, 500/502/503 with and
  * without Retry-After, and HTML where JSON belongs, during discovery, the code exchange,
  * refresh, device polling and revocation. test/SECURITY.md lists what each test shows.
+ *
+ * Over 300 lines: it is one matrix (every fault in every phase) over one proxy and one IdP;
+ * the phases share the fault list and the proxy's set-up, which a split would repeat.
  */
 import * as assert from 'node:assert/strict';
 import { exchangeCallback, makeClient, prepareAuthorization } from '../../src/core/protocol/authorizationCode';

@@ -3,6 +3,10 @@
  * (test/support/hostileIdp.ts). Every rejected attack must end with a clear OidcError, no session
  * stored, no session event, the loopback port closed, and no token or code in a log line, an
  * error message or the browser page. test/SECURITY.md lists what each test shows.
+ *
+ * Over 300 lines: it is the catalogue of attacks test/SECURITY.md indexes by this file and its
+ * describe blocks (sign-in, PAR, refresh and key rotation, the loopback server), each attack a
+ * short test ending in the same assertSignInRejected(); splitting it would split that index.
  */
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';

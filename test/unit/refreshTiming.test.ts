@@ -6,6 +6,9 @@
  * path (5xx, 408, 429, connection refused) keep it, hand out no expired token and recover.
  * Against oidc-provider in its strict (as shipped) and lenient profiles, and the hostile IdP for
  * answers oidc-provider never gives. Counts have generous bounds; nothing asserts a duration.
+ *
+ * Over 300 lines: the timing tests and the refresh-answer tests share the rig, the callers
+ * loop and the profiles of oidc-provider; they are one concern, when a token gets renewed.
  */
 import * as assert from 'node:assert/strict';
 import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentials';

@@ -1,4 +1,10 @@
-/** The core's sign-in, refresh and sign-out against a real oidc-provider on 127.0.0.1. */
+/**
+ * The core's sign-in, refresh and sign-out against a real oidc-provider on 127.0.0.1.
+ *
+ * Over 300 lines: one test per behaviour of a session's life (sign-in, the port, refresh faults,
+ * PAR, account claims), all on the same harness (test/support/coreHarness.ts); apart, each part
+ * would be a few tests with the same set-up again.
+ */
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';

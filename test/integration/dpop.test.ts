@@ -7,9 +7,8 @@
  */
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { startTestIdp, type TestIdp } from '../support/idp';
-import { trackIssuedTokens } from '../support/tokenLedger';
-import * as browser from '../support/vscode/browserControl';
+import type { TestIdp } from '../support/idp';
+import { accountLabels, endSuite, readySuite, signInAs, updateSettings } from '../support/vscodeSuite';
 
 interface Exports {
   createDPoPProof(session: vscode.AuthenticationSession, request: { method: string; url: string }): Promise<string>;
@@ -18,32 +17,18 @@ interface Exports {
 describe('DPoP (oidcAuth.dpop) in a real VS Code', function () {
   this.timeout(90_000);
   let idp: TestIdp;
-  const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    browser.requireBrowserControl();
-    await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
-    idp = await startTestIdp();
-    trackIssuedTokens(idp);
-    const settings = { issuer: idp.issuer, clientId: idp.clientId, flow: 'loopback', dpop: true };
-    for (const [key, value] of Object.entries(settings)) await config().update(key, value, vscode.ConfigurationTarget.Global);
+    idp = await readySuite();
+    await updateSettings({ issuer: idp.issuer, clientId: idp.clientId, flow: 'loopback', dpop: true });
   });
 
-  after(async () => {
-    if (!idp) return;
-    await vscode.commands.executeCommand('oidcAuth.signOut', { issuer: idp.issuer }); // sessions of other suites' IdPs stay stored
-    for (const key of ['dpop', 'flow', 'clientId', 'issuer']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
-    await idp.close();
-  });
+  after(() => endSuite(idp, ['dpop', 'flow', 'clientId', 'issuer']));
 
   it('signs in with a DPoP-bound token and exports createDPoPProof only for sessions the caller holds', async () => {
-    await browser.reset();
-    await browser.clearCookies();
-    await browser.setPlan({ action: 'login', login: 'alice' });
     const before = idp.issued.length;
-    await vscode.commands.executeCommand('oidcAuth.signIn');
-    const accounts = await vscode.authentication.getAccounts('oidc');
-    assert.deepEqual(accounts.map((a) => a.label), ['alice@example.test']);
+    await signInAs('alice');
+    assert.deepEqual(await accountLabels(), ['alice@example.test']);
     const issued = idp.issued.slice(before);
     assert.equal(issued.length, 1);
     const info = await idp.introspect(issued[0]!.accessToken);

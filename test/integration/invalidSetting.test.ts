@@ -5,21 +5,16 @@
  */
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { startTestIdp, type TestIdp } from '../support/idp';
-import { trackIssuedTokens } from '../support/tokenLedger';
-import * as browser from '../support/vscode/browserControl';
+import type { TestIdp } from '../support/idp';
 import { configureLoopbackIssuer } from '../support/vscode/testSettings';
+import { accountLabels, oidcSettings, readySuite, signInAs } from '../support/vscodeSuite';
 
 describe('a briefly invalid issuer setting in a real VS Code', function () {
   this.timeout(90_000);
   let idp: TestIdp;
-  const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    browser.requireBrowserControl();
-    await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
-    idp = await startTestIdp();
-    trackIssuedTokens(idp);
+    idp = await readySuite();
     await configureLoopbackIssuer(idp.issuer);
   });
 
@@ -31,12 +26,8 @@ describe('a briefly invalid issuer setting in a real VS Code', function () {
   });
 
   it('http://127.0.0.1: only shows "not configured": the session stays, unrevoked, and is served again when the value is complete', async () => {
-    await browser.reset();
-    await browser.clearCookies();
-    await browser.setPlan({ action: 'login', login: 'alice' });
-    await vscode.commands.executeCommand('oidcAuth.signIn');
-    const accounts = async () => (await vscode.authentication.getAccounts('oidc')).map((a) => a.label);
-    assert.deepEqual(await accounts(), ['alice@example.test']);
+    await signInAs('alice');
+    assert.deepEqual(await accountLabels(), ['alice@example.test']);
     const issued = idp.issued.at(-1)!;
     const revocations = idp.revocations;
     let events = 0;
@@ -45,15 +36,15 @@ describe('a briefly invalid issuer setting in a real VS Code', function () {
     });
     try {
       for (const partial of ['http://127.0.0.1:', 'http:/', 'http://127.0.0.1:']) {
-        await config().update('issuer', partial, vscode.ConfigurationTarget.Global);
+        await oidcSettings().update('issuer', partial, vscode.ConfigurationTarget.Global);
         await vscode.commands.executeCommand('oidcAuth.showStatus');
         const status = vscode.window.activeTextEditor?.document.getText() ?? '';
         await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
         assert.match(status, /Not configured: /, `status while the issuer is ${partial}`);
-        assert.deepEqual(await accounts(), ['alice@example.test'], `the session stays while the issuer is ${partial}`);
+        assert.deepEqual(await accountLabels(), ['alice@example.test'], `the session stays while the issuer is ${partial}`);
       }
-      await config().update('issuer', idp.issuer, vscode.ConfigurationTarget.Global);
-      assert.deepEqual(await accounts(), ['alice@example.test']);
+      await oidcSettings().update('issuer', idp.issuer, vscode.ConfigurationTarget.Global);
+      assert.deepEqual(await accountLabels(), ['alice@example.test']);
       await vscode.commands.executeCommand('oidcAuth.showStatus');
       const status = vscode.window.activeTextEditor?.document.getText() ?? '';
       await vscode.commands.executeCommand('workbench.action.closeActiveEditor');

@@ -1,37 +1,25 @@
 /** No client ID set: the extension registers a client (RFC 7591) once, then reuses it. */
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { startTestIdp, type TestIdp } from '../support/idp';
-import { trackIssuedTokens } from '../support/tokenLedger';
+import type { TestIdp } from '../support/idp';
 import * as browser from '../support/vscode/browserControl';
+import { accountLabels, endSuite, readySuite, signInAs, updateSettings } from '../support/vscodeSuite';
 
 describe('dynamic client registration in a real VS Code', function () {
   this.timeout(90_000);
   let idp: TestIdp;
-  const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
   before(async function () {
-    browser.requireBrowserControl();
-    await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
-    idp = await startTestIdp({ registration: true });
-    trackIssuedTokens(idp);
-    await config().update('issuer', idp.issuer, vscode.ConfigurationTarget.Global);
-    await config().update('clientId', undefined, vscode.ConfigurationTarget.Global);
-    await config().update('flow', 'loopback', vscode.ConfigurationTarget.Global);
+    idp = await readySuite({ registration: true });
+    await updateSettings({ issuer: idp.issuer, clientId: undefined, flow: 'loopback' });
   });
 
-  after(async () => {
-    if (!idp) return;
-    for (const key of ['issuer', 'clientId', 'flow']) await config().update(key, undefined, vscode.ConfigurationTarget.Global);
-    await idp.close();
-  });
+  // The test signs out itself.
+  after(() => endSuite(idp, ['issuer', 'clientId', 'flow'], false));
 
   it('registers a client at the first sign-in and reuses it for the next', async () => {
-    await browser.reset();
-    await browser.clearCookies();
-    await browser.setPlan({ action: 'login', login: 'erin' });
-    await vscode.commands.executeCommand('oidcAuth.signIn');
-    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['erin@example.test']);
+    await signInAs('erin');
+    assert.deepEqual(await accountLabels(), ['erin@example.test']);
     const registrations = () => idp.requests.filter((r) => r.path === '/reg').length;
     assert.equal(registrations(), 1);
     const clientId = idp.requests.find((r) => r.path === '/token')?.params.client_id;

@@ -11,8 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { startTestIdp, type TestIdp } from '../support/idp';
-import { issuedTokenValues, trackIssuedTokens } from '../support/tokenLedger';
-import * as browser from '../support/vscode/browserControl';
+import { issuedTokenValues } from '../support/tokenLedger';
+import { accountLabels, readySuite, signInAs } from '../support/vscodeSuite';
 
 const config = () => vscode.workspace.getConfiguration('oidcAuth');
 
@@ -48,10 +48,7 @@ describe('oidc-token in the integrated terminal of a real VS Code', function () 
   let idp: TestIdp;
 
   before(async function () {
-    browser.requireBrowserControl();
-    await vscode.extensions.getExtension('oidc-auth.oidc-auth')!.activate();
-    idp = await startTestIdp();
-    trackIssuedTokens(idp);
+    idp = await readySuite();
     await configure(idp);
   });
 
@@ -95,11 +92,8 @@ describe('oidc-token in the integrated terminal of a real VS Code', function () 
   });
 
   it('signed in, the consent dialog refused (as VS Code does in tests): exit 6, a message, no token', async () => {
-    await browser.reset();
-    await browser.clearCookies();
-    await browser.setPlan({ action: 'login', login: 'alice' });
-    await vscode.commands.executeCommand('oidcAuth.signIn');
-    assert.deepEqual((await vscode.authentication.getAccounts('oidc')).map((a) => a.label), ['alice@example.test']);
+    await signInAs('alice');
+    assert.deepEqual(await accountLabels(), ['alice@example.test']);
     const r = await inTerminal('oidc-token --format exec-credential');
     assert.equal(r.code, 6, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, /^oidc-token: Command-line tools may not use the OpenID Connect session of alice@example\.test/);

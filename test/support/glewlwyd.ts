@@ -446,35 +446,50 @@ function continueUrl(loginPage: URL): URL {
  */
 export async function completeGlewlwydLogin(authorizationUrl: URL | string, options: { follow?: boolean } = {}): Promise<GlewlwydLoginResult> {
   const auth = new URL(authorizationUrl);
-  const person = new GlewlwydSession(auth.origin);
-  let url = auth;
+  return walkAsPerson<GlewlwydLoginResult>(auth, 'glewlwyd login robot', async (next) => {
+    if (next.origin !== auth.origin) {
+      if (options.follow === false) return { done: { callbackUrl: next } };
+      const cb = await fetch(next, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      return { done: { callbackUrl: next, status: cb.status, body: await cb.text() } };
+    }
+    return /login\.html$/.test(next.pathname) ? 'login' : 'follow';
+  });
+}
+
+/** What a robot does with where Glewlwyd redirects it: stop with a result, go there, or log in and consent there. */
+type Hop<T> = { done: T } | 'follow' | 'login';
+
+/**
+ * Follows Glewlwyd's redirects from `start` as a person would; `hop` decides at each one. At the
+ * login page the person logs in and consents to the scopes the client asked for (once: a second
+ * visit fails). Fails with what Glewlwyd answered when an answer is no redirect.
+ */
+async function walkAsPerson<T>(start: URL, robot: string, hop: (next: URL) => Promise<Hop<T>>): Promise<T> {
+  const person = new GlewlwydSession(start.origin);
+  let url = start;
   let loggedIn = false;
-  for (let hop = 0; hop < 6; hop++) {
+  for (let hops = 0; hops < 6; hops++) {
     const res = await person.call('GET', url.href);
     const location = res.headers.get('location');
     const text = await res.text();
     if (res.status < 300 || res.status > 399 || !location) {
-      throw new Error(`glewlwyd login robot: ${res.status} without a redirect from ${url.pathname}: ${text.slice(0, 200)}`);
+      throw new Error(`${robot}: ${res.status} without a redirect from ${url.pathname}: ${text.slice(0, 200)}`);
     }
     const next = new URL(location, url);
-    if (next.origin !== auth.origin) {
-      if (options.follow === false) return { callbackUrl: next };
-      const cb = await fetch(next, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
-      return { callbackUrl: next, status: cb.status, body: await cb.text() };
-    }
-    if (!/login\.html$/.test(next.pathname)) {
+    const step = await hop(next);
+    if (typeof step === 'object') return step.done;
+    if (step === 'follow') {
       url = next;
       continue;
     }
-    if (loggedIn) throw new Error(`glewlwyd login robot: sent to the login page again (${decodeURIComponent(next.search)})`);
-    // The login page: the password, then the consent for the scopes the client asked for.
+    if (loggedIn) throw new Error(`${robot}: sent to the login page again (${decodeURIComponent(next.search)})`);
     await person.login(GLEWLWYD_USER.username, GLEWLWYD_USER.password);
     const clientId = next.searchParams.get('client_id') ?? '';
     await person.ok('PUT', `/api/auth/grant/${encodeURIComponent(clientId)}`, { scope: next.searchParams.get('scope') ?? '' });
     loggedIn = true;
     url = continueUrl(next);
   }
-  throw new Error('glewlwyd login robot: too many redirects');
+  throw new Error(`${robot}: too many redirects`);
 }
 
 /**
@@ -485,23 +500,10 @@ export async function completeGlewlwydLogin(authorizationUrl: URL | string, opti
 export async function completeGlewlwydDeviceLogin(verificationUrl: string, userCode?: string): Promise<void> {
   const start = new URL(verificationUrl);
   if (userCode && !start.searchParams.has('code')) start.searchParams.set('code', userCode);
-  const person = new GlewlwydSession(start.origin);
-  let url = start;
-  let loggedIn = false;
-  for (let hop = 0; hop < 6; hop++) {
-    const res = await person.call('GET', url.href);
-    const location = res.headers.get('location');
-    await res.body?.cancel();
-    if (res.status < 300 || res.status > 399 || !location) throw new Error(`glewlwyd device robot: ${res.status} from ${url.pathname}`);
-    const next = new URL(location, url);
+  await walkAsPerson<void>(start, 'glewlwyd device robot', async (next) => {
     const prompt = next.searchParams.get('prompt');
-    if (prompt === 'deviceComplete') return;
+    if (prompt === 'deviceComplete') return { done: undefined };
     if (prompt) throw new Error(`glewlwyd device robot: Glewlwyd answered prompt=${prompt}`);
-    if (loggedIn) throw new Error(`glewlwyd device robot: sent to the login page again (${decodeURIComponent(next.search)})`);
-    await person.login(GLEWLWYD_USER.username, GLEWLWYD_USER.password);
-    await person.ok('PUT', `/api/auth/grant/${encodeURIComponent(next.searchParams.get('client_id') ?? '')}`, { scope: next.searchParams.get('scope') ?? '' });
-    loggedIn = true;
-    url = continueUrl(next);
-  }
-  throw new Error('glewlwyd device robot: too many redirects');
+    return 'login';
+  });
 }

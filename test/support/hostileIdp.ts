@@ -10,6 +10,9 @@
  *
  * There is no login page: `/auth` redirects straight to the given redirect_uri with `code`,
  * `state` and `iss`, so a "browser" only has to follow one redirect.
+ *
+ * It is over 300 lines because it is one server: every endpoint reads the same scripts and signs
+ * with the same keys, and splitting the endpoints would spread that state over several files.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import * as http from 'node:http';
@@ -106,6 +109,8 @@ export interface HostileIdp {
   readonly pkceResults: boolean[];
   /** How many requests went to `path`. */
   count(path: string): number;
+  /** Drops every script and override above (what a test's clean-up calls); requests and secrets stay. */
+  clearScripts(): void;
   /** A new signing key; `publish` adds it to the JWKS (the old keys stay published). */
   rotateKey(options: { publish: boolean }): string;
   /** Builds an ID token as the token endpoint would (for tests that call the core directly). */
@@ -233,6 +238,12 @@ export async function startHostileIdp(options: { par?: boolean } = {}): Promise<
     secrets,
     pkceResults: [],
     count: (path) => requests.filter((r) => r.path === path).length,
+    clearScripts() {
+      idp.metadata = {};
+      idp.rawDiscovery = undefined;
+      idp.deviceAnswer = {};
+      for (const scripts of [idp.authorizationScripts, idp.tokenAnswers, idp.revocationAnswers]) scripts.length = 0;
+    },
     rotateKey({ publish }) {
       signing = newKey();
       if (publish) published.push(signing);

@@ -4,17 +4,62 @@
  * the redirect URI (the extension's loopback server). For plain-Node core tests; the real-VS Code
  * suites use a real browser instead.
  */
-/** A browser's cookie jar, simplified: one origin, paths ignored. */
-function keepCookies(jar: Map<string, string>, res: Response): void {
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(';');
-    const eq = pair!.indexOf('=');
-    jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-  }
-}
+/**
+ * A browser without JavaScript: one request at a time (a GET, or a form's POST), redirects
+ * followed hop by hop, and a cookie jar (one origin, paths ignored).
+ */
+class FormBrowser {
+  private readonly jar = new Map<string, string>();
+  private method: 'GET' | 'POST' = 'GET';
+  private body: string | undefined;
+  url: URL;
 
-function cookieHeader(jar: Map<string, string>): Record<string, string> {
-  return jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {};
+  constructor(start: URL | string) {
+    this.url = new URL(start);
+  }
+
+  /** Sends the next request, with the jar's cookies unless `cookies` is false, and reads the answer. */
+  async load(cookies = true): Promise<{ res: Response; text: string }> {
+    const res = await fetch(this.url, {
+      method: this.method,
+      redirect: 'manual',
+      headers: {
+        ...(cookies && this.jar.size ? { cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+        ...(this.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      ...(this.body ? { body: this.body } : {}),
+    });
+    if (cookies) {
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const eq = pair!.indexOf('=');
+        this.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+      }
+    }
+    return { res, text: await res.text() };
+  }
+
+  /** Makes the next request a GET of `url`. */
+  go(url: URL): void {
+    this.url = url;
+    this.method = 'GET';
+    this.body = undefined;
+  }
+
+  /** When `res` is a redirect, makes the next request a GET of its target and says so. */
+  followed(res: Response): boolean {
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status >= 400 || !location) return false;
+    this.go(new URL(location, this.url));
+    return true;
+  }
+
+  /** Makes the next request the POST of `fields` to a form's (HTML-escaped) `action`. */
+  submit(action: string, fields: URLSearchParams): void {
+    this.url = new URL(action.replace(/&amp;/g, '&'), this.url);
+    this.method = 'POST';
+    this.body = fields.toString();
+  }
 }
 
 export interface RobotResult {
@@ -34,53 +79,30 @@ export interface RobotOptions {
 }
 
 export async function completeLogin(authorizationUrl: URL | string, options: RobotOptions = {}): Promise<RobotResult> {
-  const jar = new Map<string, string>();
-  const idpOrigin = new URL(authorizationUrl).origin;
-  let url = new URL(authorizationUrl);
-  let method: 'GET' | 'POST' = 'GET';
-  let body: string | undefined;
+  const page = new FormBrowser(authorizationUrl);
+  const idpOrigin = page.url.origin;
   for (let hop = 0; hop < 20; hop++) {
-    const isIdp = url.origin === idpOrigin;
+    const isIdp = page.url.origin === idpOrigin;
     if (!isIdp && options.stopAtCallback) {
-      return { callbackUrl: url, status: 0, body: '', headers: new Headers() };
+      return { callbackUrl: page.url, status: 0, body: '', headers: new Headers() };
     }
-    const res = await fetch(url, {
-      method,
-      redirect: 'manual',
-      headers: {
-        ...(isIdp ? cookieHeader(jar) : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(body ? { body } : {}),
-    });
-    if (isIdp) keepCookies(jar, res);
-    const text = await res.text();
-    if (!isIdp) return { callbackUrl: url, status: res.status, body: text, headers: res.headers };
-    const location = res.headers.get('location');
-    if (res.status >= 300 && res.status < 400 && location) {
-      url = new URL(location, url);
-      method = 'GET';
-      body = undefined;
-      continue;
-    }
-    if (res.status !== 200) throw new Error(`login robot: unexpected ${res.status} from ${url.pathname}: ${text.slice(0, 300)}`);
+    const { res, text } = await page.load(isIdp);
+    if (!isIdp) return { callbackUrl: page.url, status: res.status, body: text, headers: res.headers };
+    if (page.followed(res)) continue;
+    if (res.status !== 200) throw new Error(`login robot: unexpected ${res.status} from ${page.url.pathname}: ${text.slice(0, 300)}`);
     const action = /<form[^>]*action="([^"]+)"/.exec(text)?.[1];
-    if (!action) throw new Error(`login robot: no form on ${url.pathname}`);
+    if (!action) throw new Error(`login robot: no form on ${page.url.pathname}`);
     if (/name="login"/.test(text)) {
       if (options.action === 'deny') {
-        url = new URL(`${url.pathname}/abort`, url);
-        method = 'GET';
-        body = undefined;
+        page.go(new URL(`${page.url.pathname}/abort`, page.url));
         continue;
       }
-      body = new URLSearchParams({ prompt: 'login', login: options.login ?? 'alice', password: 'any' }).toString();
+      page.submit(action, new URLSearchParams({ prompt: 'login', login: options.login ?? 'alice', password: 'any' }));
     } else if (/value="consent"/.test(text)) {
-      body = new URLSearchParams({ prompt: 'consent' }).toString();
+      page.submit(action, new URLSearchParams({ prompt: 'consent' }));
     } else {
-      throw new Error(`login robot: unknown interaction page at ${url.pathname}`);
+      throw new Error(`login robot: unknown interaction page at ${page.url.pathname}`);
     }
-    url = new URL(action.replace(/&amp;/g, '&'), url);
-    method = 'POST';
   }
   throw new Error('login robot: too many redirects');
 }
@@ -98,31 +120,12 @@ export interface DeviceRobotOptions {
  * confirmation, login and consent. Resolves with the final page's text.
  */
 export async function completeDeviceLogin(verificationUrl: string, options: DeviceRobotOptions = {}): Promise<string> {
-  const jar = new Map<string, string>();
-  let url = new URL(verificationUrl);
-  let method: 'GET' | 'POST' = 'GET';
-  let body: string | undefined;
+  const page = new FormBrowser(verificationUrl);
   let aborted = false;
   for (let hop = 0; hop < 25; hop++) {
-    const res = await fetch(url, {
-      method,
-      redirect: 'manual',
-      headers: {
-        ...cookieHeader(jar),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(body ? { body } : {}),
-    });
-    keepCookies(jar, res);
-    const text = await res.text();
-    const location = res.headers.get('location');
-    if (res.status >= 300 && res.status < 400 && location) {
-      url = new URL(location, url);
-      method = 'GET';
-      body = undefined;
-      continue;
-    }
-    if (res.status !== 200) throw new Error(`device robot: unexpected ${res.status} from ${url.pathname}: ${text.slice(0, 300)}`);
+    const { res, text } = await page.load();
+    if (page.followed(res)) continue;
+    if (res.status !== 200) throw new Error(`device robot: unexpected ${res.status} from ${page.url.pathname}: ${text.slice(0, 300)}`);
     const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(text);
     if (!form || aborted) return text; // the final "signed in" / "interrupted" page
     const fields = new URLSearchParams();
@@ -140,12 +143,9 @@ export async function completeDeviceLogin(verificationUrl: string, options: Devi
       if (options.action === 'deny') {
         fields.set('abort', 'yes');
         aborted = true;
-      }
-      else fields.set('confirm', 'yes');
+      } else fields.set('confirm', 'yes');
     }
-    body = fields.toString();
-    url = new URL(form[1]!.replace(/&amp;/g, '&'), url);
-    method = 'POST';
+    page.submit(form[1]!, fields);
   }
   throw new Error('device robot: too many steps');
 }

@@ -1,20 +1,12 @@
 /** The Device Authorization Grant against a real oidc-provider with its device flow enabled. */
 import * as assert from 'node:assert/strict';
-import * as path from 'node:path';
-import type { ProviderConfig } from '../../src/core/config';
-import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow, type DeviceCodeInfo } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { IssuerCache } from '../../src/core/protocol/issuer';
-import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
-import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager } from '../../src/core/sessions/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { sleep } from '../../src/core/timers';
+import { coreHarness, idpConfig, sharedServer, signInWith } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin } from '../support/loginRobot';
-
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
+import { rejection } from '../support/rejection';
 
 interface Run {
   delays: number[];
@@ -24,13 +16,6 @@ interface Run {
 }
 
 function deviceManager(idp: TestIdp, run: Run, robot: ((info: DeviceCodeInfo) => Promise<string>) | undefined) {
-  const config: ProviderConfig = {
-    issuer: new URL(idp.issuer),
-    clientId: idp.clientId,
-    scopes: ['openid', 'email', 'offline_access'],
-    flow: 'deviceCode',
-    loopbackPort: 0,
-  };
   const flow = new DeviceCodeFlow({
     presenter: {
       showDeviceCode: async (info) => {
@@ -50,44 +35,21 @@ function deviceManager(idp: TestIdp, run: Run, robot: ((info: DeviceCodeInfo) =>
       await sleep(5, signal);
     },
   });
-  return new SessionManager({
-    config,
-    store: new MemorySecretStore(),
-    issuers: new IssuerCache(silentLogger),
-    flow,
-    log: silentLogger,
-    onDidChange: () => undefined,
-  });
+  return coreHarness(idpConfig(idp, { scopes: ['openid', 'email', 'offline_access'], flow: 'deviceCode' }), { flow }).manager;
 }
 
 function signIn(manager: SessionManager, signal = new AbortController().signal, run?: Run) {
   return manager.createSession(['openid'], {
-    signal,
+    ...signInWith(async () => undefined, signal),
     report: (message) => {
       if (run && /Waiting for you to sign in with [A-Z]{4}-[A-Z]{4}/.test(message)) run.waiting++;
     },
-    templates,
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async () => undefined,
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<OidcError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OidcError, String(err));
-    return err;
-  }
-  assert.fail('expected a rejection');
 }
 
 describe('device code flow against oidc-provider', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ deviceFlow: true }), (started) => (idp = started));
   afterEach(() => {
     idp.injectTokenErrors.length = 0;
     idp.dropTokenRequests = 0;

@@ -3,89 +3,42 @@
  * proofs on code exchange, device polling and refresh, nonce errors retried once, the key kept
  * across restarts and replaced when unreadable, token_type checked both ways, and the proofs
  * other extensions get verified independently (node:crypto) and by the IdP's UserInfo endpoint.
+ *
+ * Over 300 lines: the independent checks (thumbprint, proof decoding and verification) serve
+ * every part (binding, refresh, nonce, key storage, token_type), and test/SECURITY.md's DPoP
+ * rows point here.
  */
 import * as assert from 'node:assert/strict';
 import { createHash, createPublicKey, verify, type JsonWebKey as NodeJwk } from 'node:crypto';
-import * as path from 'node:path';
-import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
+import { parseProviderConfig } from '../../src/core/config';
 import { checkDPoPSupported } from '../../src/core/protocol/dpop';
 import { dpopKeyName, storageKey } from '../../src/core/storage/keys';
-import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS, type SignInFlow } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import type { SignInFlow } from '../../src/core/flows/flow';
 import { silentLogger, type Logger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type SignInOptions } from '../../src/core/sessions/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { type StoredSession } from '../../src/core/sessions/sessions';
 import { sleep } from '../../src/core/timers';
 import { createDPoPProof, type DPoPProofRequest } from '../../src/vscode/api';
+import { coreHarness, idpConfig, robotBrowser, sharedServer, type CoreHarness } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
 import { startTestIdp, type TestIdp } from '../support/idp';
-import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
-
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
-
-interface Harness {
-  manager: SessionManager;
-  store: MemorySecretStore;
-  logs: string[];
-}
+import { completeDeviceLogin } from '../support/loginRobot';
+import { redirectBrowser } from '../support/redirectBrowser';
+import { rejection } from '../support/rejection';
 
 const managers: SessionManager[] = [];
 
-function harness(
-  issuer: string,
-  clientId: string,
-  options: { dpop?: boolean; store?: MemorySecretStore; flow?: SignInFlow } = {},
-): Harness {
+/** A manager for `idp`'s test client, DPoP on unless `dpop: false`; `logs` holds its warnings only. */
+function harness(idp: { issuer: string; clientId: string }, options: { dpop?: boolean; store?: MemorySecretStore; flow?: SignInFlow } = {}): CoreHarness {
+  const { dpop, ...rest } = options;
   const logs: string[] = [];
   const log: Logger = { ...silentLogger, warn: (m) => logs.push(m) };
-  const config: ProviderConfig = {
-    issuer: new URL(issuer),
-    clientId,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
-    flow: 'loopback',
-    loopbackPort: 0,
-    ...(options.dpop === false ? {} : { dpop: true }),
-  };
-  const store = options.store ?? new MemorySecretStore();
-  const manager = new SessionManager({
-    config,
-    store,
-    issuers: new IssuerCache(log),
-    flow: options.flow ?? new LoopbackFlow(0),
-    log,
-    onDidChange: () => undefined,
-    proactiveRefresh: false,
-  });
-  managers.push(manager);
-  return { manager, store, logs };
+  const h = coreHarness(idpConfig(idp, dpop === false ? {} : { dpop: true }), { ...rest, log, proactiveRefresh: false });
+  managers.push(h.manager);
+  return { ...h, logs };
 }
-
-/** Sign-in options whose "browser" is `open` (errors surface as the sign-in timing out). */
-function browser(open: (url: URL) => Promise<unknown>): SignInOptions {
-  return {
-    signal: new AbortController().signal,
-    templates,
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => void open(url).catch(() => undefined),
-  };
-}
-
-/** oidc-provider's login and consent pages, completed over HTTP. */
-const robotBrowser = () => browser((url) => completeLogin(url));
-
-/** For the hostile IdP, whose /auth redirects straight back: follow the one redirect. */
-const redirectBrowser = () =>
-  browser(async (url) => {
-    const auth = await fetch(url, { redirect: 'manual' });
-    await auth.arrayBuffer();
-    const location = auth.headers.get('location');
-    if (location) await (await fetch(location)).arrayBuffer();
-  });
 
 interface PublicJwk {
   kty: string;
@@ -95,7 +48,7 @@ interface PublicJwk {
 }
 
 /** The public half of the key the secret store holds (its format is this module's own). */
-function storedJwk(h: Harness): PublicJwk & { d: string } {
+function storedJwk(h: CoreHarness): PublicJwk & { d: string } {
   const raw = h.store.data.get(dpopKeyName(h.manager.key));
   assert.ok(raw, 'a DPoP key is stored');
   return (JSON.parse(raw) as { jwk: PublicJwk & { d: string } }).jwk;
@@ -124,15 +77,6 @@ async function boundJkt(idp: TestIdp, token: string): Promise<unknown> {
   const info = await idp.introspect(token);
   assert.equal(info.active, true, 'the token is active');
   return (info.cnf as { jkt?: unknown } | undefined)?.jkt;
-}
-
-/** An OidcError of `kind` whose message matches. */
-function rejection(p: Promise<unknown>, kind: OidcError['kind'], message: RegExp): Promise<void> {
-  return assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof OidcError, `expected an OidcError, got ${String(err)}`);
-    assert.deepEqual({ kind: err.kind, matches: message.test(err.message) }, { kind, matches: true }, err.message);
-    return true;
-  });
 }
 
 function decodeJwt(jwt: string): { header: Record<string, unknown>; payload: Record<string, unknown>; signed: Buffer; signature: Buffer } {
@@ -180,13 +124,10 @@ describe('DPoP settings', () => {
 
 describe('DPoP against oidc-provider', function () {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp();
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp(), (started) => (idp = started));
 
   it('binds the access token to the stored key (introspection cnf.jkt is its thumbprint); a Bearer use is refused', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     const session = await h.manager.createSession([], robotBrowser());
     const jwk = storedJwk(h);
     assert.equal(await boundJkt(idp, session.accessToken), thumbprint(jwk));
@@ -196,7 +137,7 @@ describe('DPoP against oidc-provider', function () {
 
   it('makes the key when it starts, before any sign-in (windows opened later see it)', async () => {
     const store = new WatchedStore();
-    const h = harness(idp.issuer, idp.clientId, { store });
+    const h = harness(idp, { store });
     const stored = await store.written(dpopKeyName(h.manager.key));
     const session = await h.manager.createSession([], robotBrowser());
     assert.equal(h.store.data.get(dpopKeyName(h.manager.key)), stored, 'the sign-in used the key made at start');
@@ -204,7 +145,7 @@ describe('DPoP against oidc-provider', function () {
   });
 
   it('refresh sends a proof with the same key: the new token is bound to it too', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     const session = await h.manager.createSession([], robotBrowser());
     const before = calls(idp, 'refresh_token').length;
     const refreshed = await h.manager.freshSession(session.id, session.accessToken);
@@ -215,11 +156,11 @@ describe('DPoP against oidc-provider', function () {
   });
 
   it('keeps the key across a restart: a new manager on the same store refreshes with it', async () => {
-    const first = harness(idp.issuer, idp.clientId);
+    const first = harness(idp);
     const session = await first.manager.createSession([], robotBrowser());
     const key = first.store.data.get(dpopKeyName(first.manager.key));
     first.manager.dispose();
-    const second = harness(idp.issuer, idp.clientId, { store: first.store });
+    const second = harness(idp, { store: first.store });
     const refreshed = await second.manager.freshSession(session.id, session.accessToken);
     assert.ok(refreshed, 'the restarted manager refreshed the session');
     assert.equal(second.store.data.get(dpopKeyName(second.manager.key)), key, 'the stored key is unchanged');
@@ -227,11 +168,11 @@ describe('DPoP against oidc-provider', function () {
   });
 
   it('the refresh token is bound as well: with another key the IdP refuses it and the session ends', async () => {
-    const first = harness(idp.issuer, idp.clientId);
+    const first = harness(idp);
     const session = await first.manager.createSession([], robotBrowser());
     const store = new MemorySecretStore();
     for (const [k, v] of first.store.data) if (k !== dpopKeyName(first.manager.key)) store.data.set(k, v);
-    const other = harness(idp.issuer, idp.clientId, { store });
+    const other = harness(idp, { store });
     const before = calls(idp, 'refresh_token').length;
     assert.equal(await other.manager.freshSession(session.id, session.accessToken), undefined, 'signed out');
     assert.deepEqual(calls(idp, 'refresh_token').slice(before), ['invalid_grant']);
@@ -243,7 +184,7 @@ describe('DPoP against oidc-provider', function () {
       // Stored before the manager starts, which is when it loads the key.
       const store = new MemorySecretStore();
       store.data.set(dpopKeyName(storageKey(new URL(idp.issuer).href, idp.clientId)), corrupt);
-      const h = harness(idp.issuer, idp.clientId, { store });
+      const h = harness(idp, { store });
       const session = await h.manager.createSession([], robotBrowser());
       assert.ok(h.logs.some((l) => /stored DPoP key is unreadable; making a new one/.test(l)), `warned for ${corrupt}`);
       assert.notEqual(store.data.get(dpopKeyName(h.manager.key)), corrupt);
@@ -252,7 +193,7 @@ describe('DPoP against oidc-provider', function () {
   });
 
   it('makes proofs for other extensions: signature, jwk, htm, htu, ath and nonce check out, and the IdP accepts one', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     const session = await h.manager.createSession([], robotBrowser());
     const api = proofApi(h.manager);
     const vsSession = asVsSession(session);
@@ -287,7 +228,7 @@ describe('DPoP against oidc-provider', function () {
   });
 
   it('makes proofs only for a session the caller holds, and only when the provider uses DPoP', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     const session = await h.manager.createSession([], robotBrowser());
     const api = proofApi(h.manager);
     const vsSession = asVsSession(session);
@@ -302,7 +243,7 @@ describe('DPoP against oidc-provider', function () {
     const proof = decodeJwt(await api.createDPoPProof(vsSession, { ...request, accessToken: refreshed.accessToken }));
     assert.equal(proof.payload.ath, ath(refreshed.accessToken));
 
-    const bearer = harness(idp.issuer, idp.clientId, { dpop: false });
+    const bearer = harness(idp, { dpop: false });
     const plain = await bearer.manager.createSession([], robotBrowser());
     await rejection(bearer.manager.createDPoPProof(plain.id, plain.accessToken, { method: 'GET', url: new URL(request.url) }), 'config', /does not use DPoP/);
     assert.equal(bearer.store.data.get(dpopKeyName(bearer.manager.key)), undefined, 'no key is made for a Bearer provider');
@@ -312,19 +253,16 @@ describe('DPoP against oidc-provider', function () {
 
 describe('DPoP and the stored token type', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ dpop: {} });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ dpop: {} }), (started) => (idp = started));
 
   it('a session records its token type, and a DPoP session keeps refreshing with proofs after dpop is switched off', async () => {
-    const on = harness(idp.issuer, idp.clientId);
+    const on = harness(idp);
     const session = await on.manager.createSession([], robotBrowser());
     assert.equal(session.tokenType, 'DPoP');
     const key = thumbprint(storedJwk(on));
     on.manager.dispose();
     // Same issuer and client, dpop now off: the session must not turn into an unusable Bearer one.
-    const off = harness(idp.issuer, idp.clientId, { dpop: false, store: on.store });
+    const off = harness(idp, { dpop: false, store: on.store });
     const refreshed = await off.manager.freshSession(session.id, session.accessToken);
     assert.ok(refreshed, 'still signed in');
     assert.equal(refreshed.tokenType, 'DPoP');
@@ -338,7 +276,7 @@ describe('DPoP and the stored token type', () => {
   });
 
   it('sessions stored by version 1 are read as Bearer sessions, refreshed, and written back as version 2', async () => {
-    const first = harness(idp.issuer, idp.clientId, { dpop: false });
+    const first = harness(idp, { dpop: false });
     const session = await first.manager.createSession([], robotBrowser());
     first.manager.dispose();
     const key = storageKey(new URL(idp.issuer).href, idp.clientId);
@@ -346,7 +284,7 @@ describe('DPoP and the stored token type', () => {
     assert.equal(stored.version, 2);
     // What version 1 wrote: no tokenType.
     first.store.data.set(key, JSON.stringify({ ...stored, version: 1, sessions: stored.sessions.map(({ tokenType: _t, ...rest }) => rest) }));
-    const second = harness(idp.issuer, idp.clientId, { dpop: false, store: first.store });
+    const second = harness(idp, { dpop: false, store: first.store });
     const [migrated] = await second.manager.getSessionsWithoutRefresh();
     assert.deepEqual([migrated?.id, migrated?.tokenType], [session.id, 'Bearer']);
     const refreshed = await second.manager.freshSession(session.id, session.accessToken);
@@ -359,20 +297,17 @@ describe('DPoP and the stored token type', () => {
 
 describe('DPoP nonces (use_dpop_nonce)', function () {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ dpop: { requireNonce: true }, deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ dpop: { requireNonce: true }, deviceFlow: true }), (started) => (idp = started));
 
   it('retries the code exchange once with the nonce the IdP sent, then the refresh after a restart', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     const before = calls(idp, 'authorization_code').length;
     const session = await h.manager.createSession([], robotBrowser());
     assert.deepEqual(calls(idp, 'authorization_code').slice(before), ['use_dpop_nonce', 200]);
     assert.equal(await boundJkt(idp, session.accessToken), thumbprint(storedJwk(h)));
 
     // A new manager knows no nonce yet: its first refresh is refused once, then succeeds.
-    const restarted = harness(idp.issuer, idp.clientId, { store: h.store });
+    const restarted = harness(idp, { store: h.store });
     const refreshesBefore = calls(idp, 'refresh_token').length;
     const refreshed = await restarted.manager.freshSession(session.id, session.accessToken);
     assert.ok(refreshed);
@@ -381,7 +316,7 @@ describe('DPoP nonces (use_dpop_nonce)', function () {
   });
 
   it('retries only once: a second use_dpop_nonce ends the sign-in with the IdP error', async () => {
-    const h = harness(idp.issuer, idp.clientId);
+    const h = harness(idp);
     idp.injectTokenErrors.push('use_dpop_nonce', 'use_dpop_nonce');
     const before = idp.tokenCalls.length;
     await rejection(h.manager.createSession([], robotBrowser()), 'idp', /use_dpop_nonce/);
@@ -406,7 +341,7 @@ describe('DPoP nonces (use_dpop_nonce)', function () {
         await sleep(5, signal);
       },
     });
-    const h = harness(idp.issuer, idp.clientId, { flow });
+    const h = harness(idp, { flow });
     const before = calls(idp, 'urn:ietf:params:oauth:grant-type:device_code').length;
     const session = await h.manager.createSession([], { ...robotBrowser(), flow });
     assert.deepEqual(calls(idp, 'urn:ietf:params:oauth:grant-type:device_code').slice(before), ['use_dpop_nonce', 200]);
@@ -419,7 +354,7 @@ describe('DPoP token_type checks', () => {
   it('refuses a Bearer token when DPoP was asked for (an IdP that ignores the proofs)', async () => {
     const idp = await startTestIdp({ dpop: { enabled: false } });
     try {
-      const h = harness(idp.issuer, idp.clientId);
+      const h = harness(idp);
       await rejection(h.manager.createSession([], robotBrowser()), 'protocol', /Bearer token although DPoP was requested/);
       assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
       assert.equal(calls(idp, 'authorization_code').at(-1), 200, 'the IdP did answer, with a Bearer token');
@@ -430,20 +365,17 @@ describe('DPoP token_type checks', () => {
 
   describe('with a hostile IdP', () => {
     let idp: HostileIdp;
-    before(async () => {
-      idp = await startHostileIdp();
-    });
-    after(() => idp.close());
+    sharedServer(() => startHostileIdp(), (started) => (idp = started));
 
     it('refuses a DPoP token_type when this provider does not use DPoP', async () => {
-      const h = harness(idp.issuer, idp.clientId, { dpop: false });
+      const h = harness(idp, { dpop: false });
       idp.tokenAnswers.push({ body: { token_type: 'DPoP' } });
       await rejection(h.manager.createSession([], redirectBrowser()), 'protocol', /DPoP-bound token although this provider does not use DPoP/);
       assert.deepEqual(await h.manager.getSessionsWithoutRefresh(), []);
     });
 
     it('accepts a DPoP token_type when DPoP is on', async () => {
-      const h = harness(idp.issuer, idp.clientId);
+      const h = harness(idp);
       idp.tokenAnswers.push({ body: { token_type: 'DPoP' } });
       const session = await h.manager.createSession([], redirectBrowser());
       assert.ok(session.accessToken);

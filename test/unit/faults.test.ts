@@ -4,30 +4,28 @@
  * before and in the middle of an answer, stalls past the request timeout, 500/502/503 with and
  * without Retry-After, and HTML where JSON belongs, during discovery, the code exchange,
  * refresh, device polling and revocation. test/SECURITY.md lists what each test shows.
+ *
+ * Over 300 lines: it is one matrix (every fault in every phase) over one proxy and one IdP;
+ * the phases share the fault list and the proxy's set-up, which a split would repeat.
  */
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
-import * as path from 'node:path';
 import { exchangeCallback, makeClient, prepareAuthorization } from '../../src/core/protocol/authorizationCode';
-import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS, type SignInFlow } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
+import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { discover, IssuerCache } from '../../src/core/protocol/issuer';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { revokeToken } from '../../src/core/protocol/refresh';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessions/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
 import { sleep } from '../../src/core/timers';
 import { startFaultProxy, type FaultAction, type FaultProxy } from '../support/faultProxy';
 import { startTestIdp, type TestIdp } from '../support/idp';
-import { completeDeviceLogin, completeLogin, type RobotResult } from '../support/loginRobot';
+import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
+import { coreHarness, idpConfig, mediaTemplates, robotBrowser, portIsClosed, type CoreHarness, type HarnessOptions } from '../support/coreHarness';
+import { rejection } from '../support/rejection';
 import { recordingLogger } from '../support/tokenLedger';
 import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
-
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const TOKEN = '/token';
@@ -67,38 +65,6 @@ const FAULTS: Fault[] = [
 
 const managers: SessionManager[] = [];
 
-interface Harness {
-  manager: SessionManager;
-  issuers: IssuerCache;
-  store: MemorySecretStore;
-  changes: SessionsChange[];
-  logs: string[];
-}
-
-
-async function rejection(p: Promise<unknown>, kind: OidcError['kind'] | OidcError['kind'][], message: RegExp): Promise<OidcError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OidcError, `expected an OidcError, got ${err instanceof Error ? err.stack : String(err)}`);
-    assert.ok(([] as string[]).concat(kind).includes(err.kind), `kind ${err.kind}: ${err.message}`);
-    assert.match(err.message, message);
-    return err;
-  }
-  assert.fail('expected a rejection');
-}
-
-function portIsClosed(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
-}
-
 describe('faults between the core and oidc-provider (through a fault proxy)', function () {
   let proxy: FaultProxy;
   let idp: TestIdp;
@@ -122,51 +88,12 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
     for (const m of managers.splice(0)) m.dispose();
   });
 
-  function harness(
-    options: { store?: MemorySecretStore; refreshSkewMs?: number; refreshTimeoutMs?: number; flow?: SignInFlow; scopes?: string[] } = {},
-  ): Harness {
-    const changes: SessionsChange[] = [];
-    const logs: string[] = [];
-    const log = recordingLogger(logs);
-    const store = options.store ?? new MemorySecretStore();
-    const issuers = new IssuerCache(log);
-    const config: ProviderConfig = {
-      issuer,
-      clientId: idp.clientId,
-      scopes: options.scopes ?? ['openid', 'profile', 'email', 'offline_access'],
-      flow: 'loopback',
-      loopbackPort: 0,
-    };
-    const manager = new SessionManager({
-      config,
-      store,
-      issuers,
-      flow: options.flow ?? new LoopbackFlow(0),
-      log,
-      onDidChange: (c) => changes.push(c),
-      // The tests refresh on demand; a timer firing at load would race the injected fault.
-      proactiveRefresh: false,
-      ...(options.refreshSkewMs !== undefined ? { refreshSkewMs: options.refreshSkewMs } : {}),
-      ...(options.refreshTimeoutMs !== undefined ? { refreshTimeoutMs: options.refreshTimeoutMs } : {}),
-    });
-    managers.push(manager);
-    return { manager, issuers, store, changes, logs };
-  }
-
-  /** Sign-in options whose "browser" is the login robot (through the proxy). */
-  function robotBrowser(robot: (url: URL) => Promise<RobotResult> = (url) => completeLogin(url)) {
-    let run: Promise<RobotResult> | undefined;
-    const options: SignInOptions & { result: () => Promise<RobotResult> } = {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async (url) => {
-        run = robot(url);
-        run.catch(() => undefined);
-      },
-      result: () => run ?? Promise.reject(new Error('browser never opened')),
-    };
-    return options;
+  function harness(options: Omit<HarnessOptions, 'proactiveRefresh'> & { scopes?: string[] } = {}): CoreHarness {
+    const { scopes, ...rest } = options;
+    // The tests refresh on demand; a timer firing at load would race the injected fault.
+    const h = coreHarness(idpConfig(idp, scopes ? { scopes } : {}), { ...rest, proactiveRefresh: false });
+    managers.push(h.manager);
+    return h;
   }
 
   /** Applies `fault` to the next request for `path` (for `refused`, takes the proxy down now). */
@@ -182,7 +109,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
     }
   }
 
-  async function signedIn(store = new MemorySecretStore()): Promise<{ h: Harness; session: StoredSession }> {
+  async function signedIn(store = new MemorySecretStore()): Promise<{ h: CoreHarness; session: StoredSession }> {
     const h = harness({ store });
     const session = await h.manager.createSession([], robotBrowser());
     return { h, session };
@@ -348,7 +275,7 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
       requestTimeoutMs?: number;
     }
 
-    function deviceHarness(run: DeviceRun, approve = true): Harness {
+    function deviceHarness(run: DeviceRun, approve = true): CoreHarness {
       const flow = new DeviceCodeFlow({
         presenter: {
           // The person approves before the first poll, so each poll's answer is decided by the fault.
@@ -376,10 +303,10 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
       };
     };
 
-    const signIn = (h: Harness, signal = new AbortController().signal) =>
+    const signIn = (h: CoreHarness, signal = new AbortController().signal) =>
       h.manager.createSession([], {
         signal,
-        templates,
+        templates: mediaTemplates,
         strings: ENGLISH_PAGE_STRINGS,
         openBrowser: async () => undefined,
       });
@@ -564,18 +491,8 @@ describe('faults between the core and oidc-provider (through a fault proxy)', fu
       const rotIdp = await startTestIdp({ par: false, rotateRefreshToken: true, issuerHost: rotProxy.issuerHostFor() });
       rotProxy.setTarget(rotIdp.port);
       try {
-        const rotIssuer = new URL(rotIdp.issuer);
         const make = (store: MemorySecretStore, logs: string[]) =>
-          new SessionManager({
-            config: { issuer: rotIssuer, clientId: rotIdp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 },
-            store,
-            issuers: new IssuerCache(recordingLogger(logs)),
-            flow: new LoopbackFlow(0),
-            log: recordingLogger(logs),
-            onDidChange: () => undefined,
-            proactiveRefresh: false,
-            refreshSkewMs: 2 * 3600_000,
-          });
+          coreHarness(idpConfig(rotIdp, { scopes: ['openid', 'email'] }), { store, logs, proactiveRefresh: false, refreshSkewMs: 2 * 3600_000 }).manager;
         const store = new MemorySecretStore();
         const logs: string[] = [];
         const first = make(store, []);

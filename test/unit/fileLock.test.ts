@@ -3,7 +3,6 @@
  * crashed or frozen windows leave behind, and a dead holder's lock taken over at once.
  */
 import * as assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,19 +12,14 @@ import { OidcError } from '../../src/core/errors';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { storageKey } from '../../src/core/storage/keys';
 import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { runChild } from '../support/childProcess';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { LockReport, LockTask } from '../support/lockProcess';
 import { deadPid, injectStaleLock, staleLockInjector } from '../support/staleLocks';
 
 function runContender(task: LockTask): Promise<LockReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, '../support/lockProcess.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let report: LockReport | undefined;
-    child.on('message', (m: LockReport) => (report = m));
-    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`contender exited ${code} without a report`))));
-    child.send(task);
-  });
+  return runChild('lockProcess.js', task, 'contender');
 }
 
 describe('cross-window lock', function () {

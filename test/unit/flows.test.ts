@@ -1,25 +1,18 @@
 /** The flow chooser, the fallback between flows, and the URI-handler flow against oidc-provider. */
 import * as assert from 'node:assert/strict';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
-import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ChosenFlow, chooseFlows, type FallbackNotice } from '../../src/core/flows/choose';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS, type FlowId, type SignInFlow } from '../../src/core/flows/flow';
+import type { FlowId, SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
-import { IssuerCache } from '../../src/core/protocol/issuer';
-import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
-import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager } from '../../src/core/sessions/sessionManager';
 import { sleep } from '../../src/core/timers';
+import { coreHarness, idpConfig, sharedServer, signInWith, withOpen } from '../support/coreHarness';
+import { takenPort } from '../support/ports';
+import { rejection } from '../support/rejection';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeDeviceLogin, completeLogin } from '../support/loginRobot';
 
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
 const desktop = { isWeb: false, isRemote: false };
 
 describe('flow chooser', () => {
@@ -44,28 +37,21 @@ describe('flow chooser', () => {
 
 describe('flows against oidc-provider', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ deviceFlow: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ deviceFlow: true }), (started) => (idp = started));
 
-  function manager(flow: SignInFlow): SessionManager {
-    const config: ProviderConfig = {
-      issuer: new URL(idp.issuer),
-      clientId: idp.clientId,
-      scopes: ['openid', 'email'],
-      flow: 'auto',
-      loopbackPort: 0,
-    };
-    return new SessionManager({
-      config,
-      store: new MemorySecretStore(),
-      issuers: new IssuerCache(silentLogger),
-      flow,
-      log: silentLogger,
-      onDidChange: () => undefined,
+  const manager = (flow: SignInFlow) => coreHarness(idpConfig(idp, { scopes: ['openid', 'email'], flow: 'auto' }), { flow }).manager;
+
+  /** The device code flow, its code entered at the IdP by the robot at once. */
+  const deviceFlow = () =>
+    new DeviceCodeFlow({
+      presenter: {
+        showDeviceCode: async (info) => {
+          await completeDeviceLogin(info.verificationUriComplete!);
+        },
+        waitingMessage: () => 'waiting',
+      },
+      sleep: (_ms, signal) => sleep(5, signal),
     });
-  }
 
   /** A stand-in for VS Code's URI handler: the "browser" hands the final redirect to the registry. */
   function uriHandlerSetup(redirectUri = 'http://127.0.0.1/callback') {
@@ -86,12 +72,7 @@ describe('flows against oidc-provider', () => {
 
   it('URI handler flow: validates and exchanges the code VS Code hands over', async () => {
     const { registry, flow, openBrowser } = uriHandlerSetup();
-    const session = await manager(flow).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser,
-    });
+    const session = await manager(flow).createSession(['openid'], signInWith(openBrowser));
     assert.equal(session.accountLabel, 'alice@example.test');
     assert.equal(registry.pendingCount, 0);
   });
@@ -108,41 +89,30 @@ describe('flows against oidc-provider', () => {
     assert.equal(registry.deliver('state=s1&code=x'), false);
   });
 
-  it('auto falls back to the next flow when the loopback port is taken, and says why', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as AddressInfo).port;
-    const notices: FallbackNotice[] = [];
-    const tried: FlowId[] = [];
-    const { flow: uriFlow, openBrowser } = uriHandlerSetup();
-    const chosen = new ChosenFlow(
-      'auto',
-      desktop,
-      (id) => {
-        tried.push(id);
-        if (id === 'loopback') return new LoopbackFlow(port);
-        if (id === 'uriHandler') return uriFlow;
-        throw new Error('not reached');
-      },
-      (n) => notices.push(n),
-    );
-    try {
-      const session = await manager(chosen).createSession(['openid'], {
-        signal: new AbortController().signal,
-        templates,
-        strings: ENGLISH_PAGE_STRINGS,
-        openBrowser,
-      });
+  it('auto falls back to the next flow when the loopback port is taken, and says why', () =>
+    withOpen(takenPort, async ({ port }) => {
+      const notices: FallbackNotice[] = [];
+      const tried: FlowId[] = [];
+      const { flow: uriFlow, openBrowser } = uriHandlerSetup();
+      const chosen = new ChosenFlow(
+        'auto',
+        desktop,
+        (id) => {
+          tried.push(id);
+          if (id === 'loopback') return new LoopbackFlow(port);
+          if (id === 'uriHandler') return uriFlow;
+          throw new Error('not reached');
+        },
+        (n) => notices.push(n),
+      );
+      const session = await manager(chosen).createSession(['openid'], signInWith(openBrowser));
       assert.equal(session.accountLabel, 'alice@example.test');
       assert.deepEqual(tried, ['loopback', 'uriHandler']);
       assert.equal(notices.length, 1);
       assert.equal(notices[0]!.from, 'loopback');
       assert.equal(notices[0]!.to, 'uriHandler');
       assert.match(notices[0]!.reason, new RegExp(String(port)));
-    } finally {
-      blocker.close();
-    }
-  });
+    }));
 
   it('auto falls back to the device code when the browser cannot be opened', async () => {
     const notices: FallbackNotice[] = [];
@@ -151,27 +121,17 @@ describe('flows against oidc-provider', () => {
       { isWeb: false, isRemote: true },
       (id) => {
         if (id === 'uriHandler') return uriHandlerSetup().flow;
-        return new DeviceCodeFlow({
-          presenter: {
-            showDeviceCode: async (info) => {
-              await completeDeviceLogin(info.verificationUriComplete!);
-            },
-            waitingMessage: () => 'waiting',
-          },
-          sleep: (_ms, signal) => sleep(5, signal),
-        });
+        return deviceFlow();
       },
       (n) => notices.push(n),
     );
-    const session = await manager(chosen).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async (_url, hasFallback) => {
+    const session = await manager(chosen).createSession(
+      ['openid'],
+      signInWith(async (_url, hasFallback) => {
         assert.equal(hasFallback, true);
         throw new OidcError('network', 'The browser could not be opened.', undefined, true);
-      },
-    });
+      }),
+    );
     assert.equal(session.accountLabel, 'alice@example.test');
     assert.deepEqual(notices.map((n) => `${n.from}->${n.to}`), ['uriHandler->deviceCode']);
   });
@@ -199,49 +159,25 @@ describe('flows against oidc-provider', () => {
       (id) => {
         // oidc-provider refuses this redirect URI: it is not registered for the client.
         if (id === 'uriHandler') return uriHandlerSetup('vscode://oidc-auth.oidc-auth/callback').flow;
-        return new DeviceCodeFlow({
-          presenter: {
-            showDeviceCode: async (info) => {
-              await completeDeviceLogin(info.verificationUriComplete!);
-            },
-            waitingMessage: () => 'waiting',
-          },
-          sleep: (_ms, signal) => sleep(5, signal),
-        });
+        return deviceFlow();
       },
       (n) => notices.push(n),
     );
-    const session = await manager(chosen).createSession(['openid'], {
-      signal: new AbortController().signal,
-      templates,
-      strings: ENGLISH_PAGE_STRINGS,
-      openBrowser: async () => {
+    const session = await manager(chosen).createSession(
+      ['openid'],
+      signInWith(async () => {
         browserOpened++;
-      },
-    });
+      }),
+    );
     assert.ok(session.accessToken);
     assert.equal(browserOpened, 0);
     assert.equal(notices.length, 1);
     assert.match(notices[0]!.reason, /refused the redirect URI vscode:\/\/oidc-auth\.oidc-auth\/callback/);
   }
 
-  it('an explicit flow does not fall back: a taken port is an error', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as AddressInfo).port;
-    const chosen = new ChosenFlow('loopback', desktop, () => new LoopbackFlow(port), () => assert.fail('no fallback'));
-    try {
-      await assert.rejects(
-        manager(chosen).createSession(['openid'], {
-          signal: new AbortController().signal,
-          templates,
-          strings: ENGLISH_PAGE_STRINGS,
-          openBrowser: async () => undefined,
-        }),
-        (e: unknown) => e instanceof OidcError && e.kind === 'port',
-      );
-    } finally {
-      blocker.close();
-    }
-  });
+  it('an explicit flow does not fall back: a taken port is an error', () =>
+    withOpen(takenPort, async ({ port }) => {
+      const chosen = new ChosenFlow('loopback', desktop, () => new LoopbackFlow(port), () => assert.fail('no fallback'));
+      await rejection(manager(chosen).createSession(['openid'], signInWith(async () => undefined)), 'port');
+    }));
 });

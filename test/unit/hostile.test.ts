@@ -3,133 +3,52 @@
  * (test/support/hostileIdp.ts). Every rejected attack must end with a clear OidcError, no session
  * stored, no session event, the loopback port closed, and no token or code in a log line, an
  * error message or the browser page. test/SECURITY.md lists what each test shows.
+ *
+ * Over 300 lines: it is the catalogue of attacks test/SECURITY.md indexes by this file and its
+ * describe blocks (sign-in, PAR, refresh and key rotation, the loopback server), each attack a
+ * short test ending in the same assertSignInRejected(); splitting it would split that index.
  */
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type * as oauth from 'oauth4webapi';
 import { exchangeCallback, makeClient, prepareAuthorization, type PendingAuthorization } from '../../src/core/protocol/authorizationCode';
-import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/protocol/issuer';
 import { redact } from '../../src/core/logger';
-import { loadPageTemplates, renderPage } from '../../src/core/flows/pages';
+import { renderPage } from '../../src/core/flows/pages';
 import { refreshSession, revokeToken } from '../../src/core/protocol/refresh';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessions/sessionManager';
+import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
-import type { SignInFlow } from '../../src/core/flows/flow';
+import { coreHarness, idpConfig, mediaTemplates, portIsClosed, sharedServer, withOpen, type CoreHarness, type HarnessOptions } from '../support/coreHarness';
 import { startHostileIdp, type HostileIdp } from '../support/hostileIdp';
+import { get, redirectBrowser } from '../support/redirectBrowser';
+import { rejection } from '../support/rejection';
 import { recordingLogger } from '../support/tokenLedger';
 import { ProviderProtocol } from '../../src/core/protocol/providerProtocol';
 
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
-
-interface Page {
-  status: number;
-  body: string;
-  headers: Headers;
-  url: URL;
-}
-
-interface Harness {
-  manager: SessionManager;
-  store: MemorySecretStore;
-  changes: SessionsChange[];
-  logs: string[];
-}
-
 const managers: SessionManager[] = [];
 
-
-function harness(
-  idp: HostileIdp,
-  options: { store?: MemorySecretStore; issuers?: IssuerCache; logs?: string[]; refreshSkewMs?: number; flow?: SignInFlow } = {},
-): Harness {
-  const changes: SessionsChange[] = [];
-  const logs = options.logs ?? [];
-  const log = recordingLogger(logs);
-  const store = options.store ?? new MemorySecretStore();
-  const config: ProviderConfig = {
-    issuer: new URL(idp.issuer),
-    clientId: idp.clientId,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
-    flow: 'loopback',
-    loopbackPort: 0,
-  };
-  const manager = new SessionManager({
-    config,
-    store,
-    issuers: options.issuers ?? new IssuerCache(log),
-    flow: options.flow ?? new LoopbackFlow(0),
-    log,
-    onDidChange: (c) => changes.push(c),
-    ...(options.refreshSkewMs !== undefined ? { refreshSkewMs: options.refreshSkewMs } : {}),
-  });
-  managers.push(manager);
-  return { manager, store, changes, logs };
+/** A manager for the hostile IdP's client; disposed after the test. */
+function harness(idp: HostileIdp, options: HarnessOptions = {}): CoreHarness {
+  const h = coreHarness(idpConfig(idp), options);
+  managers.push(h.manager);
+  return h;
 }
 
 /**
- * A "browser" for the hostile IdP: opens the authorization URL, follows its one redirect to the
- * loopback server and keeps the page it got. `visit` can replace that last step.
+ * The hostile IdP the calling describe block shares: after each test its scripts are dropped and
+ * the managers the test made are disposed.
  */
-function redirectBrowser(visit?: (callback: URL) => Promise<Page>): SignInOptions & { page: () => Promise<Page> } {
-  let run: Promise<Page> | undefined;
-  return {
-    signal: new AbortController().signal,
-    templates,
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => {
-      run = (async () => {
-        const auth = await fetch(url, { redirect: 'manual', headers: { 'x-test-browser': '1' } });
-        await auth.arrayBuffer();
-        const location = auth.headers.get('location');
-        if (!location) throw new Error(`the IdP did not redirect (HTTP ${auth.status})`);
-        const callback = new URL(location);
-        return visit ? visit(callback) : get(callback);
-      })();
-      run.catch(() => undefined);
-    },
-    page: () => run ?? Promise.reject(new Error('browser never opened')),
-  };
-}
-
-async function get(url: URL, init: RequestInit = {}): Promise<Page> {
-  const res = await fetch(url, init);
-  return { status: res.status, body: await res.text(), headers: res.headers, url };
-}
-
-async function rejection(p: Promise<unknown>, kind: OidcError['kind'], message: RegExp): Promise<OidcError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OidcError, `expected an OidcError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    assert.match(err.message, message);
-    return err;
-  }
-  assert.fail('the attack was accepted: expected a rejection');
-}
-
-function portIsClosed(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, host);
-    socket.setTimeout(2000, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
+function hostileIdpPerSuite(keep: (idp: HostileIdp) => void, options: { par?: boolean } = {}): void {
+  sharedServer(() => startHostileIdp(options), keep, (idp) => {
+    idp.clearScripts();
+    for (const m of managers.splice(0)) m.dispose();
   });
 }
 
@@ -147,7 +66,7 @@ function assertNoSecrets(idp: HostileIdp, texts: string[], where: string): void 
  */
 async function assertSignInRejected(
   idp: HostileIdp,
-  h: Harness,
+  h: CoreHarness,
   browser: ReturnType<typeof redirectBrowser> | undefined,
   kind: OidcError['kind'],
   message: RegExp,
@@ -159,7 +78,7 @@ async function assertSignInRejected(
   assert.equal(h.changes.filter((c) => c.added.length).length, 0, 'no session announced');
   const texts = [...h.logs, err.message];
   if (browser) {
-    const page = await browser.page();
+    const page = await browser.result();
     assert.equal(page.status, 400);
     assert.match(page.body, /Sign-in failed/);
     assert.doesNotMatch(page.body, /<script/i);
@@ -209,19 +128,7 @@ async function recorder(host = '127.0.0.1'): Promise<{ url: string; hits: string
 describe('hostile IdP: attacks on the sign-in', function () {
   let idp: HostileIdp;
   const now = () => Math.floor(Date.now() / 1000);
-
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.metadata = {};
-    idp.rawDiscovery = undefined;
-    idp.tokenAnswers.length = 0;
-    idp.authorizationScripts.length = 0;
-    idp.revocationAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   it('control: an honest answer from the same IdP signs in (PKCE verified, no secret logged)', async () => {
     const h = harness(idp);
@@ -230,7 +137,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
     assert.equal(session.accountId, 'victim');
     assert.equal(session.accountLabel, 'victim@example.test');
     assert.equal(idp.pkceResults.at(-1), true, 'the code verifier matched the challenge');
-    assert.equal((await browser.page()).status, 200);
+    assert.equal((await browser.result()).status, 200);
     assertNoSecrets(idp, h.logs, 'a log line');
   });
 
@@ -466,7 +373,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
           timeoutMs: 10_000,
           log: recordingLogger([]),
           openBrowser: async () => undefined,
-          templates,
+          templates: mediaTemplates,
           strings: ENGLISH_PAGE_STRINGS,
         }),
         'protocol',
@@ -543,10 +450,6 @@ describe('hostile IdP: attacks on the sign-in', function () {
   });
 
   describe('device code: the verification page the person is sent to', () => {
-    afterEach(() => {
-      idp.deviceAnswer = {};
-    });
-
     /** A device-code sign-in whose presenter records what it was asked to show, then cancels. */
     function deviceSignIn() {
       const shown: { verificationUri: string; verificationUriComplete?: string }[] = [];
@@ -609,14 +512,7 @@ describe('hostile IdP: attacks on the sign-in', function () {
 
 describe('hostile IdP with pushed authorization requests (PAR)', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp({ par: true });
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started), { par: true });
 
   it('an ID token with a bad signature is rejected on the PAR path too', async () => {
     idp.tokenAnswers.push({ idToken: { signature: 'tampered' } });
@@ -646,14 +542,7 @@ describe('hostile IdP with pushed authorization requests (PAR)', () => {
 
 describe('hostile IdP: refresh and key rotation', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   it('a refreshed ID token about another account (sub) is refused and the session keeps its tokens', async () => {
     const store = new MemorySecretStore();
@@ -770,19 +659,11 @@ describe('hostile IdP: refresh and key rotation', () => {
 
 describe('loopback redirect server under attack', () => {
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-    idp.authorizationScripts.length = 0;
-    for (const m of managers.splice(0)) m.dispose();
-  });
+  hostileIdpPerSuite((started) => (idp = started));
 
   const pages = {
-    invalidState: () => renderPage(templates.failure, 400, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.invalidRequestMessage }),
-    notFound: () => renderPage(templates.failure, 404, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.notFoundMessage }),
+    invalidState: () => renderPage(mediaTemplates.failure, 400, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.invalidRequestMessage }),
+    notFound: () => renderPage(mediaTemplates.failure, 404, { title: 'Sign-in failed', message: ENGLISH_PAGE_STRINGS.notFoundMessage }),
   };
 
   function assertSafePage(headers: Headers, body: string): void {
@@ -806,23 +687,18 @@ describe('loopback redirect server under attack', () => {
     });
   }
 
-  it('binds 127.0.0.1 only', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('binds 127.0.0.1 only', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       assert.equal(new URL(server.redirectUri).hostname, '127.0.0.1');
       assert.equal(await portIsClosed(server.port, '127.0.0.1'), false, 'reachable on 127.0.0.1');
       assert.ok(await portIsClosed(server.port, '127.0.0.2'), 'not on another loopback address (no wildcard bind)');
       assert.ok(await portIsClosed(server.port, '::1'), 'not on IPv6 (no dual-stack wildcard bind)');
       const external = offMachineHost();
       assert.ok(await portIsClosed(server.port, external), `not on ${external}`);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('answers 404 to other paths and 405 to other methods, with safe headers', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('answers 404 to other paths and 405 to other methods, with safe headers', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const base = `http://127.0.0.1:${server.port}`;
       for (const p of ['/', '/favicon.ico', '/callback/', '/CALLBACK', '/callback%2F..%2Fx']) {
         const res = await get(new URL(p, base));
@@ -834,14 +710,10 @@ describe('loopback redirect server under attack', () => {
         assert.equal(res.status, 405, method);
         assert.equal(res.headers.get('allow'), 'GET');
       }
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('a callback with a wrong or missing state gets 400 and does not end the wait', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('a callback with a wrong or missing state gets 400 and does not end the wait', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('the-real-state', new AbortController().signal, 10_000);
       let settled = false;
       void waiting.then(() => (settled = true), () => (settled = true));
@@ -857,30 +729,22 @@ describe('loopback redirect server under attack', () => {
       assert.equal(cb.params.get('code'), 'good');
       cb.respond(pages.notFound());
       await real;
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('a second callback with the valid state is not accepted', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('a second callback with the valid state is not accepted', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('s', new AbortController().signal, 10_000);
       const first = get(new URL('/callback?code=first&state=s', server.redirectUri));
       const cb: ReceivedCallback = await waiting;
       const second = await get(new URL('/callback?code=second&state=s', server.redirectUri));
       assert.equal(second.status, 400);
       assert.equal(cb.params.get('code'), 'first');
-      cb.respond(renderPage(templates.success, 200, { title: 'Signed in', message: 'ok' }));
+      cb.respond(renderPage(mediaTemplates.success, 200, { title: 'Signed in', message: 'ok' }));
       assert.equal((await first).status, 200);
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
-  it('oversized requests (a huge URL, huge headers) are refused without crashing, and the sign-in still completes', async () => {
-    const server = await LoopbackServer.start(0, pages);
-    try {
+  it('oversized requests (a huge URL, huge headers) are refused without crashing, and the sign-in still completes', () =>
+    withOpen(() => LoopbackServer.start(0, pages), async (server) => {
       const waiting = server.waitForCallback('s', new AbortController().signal, 10_000);
       const hugeUrl = await rawRequest(server.port, `GET /callback?state=s&code=${'a'.repeat(200 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       assert.match(hugeUrl, /^HTTP\/1\.1 431|^closed|^error/, hugeUrl);
@@ -896,10 +760,7 @@ describe('loopback redirect server under attack', () => {
       assert.equal(cb.params.get('code'), 'good', 'the oversized requests with the right state were not taken');
       cb.respond(pages.notFound());
       await real;
-    } finally {
-      await server.close();
-    }
-  });
+    }));
 
   it('full flow: forged callbacks (wrong, missing state) get 400 and the real sign-in completes', async () => {
     const h = harness(idp);
@@ -913,7 +774,7 @@ describe('loopback redirect server under attack', () => {
     const session = await h.manager.createSession([], browser);
     assert.deepEqual(forged, [400, 400, 400]);
     assert.equal(session.accountId, 'victim');
-    const page = await browser.page();
+    const page = await browser.result();
     assert.equal(page.status, 200);
     assertSafePage(page.headers, page.body);
   });
@@ -933,7 +794,7 @@ describe('loopback redirect server under attack', () => {
     });
     await h.manager.createSession([], browser);
     assert.equal(replayDuring, 400, 'the replay during the exchange got 400');
-    assert.equal((await browser.page()).status, 200);
+    assert.equal((await browser.result()).status, 200);
     await assert.rejects(fetch(callbackUrl!), TypeError, 'after the sign-in the port is closed');
     assert.equal(idp.count('/token'), tokenCalls + 1, 'the code was exchanged once');
     assert.equal((await h.manager.getSessionsWithoutRefresh()).length, 1);
@@ -946,7 +807,7 @@ describe('loopback redirect server under attack', () => {
     const browser = redirectBrowser();
     const err = await assertSignInRejected(idp, h, browser, 'idp', /denied at the identity provider/);
     assert.equal(err.oauthError, 'access_denied');
-    const page = await browser.page();
+    const page = await browser.result();
     assert.ok(page.body.includes('&lt;script&gt;alert(document.cookie)&lt;/script&gt;'), 'the description is shown escaped');
     assert.doesNotMatch(page.body, /<img/);
     assertSafePage(page.headers, page.body);
@@ -955,13 +816,13 @@ describe('loopback redirect server under attack', () => {
   it('full flow: the success and failure pages carry CSP without script, no-store and no-referrer', async () => {
     const ok = redirectBrowser();
     await harness(idp).manager.createSession([], ok);
-    const success = await ok.page();
+    const success = await ok.result();
     assert.equal(success.status, 200);
     assertSafePage(success.headers, success.body);
     idp.tokenAnswers.push({ idToken: { signature: 'tampered' } });
     const bad = redirectBrowser();
     await rejection(harness(idp).manager.createSession([], bad), 'protocol', /signature/);
-    const failure = await bad.page();
+    const failure = await bad.result();
     assert.equal(failure.status, 400);
     assertSafePage(failure.headers, failure.body);
   });

@@ -7,36 +7,43 @@ import {
   normaliseAuthorizationServer,
   sameAuthorizationServer,
 } from '../../src/core/protocol/authorizationServer';
+import { withOpen } from '../support/coreHarness';
 import { startTestIdp } from '../support/idp';
 
 describe('MCP authorization: matching an authorization server to an issuer', () => {
-  it('treats scheme and host case, a default port and a trailing slash as the same server', () => {
-    const issuer = 'https://login.example.com/realms/team';
-    for (const same of [
-      'https://login.example.com/realms/team/',
-      'HTTPS://LOGIN.Example.COM/realms/team',
-      'https://login.example.com:443/realms/team',
-      'https://login.example.com/realms/team//',
-    ]) {
-      assert.ok(sameAuthorizationServer(issuer, same), same);
-    }
-    assert.ok(sameAuthorizationServer('http://127.0.0.1:4000', 'http://127.0.0.1:4000/'));
-  });
-
-  it('tells different servers apart: path (case-sensitive), port, scheme, host', () => {
-    const issuer = 'https://login.example.com/realms/team';
-    for (const other of [
-      'https://login.example.com/realms/Team',
-      'https://login.example.com/realms/team2',
-      'https://login.example.com/realms',
-      'https://login.example.com:8443/realms/team',
-      'http://login.example.com/realms/team',
-      'https://login.example.org/realms/team',
-      'https://evil.example/https://login.example.com/realms/team',
-    ]) {
-      assert.ok(!sameAuthorizationServer(issuer, other), other);
-    }
-  });
+  const issuer = 'https://login.example.com/realms/team';
+  for (const { name, same, pairs } of [
+    {
+      name: 'treats scheme and host case, a default port and a trailing slash as the same server',
+      same: true,
+      pairs: [
+        ...[
+          'https://login.example.com/realms/team/',
+          'HTTPS://LOGIN.Example.COM/realms/team',
+          'https://login.example.com:443/realms/team',
+          'https://login.example.com/realms/team//',
+        ].map((spelling) => [issuer, spelling]),
+        ['http://127.0.0.1:4000', 'http://127.0.0.1:4000/'],
+      ],
+    },
+    {
+      name: 'tells different servers apart: path (case-sensitive), port, scheme, host',
+      same: false,
+      pairs: [
+        'https://login.example.com/realms/Team',
+        'https://login.example.com/realms/team2',
+        'https://login.example.com/realms',
+        'https://login.example.com:8443/realms/team',
+        'http://login.example.com/realms/team',
+        'https://login.example.org/realms/team',
+        'https://evil.example/https://login.example.com/realms/team',
+      ].map((other) => [issuer, other]),
+    },
+  ]) {
+    it(name, () => {
+      for (const [a, b] of pairs) assert.equal(sameAuthorizationServer(a!, b!), same, `${a} ~ ${b}`);
+    });
+  }
 
   it('never matches what is not a URL', () => {
     assert.equal(normaliseAuthorizationServer('not a url'), undefined);
@@ -59,18 +66,14 @@ describe('MCP authorization: matching an authorization server to an issuer', () 
     assert.match(authorizationServerMismatch('oidc', undefined, 'https://b.example/'), /no issuer configured.*https:\/\/b\.example\//);
   });
 
-  it("matches the issuer a real IdP advertises, as an MCP server's metadata would name it", async () => {
-    const idp = await startTestIdp();
-    try {
+  it("matches the issuer a real IdP advertises, as an MCP server's metadata would name it", () =>
+    withOpen(startTestIdp, async (idp) => {
       const response = await fetch(`${idp.issuer}/.well-known/openid-configuration`);
       const { issuer } = (await response.json()) as { issuer: string };
       assert.ok(sameAuthorizationServer(idp.issuer, issuer));
       assert.ok(sameAuthorizationServer(`${idp.issuer}/`, issuer));
       assert.ok(authorizationServerSpellings(idp.issuer).includes(issuer.replace(/\/$/, '')));
-    } finally {
-      await idp.close();
-    }
-  });
+    }));
 
   it('the manifest enables the authIssuers proposal and declares no static authorizationServerGlobs', () => {
     const manifest = require(path.resolve(__dirname, '../../../package.json')) as {

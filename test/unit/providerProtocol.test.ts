@@ -14,6 +14,7 @@ import { IssuerCache } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
 import { ProviderProtocol, ProviderProtocolSource, type ProviderProtocolSourceOptions } from '../../src/core/protocol/providerProtocol';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
+import { sharedServer } from '../support/coreHarness';
 import { SERVICE_CLIENT, startTestIdp, TEST_CLIENT_ID, type TestIdp } from '../support/idp';
 import { recordingLogger } from '../support/tokenLedger';
 
@@ -51,10 +52,7 @@ function lastTokenRequest(idp: TestIdp): Record<string, string> {
 describe('provider protocol object', () => {
   describe('against the test IdP as it ships', () => {
     let idp: TestIdp;
-    before(async () => {
-      idp = await startTestIdp();
-    });
-    after(() => idp.close());
+    sharedServer(() => startTestIdp(), (started) => (idp = started));
 
     it('a public client: ID-token algorithm pinned, no client authentication, http allowed only because the issuer is http on loopback, token parameters on token requests only', async () => {
       const protocol = await source(idp, { tokenParameters: { audience: 'https://api.example.test' } }).open();

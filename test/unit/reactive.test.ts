@@ -2,11 +2,11 @@
 import * as assert from 'node:assert/strict';
 import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import { createApi, isUnauthorized, type ApiProvider } from '../../src/vscode/api';
-import { robotSignIn, testManager } from '../support/coreHarness';
+import { idpConfig, robotSignIn, sharedServer, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 
 function manager(idp: TestIdp): SessionManager {
-  return testManager({ issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 });
+  return testManager(idpConfig(idp, { scopes: ['openid', 'email'] }));
 }
 
 function signIn(m: SessionManager, login = 'alice', scopes = ['openid']) {
@@ -28,10 +28,7 @@ function apiProvider(m: SessionManager): ApiProvider {
 
 describe('reactive refresh for consumers', () => {
   let idp: TestIdp;
-  before(async () => {
-    idp = await startTestIdp({ rotateRefreshToken: true });
-  });
-  after(() => idp.close());
+  sharedServer(() => startTestIdp({ rotateRefreshToken: true }), (started) => (idp = started));
 
   it('a token refused with 401 is replaced once, however many callers report it', async () => {
     const m = manager(idp);

@@ -6,19 +6,21 @@
  * path (5xx, 408, 429, connection refused) keep it, hand out no expired token and recover.
  * Against oidc-provider in its strict (as shipped) and lenient profiles, and the hostile IdP for
  * answers oidc-provider never gives. Counts have generous bounds; nothing asserts a duration.
+ *
+ * Over 300 lines: the timing tests and the refresh-answer tests share the rig, the callers
+ * loop and the profiles of oidc-provider; they are one concern, when a token gets renewed.
  */
 import * as assert from 'node:assert/strict';
 import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentials';
 import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { IssuerCache } from '../../src/core/protocol/issuer';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MIN_REFRESH_INTERVAL_MS } from '../../src/core/sessions/refreshSchedule';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type EndedSession, type SessionManagerOptions, type SignInOptions } from '../../src/core/sessions/sessionManager';
-import { robotSignIn } from '../support/coreHarness';
+import { SessionManager, type EndedSession, type SessionManagerOptions } from '../../src/core/sessions/sessionManager';
+import { robotSignIn, sharedServer } from '../support/coreHarness';
+import { redirectBrowser } from '../support/redirectBrowser';
 import { startHostileIdp, type HostileIdp, type TokenAnswer } from '../support/hostileIdp';
 import { idpProfile, startTestIdp, type IdpProfile, type TestIdp } from '../support/idp';
 import { recordingLogger } from '../support/tokenLedger';
@@ -214,33 +216,10 @@ describe('refresh timing against oidc-provider (strict and lenient profiles)', f
   });
 });
 
-/** A "browser" for the hostile IdP: its /auth redirects straight to the callback. */
-function hostileBrowser(): SignInOptions {
-  return {
-    signal: new AbortController().signal,
-    templates: loadPageTemplates(undefined),
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => {
-      void (async () => {
-        const auth = await fetch(url, { redirect: 'manual' });
-        await auth.arrayBuffer();
-        const location = auth.headers.get('location');
-        if (location) await (await fetch(location)).arrayBuffer();
-      })().catch(() => undefined);
-    },
-  };
-}
-
 describe('refresh answers as real servers give them (hostile IdP)', function () {
   this.timeout(60_000);
   let idp: HostileIdp;
-  before(async () => {
-    idp = await startHostileIdp();
-  });
-  after(() => idp.close());
-  afterEach(() => {
-    idp.tokenAnswers.length = 0;
-  });
+  sharedServer(startHostileIdp, (started) => (idp = started), (started) => started.clearScripts());
   const tokenRequests = () => idp.requests.filter((r) => r.path === '/token').length;
   const answers = (n: number, answer: TokenAnswer) => {
     for (let k = 0; k < n; k++) idp.tokenAnswers.push(answer);
@@ -258,7 +237,7 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
       const r = rig(idp.issuer, idp.clientId);
       answers(40, { body: { expires_in: bad.value } });
       const before = tokenRequests();
-      const session = await r.manager.createSession(['openid'], hostileBrowser());
+      const session = await r.manager.createSession(['openid'], redirectBrowser());
       assert.ok(Number.isFinite(session.expiresAt) && session.expiresAt > Date.now(), 'a usable expiry');
       const seen = await callers(r.manager, 3_000);
       const made = tokenRequests() - before;
@@ -274,9 +253,9 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
     it(`expires_in ${bad.name}: sign-in fails clearly; on refresh the session is kept and the refresh backs off`, async () => {
       const r = rig(idp.issuer, idp.clientId);
       idp.tokenAnswers.push({ body: { expires_in: bad.value } });
-      await assert.rejects(r.manager.createSession(['openid'], hostileBrowser()), /"expires_in" property must be a (non-negative )?number/);
+      await assert.rejects(r.manager.createSession(['openid'], redirectBrowser()), /"expires_in" property must be a (non-negative )?number/);
       idp.tokenAnswers.push({ body: { expires_in: 2 } });
-      const session = await r.manager.createSession(['openid'], hostileBrowser());
+      const session = await r.manager.createSession(['openid'], redirectBrowser());
       answers(40, { body: { expires_in: bad.value } });
       const before = tokenRequests();
       const seen = await callers(r.manager, 3_000);
@@ -297,7 +276,7 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
     it(`a refresh refused with ${refusal.name} ends the session once, naming the status; no retry, no dead token`, async () => {
       const r = rig(idp.issuer, idp.clientId);
       idp.tokenAnswers.push({ body: { expires_in: 2 } });
-      const session = await r.manager.createSession(['openid'], hostileBrowser());
+      const session = await r.manager.createSession(['openid'], redirectBrowser());
       answers(20, { raw: refusal.raw });
       const before = tokenRequests();
       const seen = await callers(r.manager, 3_000);
@@ -321,7 +300,7 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
     it(`a refresh answered ${fault.name}: the session stays listed, callers get "cannot be reached", the next call after recovery gets a fresh token`, async () => {
       const r = rig(idp.issuer, idp.clientId);
       idp.tokenAnswers.push({ body: { expires_in: 2 } });
-      const session = await r.manager.createSession(['openid'], hostileBrowser());
+      const session = await r.manager.createSession(['openid'], redirectBrowser());
       answers(20, { raw: fault.raw });
       await sleep(session.expiresAt - Date.now() + 20);
       await assert.rejects(r.manager.getSessions(['openid']), /cannot be reached to renew the expired access token of victim@example\.test/);
@@ -337,7 +316,7 @@ describe('refresh answers as real servers give them (hostile IdP)', function () 
 
   it('a revocation refused with 401 and an empty body keeps the status in the message', async () => {
     const r = rig(idp.issuer, idp.clientId);
-    const session = await r.manager.createSession(['openid'], hostileBrowser());
+    const session = await r.manager.createSession(['openid'], redirectBrowser());
     idp.revocationAnswers.push({ status: 401, body: '', contentType: 'text/plain' });
     const result = await r.manager.removeSessions([session.id]);
     assert.match(result.revokeError!.message, /refused the revocation \(HTTP 401/);

@@ -1,103 +1,43 @@
-/** The core's sign-in, refresh and sign-out against a real oidc-provider on 127.0.0.1. */
+/**
+ * The core's sign-in, refresh and sign-out against a real oidc-provider on 127.0.0.1.
+ *
+ * Over 300 lines: one test per behaviour of a session's life (sign-in, the port, refresh faults,
+ * PAR, account claims), all on the same harness (test/support/coreHarness.ts); apart, each part
+ * would be a few tests with the same set-up again.
+ */
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
-import { OidcError } from '../../src/core/errors';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { discover, IssuerCache } from '../../src/core/protocol/issuer';
+import { discover } from '../../src/core/protocol/issuer';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SessionManager, type SessionsChange, type SignInOptions } from '../../src/core/sessions/sessionManager';
-import { completeLogin, type RobotResult } from '../support/loginRobot';
-import { startTestIdp, type TestIdp } from '../support/idp';
-import { recordingLogger } from '../support/tokenLedger';
+import { coreHarness, idpConfig, portIsClosed, robotBrowser, sharedServer, withOpen, type CoreHarness } from '../support/coreHarness';
+import { completeLogin } from '../support/loginRobot';
+import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
+import { freePort, takenPort } from '../support/ports';
+import { rejection } from '../support/rejection';
 
-const templates = loadPageTemplates(path.resolve(__dirname, '../../../media'));
-
-interface Harness {
-  manager: SessionManager;
-  store: MemorySecretStore;
-  changes: SessionsChange[];
-  logs: string[];
+/** A manager for `idp`'s test client; `overrides` change the provider, `refreshSkewMs` makes tokens due early. */
+function harness(idp: TestIdp, overrides: Partial<ProviderConfig> = {}, store = new MemorySecretStore(), refreshSkewMs?: number): CoreHarness {
+  return coreHarness(idpConfig(idp, overrides), { store, refreshSkewMs });
 }
 
-function harness(idp: TestIdp, overrides: Partial<ProviderConfig> = {}, store = new MemorySecretStore(), refreshSkewMs?: number): Harness {
-  const changes: SessionsChange[] = [];
-  const logs: string[] = [];
-  const log = recordingLogger(logs);
-  const config: ProviderConfig = {
-    issuer: new URL(idp.issuer),
-    clientId: idp.clientId,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
-    flow: 'loopback',
-    loopbackPort: 0,
-    ...overrides,
-  };
-  const manager = new SessionManager({
-    config,
-    store,
-    issuers: new IssuerCache(log),
-    flow: new LoopbackFlow(config.loopbackPort),
-    log,
-    onDidChange: (c) => changes.push(c),
-    ...(refreshSkewMs !== undefined ? { refreshSkewMs } : {}),
-  });
-  return { manager, store, changes, logs };
+/** A session signed in at `idp`, and another window's manager over the same store whose tokens are due `skewMs` early. */
+async function signedInThenLate(idp: TestIdp, skewMs = 2 * 3600_000) {
+  const store = new MemorySecretStore();
+  const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
+  return { store, session, late: harness(idp, {}, store, skewMs) };
 }
 
-/** Sign-in options whose "browser" is the HTTP login robot. */
-function robotBrowser(
-  robot: (url: URL) => Promise<RobotResult> = (url) => completeLogin(url),
-  signal = new AbortController().signal,
-): SignInOptions & { result: () => Promise<RobotResult> } {
-  let run: Promise<RobotResult> | undefined;
-  return {
-    signal,
-    templates,
-    strings: ENGLISH_PAGE_STRINGS,
-    openBrowser: async (url) => {
-      run = robot(url);
-      run.catch(() => undefined);
-    },
-    result: () => run ?? Promise.reject(new Error('browser never opened')),
-  };
-}
-
-async function assertRejects(p: Promise<unknown>, kind: OidcError['kind'], message?: RegExp): Promise<OidcError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OidcError, `expected OidcError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    if (message) assert.match(err.message, message);
-    return err;
-  }
-  assert.fail('expected a rejection');
-}
-
-function portIsClosed(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
-}
+/** Runs `test` against an IdP of its own (without PAR unless `options` say), closed after. */
+const withOwnIdp = (test: (idp: TestIdp) => Promise<void>, options: TestIdpOptions = { par: false }) => withOpen(() => startTestIdp(options), test);
 
 describe('sign-in with the loopback flow against oidc-provider', function () {
   let idp: TestIdp;
-  before(async () => {
-    // Without PAR the parameters travel in the browser's URL, where these tests can read and
-    // tamper with them; PAR has a test of its own below.
-    idp = await startTestIdp({ par: false });
-  });
-  after(() => idp.close());
+  // Without PAR the parameters travel in the browser's URL, where these tests can read and
+  // tamper with them; PAR has a test of its own below.
+  sharedServer(() => startTestIdp({ par: false }), (started) => (idp = started));
 
   it('exchanges the code, labels the account from the ID token and stores the session', async () => {
     const h = harness(idp);
@@ -176,7 +116,7 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
       tampered.searchParams.set('nonce', 'not-the-nonce-the-extension-made');
       return completeLogin(tampered);
     });
-    await assertRejects(h.manager.createSession(['openid'], browser), 'protocol', /nonce/);
+    await rejection(h.manager.createSession(['openid'], browser), 'protocol', /nonce/);
     const page = await browser.result();
     assert.equal(page.status, 400);
     assert.match(page.body, /Sign-in failed/);
@@ -193,7 +133,7 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
       const res = await fetch(redirect);
       return { callbackUrl: redirect, status: res.status, body: await res.text(), headers: res.headers };
     });
-    await assertRejects(h.manager.createSession(['openid'], browser), 'protocol', /code/);
+    await rejection(h.manager.createSession(['openid'], browser), 'protocol', /code/);
     assert.equal((await browser.result()).status, 400);
   });
 
@@ -204,14 +144,14 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
       contentType: 'application/json',
       body: `{"access_token":"${'a'.repeat(3 * 1024 * 1024)}","token_type":"Bearer"}`,
     });
-    await assertRejects(h.manager.createSession(['openid'], robotBrowser()), 'protocol', /larger than 1024 KiB/);
+    await rejection(h.manager.createSession(['openid'], robotBrowser()), 'protocol', /larger than 1024 KiB/);
     assert.deepEqual(await h.manager.getSessions(), []);
   });
 
   it('reports access_denied from the IdP as a denied sign-in', async () => {
     const h = harness(idp);
     const browser = robotBrowser((url) => completeLogin(url, { action: 'deny' }));
-    const err = await assertRejects(h.manager.createSession(['openid'], browser), 'idp', /denied/);
+    const err = await rejection(h.manager.createSession(['openid'], browser), 'idp', /denied/);
     assert.equal(err.oauthError, 'access_denied');
     assert.match((await browser.result()).body, /denied/);
   });
@@ -256,7 +196,7 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
       setTimeout(() => controller.abort(), 50);
       return { callbackUrl: url, status: 0, body: '', headers: new Headers() };
     }, controller.signal);
-    await assertRejects(h.manager.createSession(['openid'], browser), 'cancelled');
+    await rejection(h.manager.createSession(['openid'], browser), 'cancelled');
     assert.ok(port > 0);
     assert.ok(await portIsClosed(port));
   });
@@ -264,26 +204,17 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
   it('times out when nobody completes the login', async () => {
     const h = harness(idp);
     const browser = { ...robotBrowser(async (url) => ({ callbackUrl: url, status: 0, body: '', headers: new Headers() })), timeoutMs: 200 };
-    await assertRejects(h.manager.createSession(['openid'], browser), 'timeout', /timed out/);
+    await rejection(h.manager.createSession(['openid'], browser), 'timeout', /timed out/);
   });
 
-  it('fails clearly when a fixed loopback port is taken', async () => {
-    const blocker = http.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
-    const port = (blocker.address() as net.AddressInfo).port;
-    try {
+  it('fails clearly when a fixed loopback port is taken', () =>
+    withOpen(takenPort, async ({ port }) => {
       const h = harness(idp, { loopbackPort: port });
-      await assertRejects(h.manager.createSession(['openid'], robotBrowser()), 'port', new RegExp(String(port)));
-    } finally {
-      blocker.close();
-    }
-  });
+      await rejection(h.manager.createSession(['openid'], robotBrowser()), 'port', new RegExp(String(port)));
+    }));
 
   it('uses a fixed loopback port when configured', async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const port = await freePort();
     const h = harness(idp, { loopbackPort: port });
     const browser = robotBrowser();
     await h.manager.createSession(['openid'], browser);
@@ -320,12 +251,9 @@ describe('sign-in with the loopback flow against oidc-provider', function () {
 });
 
 describe('token lifecycle faults', () => {
-  it('keeps the session through a network failure at refresh time, then refreshes', async () => {
-    const idp = await startTestIdp({ par: false });
-    try {
-      const store = new MemorySecretStore();
-      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
-      const late = harness(idp, {}, store, 2 * 3600_000);
+  it('keeps the session through a network failure at refresh time, then refreshes', () =>
+    withOwnIdp(async (idp) => {
+      const { session, late } = await signedInThenLate(idp);
       idp.dropTokenRequests = 1;
       const during = await late.manager.getSessions(['openid']);
       assert.equal(during.length, 1, 'the session survives the failed refresh');
@@ -333,22 +261,16 @@ describe('token lifecycle faults', () => {
       assert.ok(late.logs.some((l) => /Could not refresh/.test(l)));
       const after = await late.manager.getSessions(['openid']);
       assert.notEqual(after[0]!.accessToken, session.accessToken, 'refreshed once the IdP answers again');
-    } finally {
-      await idp.close();
-    }
-  });
+    }));
 
   for (const fault of [
     { name: 'a 503 HTML error page', status: 503, body: '<html><body>Service Unavailable</body></html>' },
     { name: 'a 500 with a JSON body that is no OAuth error', status: 500, body: '{"message":"boom"}', contentType: 'application/json' },
     { name: 'a 502 from a proxy', status: 502, body: 'Bad Gateway', contentType: 'text/plain' },
   ]) {
-    it(`keeps the session when the refresh gets ${fault.name}`, async () => {
-      const idp = await startTestIdp({ par: false });
-      try {
-        const store = new MemorySecretStore();
-        const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
-        const late = harness(idp, {}, store, 2 * 3600_000);
+    it(`keeps the session when the refresh gets ${fault.name}`, () =>
+      withOwnIdp(async (idp) => {
+        const { store, session, late } = await signedInThenLate(idp);
         idp.injectTokenResponses.push(fault);
         const during = await late.manager.getSessions(['openid']);
         assert.equal(during.length, 1);
@@ -358,18 +280,12 @@ describe('token lifecycle faults', () => {
         assert.equal(JSON.parse(store.data.get(late.manager.key)!).sessions.length, 1, 'still stored');
         const after = await late.manager.getSessions(['openid']);
         assert.notEqual(after[0]!.accessToken, session.accessToken);
-      } finally {
-        await idp.close();
-      }
-    });
+      }));
   }
 
-  it('a refresh answer without refresh_token or expires_in keeps the old refresh token and assumes one hour', async () => {
-    const idp = await startTestIdp({ par: false });
-    try {
-      const store = new MemorySecretStore();
-      const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
-      const late = harness(idp, {}, store, 60_000);
+  it('a refresh answer without refresh_token or expires_in keeps the old refresh token and assumes one hour', () =>
+    withOwnIdp(async (idp) => {
+      const { store, session, late } = await signedInThenLate(idp, 60_000);
       // Force the refresh by reporting the current token as refused.
       idp.injectTokenResponses.push({
         status: 200,
@@ -384,61 +300,41 @@ describe('token lifecycle faults', () => {
       const stored = JSON.parse(store.data.get(late.manager.key)!) as { sessions: { refreshToken: string; accessToken: string }[] };
       assert.equal(stored.sessions[0]!.refreshToken, session.refreshToken);
       assert.equal(stored.sessions[0]!.accessToken, 'opaque-new-access-token');
-    } finally {
-      await idp.close();
-    }
-  });
+    }));
 
-  it('keeps the session when the refresh times out', async () => {
-    const idp = await startTestIdp({ par: false });
-    try {
+  it('keeps the session when the refresh times out', () =>
+    withOwnIdp(async (idp) => {
       const store = new MemorySecretStore();
       const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
-      const late = new SessionManager({
-        config: { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid'], flow: 'loopback', loopbackPort: 0 },
-        store,
-        issuers: new IssuerCache(silentLogger),
-        flow: new LoopbackFlow(0),
-        log: silentLogger,
-        onDidChange: () => undefined,
-        refreshSkewMs: 2 * 3600_000,
-        refreshTimeoutMs: 300,
-      });
+      const late = coreHarness(idpConfig(idp, { scopes: ['openid'] }), { store, refreshSkewMs: 2 * 3600_000, refreshTimeoutMs: 300 }).manager;
       idp.stallTokenRequests = { count: 1, ms: 1500 };
       const during = await late.getSessions(['openid']);
       assert.equal(during.length, 1);
       assert.equal(during[0]!.accessToken, session.accessToken);
       await new Promise((r) => setTimeout(r, 1600)); // the stalled request finishes at the IdP
-    } finally {
-      await idp.close();
-    }
-  });
+    }));
 
-  it('keeps the session while the IdP is down and refreshes after it restarts', async () => {
-    const idp = await startTestIdp({ par: false, rotateRefreshToken: true });
-    const store = new MemorySecretStore();
-    const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
-    const late = harness(idp, {}, store, 2 * 3600_000);
-    await idp.stop();
-    try {
-      const down = await late.manager.getSessions(['openid']);
-      assert.equal(down.length, 1);
-      assert.equal(down[0]!.accessToken, session.accessToken);
-      await idp.restart();
-      const up = await late.manager.getSessions(['openid']);
-      assert.equal(up.length, 1);
-      assert.notEqual(up[0]!.accessToken, session.accessToken);
-      assert.notEqual(up[0]!.refreshToken, session.refreshToken, 'the rotated refresh token was stored');
-      const stored = JSON.parse(store.data.get(late.manager.key)!) as { sessions: { refreshToken: string }[] };
-      assert.equal(stored.sessions[0]!.refreshToken, up[0]!.refreshToken);
-    } finally {
-      await idp.close();
-    }
-  });
+  it('keeps the session while the IdP is down and refreshes after it restarts', () =>
+    withOwnIdp(
+      async (idp) => {
+        const { store, session, late } = await signedInThenLate(idp);
+        await idp.stop();
+        const down = await late.manager.getSessions(['openid']);
+        assert.equal(down.length, 1);
+        assert.equal(down[0]!.accessToken, session.accessToken);
+        await idp.restart();
+        const up = await late.manager.getSessions(['openid']);
+        assert.equal(up.length, 1);
+        assert.notEqual(up[0]!.accessToken, session.accessToken);
+        assert.notEqual(up[0]!.refreshToken, session.refreshToken, 'the rotated refresh token was stored');
+        const stored = JSON.parse(store.data.get(late.manager.key)!) as { sessions: { refreshToken: string }[] };
+        assert.equal(stored.sessions[0]!.refreshToken, up[0]!.refreshToken);
+      },
+      { par: false, rotateRefreshToken: true },
+    ));
 
-  it('signs out a session the IdP revoked (invalid_grant), reporting it removed', async () => {
-    const idp = await startTestIdp({ par: false });
-    try {
+  it('signs out a session the IdP revoked (invalid_grant), reporting it removed', () =>
+    withOwnIdp(async (idp) => {
       const store = new MemorySecretStore();
       const session = await harness(idp, {}, store).manager.createSession(['openid'], robotBrowser());
       await fetch(`${idp.issuer}/token/revocation`, {
@@ -450,16 +346,12 @@ describe('token lifecycle faults', () => {
       assert.deepEqual(await late.manager.getSessions(['openid']), []);
       assert.equal(late.changes.at(-1)!.removed[0]!.id, session.id);
       assert.equal(JSON.parse(store.data.get(late.manager.key)!).sessions.length, 0);
-    } finally {
-      await idp.close();
-    }
-  });
+    }));
 });
 
 describe('pushed authorization requests (RFC 9126)', () => {
-  it('sends the parameters to the IdP and only client_id and request_uri through the browser', async () => {
-    const idp = await startTestIdp();
-    try {
+  it('sends the parameters to the IdP and only client_id and request_uri through the browser', () =>
+    withOwnIdp(async (idp) => {
       let opened: URL | undefined;
       const browser = robotBrowser((url) => {
         opened = url;
@@ -470,22 +362,16 @@ describe('pushed authorization requests (RFC 9126)', () => {
       assert.deepEqual([...opened!.searchParams.keys()].sort(), ['client_id', 'request_uri']);
       assert.match(opened!.searchParams.get('request_uri')!, /^urn:ietf:params:oauth:request_uri:/);
       assert.match((await browser.result()).body, /Signed in/);
-    } finally {
-      await idp.close();
-    }
-  });
+    }, {}));
 });
 
+
 describe('account claims and discovery', () => {
-  it('falls back to UserInfo when the ID token has no readable claims', async () => {
-    const idp = await startTestIdp({ claimsInIdToken: false });
-    try {
+  it('falls back to UserInfo when the ID token has no readable claims', () =>
+    withOwnIdp(async (idp) => {
       const session = await harness(idp).manager.createSession(['openid'], robotBrowser((u) => completeLogin(u, { login: 'bob' })));
       assert.equal(session.accountLabel, 'bob@example.test');
-    } finally {
-      await idp.close();
-    }
-  });
+    }, { claimsInIdToken: false }));
 
   it('falls back to RFC 8414 metadata when OpenID discovery is missing', async () => {
     const server = http.createServer((req, res) => {
@@ -509,10 +395,7 @@ describe('account claims and discovery', () => {
   });
 
   it('says clearly when the issuer cannot be reached', async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    await assertRejects(discover(new URL(`http://127.0.0.1:${port}`), {}, silentLogger), 'network', /Could not reach/);
+    const port = await freePort();
+    await rejection(discover(new URL(`http://127.0.0.1:${port}`), {}, silentLogger), 'network', /Could not reach/);
   });
 });

@@ -13,6 +13,7 @@ import { setTranslator } from '../../src/core/l10n';
 import { checkCallbackTenant, tenantOfIssuer } from '../../src/core/protocol/tenants';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
+import { rejection } from '../support/rejection';
 
 const repoRoot = path.resolve(__dirname, '../../..');
 /** Another language, as far as the code can tell: every message is new text without its arguments. */
@@ -22,11 +23,12 @@ function config(idp: TestIdp, clientId: string, more: Partial<ProviderConfig> = 
   return { issuer: new URL(idp.issuer), clientId, scopes: ['openid', 'profile', 'email'], flow: 'loopback', loopbackPort: 0, ...more };
 }
 
-async function failure(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => assert.fail('expected a rejection'),
-    (e: unknown) => e,
-  );
+/** An IdP without PAR whose one client is a public native app with these fields. */
+function idpWithClient(client: { client_id: string; redirect_uris: string[]; grant_types: string[]; scope?: string }): Promise<TestIdp> {
+  return startTestIdp({
+    par: false,
+    clients: [{ application_type: 'native', token_endpoint_auth_method: 'none', response_types: ['code'], ...client }],
+  });
 }
 
 describe('typed errors: the UI reads fields, never messages', () => {
@@ -38,21 +40,9 @@ describe('typed errors: the UI reads fields, never messages', () => {
   });
 
   it('in another language, a refused redirect URI still names the URI in its field (Copy Redirect URI)', async () => {
-    idp = await startTestIdp({
-      par: false,
-      clients: [
-        {
-          client_id: 'elsewhere',
-          application_type: 'native',
-          token_endpoint_auth_method: 'none',
-          redirect_uris: ['http://127.0.0.1/elsewhere'],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-        },
-      ],
-    });
+    idp = await idpWithClient({ client_id: 'elsewhere', redirect_uris: ['http://127.0.0.1/elsewhere'], grant_types: ['authorization_code'] });
     setTranslator(elsewhere);
-    const err = await failure(testManager(config(idp, 'elsewhere')).createSession([], robotSignIn()));
+    const err = await rejection(testManager(config(idp, 'elsewhere')).createSession([], robotSignIn()));
     assert.ok(err instanceof RedirectRefusedError, String(err));
     assert.ok(err.message.startsWith('[xx]'), 'the message is the translated one');
     assert.ok(!err.message.includes('127.0.0.1'), 'and does not carry the URI');
@@ -62,22 +52,14 @@ describe('typed errors: the UI reads fields, never messages', () => {
   });
 
   it('in another language, a refused scope is still named in its field', async () => {
-    idp = await startTestIdp({
-      par: false,
-      clients: [
-        {
-          client_id: 'narrow',
-          application_type: 'native',
-          token_endpoint_auth_method: 'none',
-          redirect_uris: ['http://127.0.0.1/callback'],
-          grant_types: ['authorization_code', 'refresh_token'],
-          response_types: ['code'],
-          scope: 'openid profile email',
-        },
-      ],
+    idp = await idpWithClient({
+      client_id: 'narrow',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      scope: 'openid profile email',
     });
     setTranslator(elsewhere);
-    const err = await failure(testManager(config(idp, 'narrow')).createSession(['openid', 'api.write'], robotSignIn()));
+    const err = await rejection(testManager(config(idp, 'narrow')).createSession(['openid', 'api.write'], robotSignIn()));
     assert.ok(err instanceof ScopeRejectedError, String(err));
     assert.deepEqual(err.scopes, ['api.write']);
     assert.equal(err.oauthError, 'invalid_scope');

@@ -10,6 +10,8 @@
  *    loads an extension under development and a tests entry from its `payload` query parameter
  *    and reports through `window.codeAutomationLog`/`codeAutomationExit` (`openTestWorkbench`):
  *    the integration suites (codeServer.ts) and the activation benchmark (bench/activation.ts).
+ * A little over 300 lines on purpose: the two entries and the browser are one launcher, so that
+ * a change to how VS Code is started is made once, here.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

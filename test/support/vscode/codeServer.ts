@@ -5,7 +5,8 @@
  * Chromium. The workbench runs the mocha bootstrap in the (Node) remote extension host and hands
  * that host's console output and the run's exit code back (`openTestWorkbench`). This file is the
  * run around it: the overall timeout and signals, the log files, the browser robot
- * (browserRobot.ts, the person in the browser for sign-in tests) and the cleanup.
+ * (browserRobot.ts, the person in the browser for sign-in tests) and the cleanup. A little over
+ * 300 lines: that lifecycle is one class, whose steps share its state (what started, what ended).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -70,10 +71,14 @@ class CodeServerRun {
   private readonly robot: BrowserRobot;
   private readonly logs: Record<'console' | 'exthost' | 'robot', fs.WriteStream>;
   private server: RunningCodeServer | undefined;
+  /** The server's start while it is under way (cleanup waits for it: an aborted start stops it). */
+  private serverStart: Promise<unknown> = Promise.resolve();
   private serverStopping = false;
   private browser: Browser | undefined;
   private workbench: Page | undefined;
   private finishing = false;
+  /** Aborted when the run ends, so that a server still starting is stopped too. */
+  private readonly ending = new AbortController();
   private settle!: (code: number) => void;
   private readonly outcome = new Promise<number>((resolve) => (this.settle = resolve));
 
@@ -135,6 +140,7 @@ class CodeServerRun {
   private async finish(code: number): Promise<void> {
     if (this.finishing) return;
     this.finishing = true;
+    this.ending.abort();
     try {
       await this.cleanup(code);
     } catch (err) {
@@ -152,8 +158,9 @@ class CodeServerRun {
     const install = ensureCodeServerInstall({ onlyIfMissing: true });
     // The control server comes first: the extension host inherits the server's environment.
     const controlUrl = await this.robot.listen();
+    if (this.finishing) return;
     this.say(`starting the VS Code server (${describeInstall(install)})`);
-    const server = await startCodeServer({
+    const start = startCodeServer({
       entry: 'server-main',
       dir: this.tmp,
       install,
@@ -173,7 +180,10 @@ class CodeServerRun {
       // The extension logs at its most verbose, so the secret-hygiene suite searches everything.
       extraArgs: ['--log', `${EXTENSION_UNDER_TEST}:trace`],
       log: (line) => this.say(line),
+      signal: this.ending.signal,
     });
+    this.serverStart = start.catch(() => undefined);
+    const server = await start;
     this.server = server;
     void server.exited.then((how) => {
       if (!this.serverStopping) this.fail(`the VS Code server exited (${how}) during the run; see server.log`);
@@ -299,6 +309,7 @@ class CodeServerRun {
 
   private async stopServer(): Promise<void> {
     this.serverStopping = true;
+    await this.serverStart;
     const server = this.server;
     this.server = undefined;
     await server?.stop();

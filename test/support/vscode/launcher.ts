@@ -71,6 +71,8 @@ export interface CodeServerOptions {
   install?: CodeServerInstall;
   /** Where the launcher says what it had to force (SIGKILL). */
   log?: (line: string) => void;
+  /** Aborting it while the server starts stops the server and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunningCodeServer {
@@ -136,6 +138,7 @@ async function installExtensions(install: CodeServerInstall, dir: string, vsix: 
  * it serves (code-server: `/healthz` answers; server-main: it reports its port). Stop it with `stop()`.
  */
 export async function startCodeServer(options: CodeServerOptions): Promise<RunningCodeServer> {
+  if (options.signal?.aborted) throw new Error('the start of the server was aborted before it began');
   const install = options.install ?? ensureCodeServerInstall({ onlyIfMissing: true });
   const mainEntry = (options.entry ?? 'code-server') === 'server-main';
   const dir = path.resolve(options.dir);
@@ -182,6 +185,10 @@ export async function startCodeServer(options: CodeServerOptions): Promise<Runni
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
   for (;;) {
     if (exitedWith !== undefined) throw new Error(`${what} exited (${exitedWith}) before it was ready; log ${logFile}:\n${tail(logFile)}`);
+    if (options.signal?.aborted) {
+      await stop();
+      throw new Error(`the start of ${what} was aborted`);
+    }
     if (mainEntry) {
       const m = /Extension host agent listening on (\d+)/.exec(fs.readFileSync(logFile, 'utf8'));
       if (m) {

@@ -1,53 +1,28 @@
 /**
  * Activation cost in the real VS Code: one VS Code server (code-server's VS Code, server-main.js
- * under Node 24, as the integration tests run it) and one headless Chromium; for every sample a
+ * under Node 24, started by the launcher as the integration tests start it,
+ * test/support/vscode/launcher.ts) and one headless Chromium; for every sample a
  * new browser context opens a new workbench window, which starts a new extension host with
  * bench/tmp/ext (the production bundle staged by bundle.ts) as the extension under development
  * and out/bench/vscode/index.js as the tests entry. That entry reports VS Code's own activation
  * times for oidc-auth and the built-in github-authentication in that host (see its header), then
  * ends, which makes the workbench terminate the host. Samples run one after another.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { format } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
-import { ensureCodeServer } from '../test/support/vscode/environment';
+import type { Browser } from 'playwright-core';
+import { ensureCodeServerInstall } from '../test/support/vscode/install';
+import { launchChromium, openTestWorkbench, startCodeServer, type RunningCodeServer } from '../test/support/vscode/launcher';
 import { buildAndStage } from './bundle';
 import { benchTmp, fmt, log, mean, median, repoRoot, withTimeout, type MeasurementResult } from './lib/common';
 import { GITHUB, OURS, REPORT_PREFIX, type ActivationReport } from './vscode/protocol';
 
-const SETTINGS = {
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'workbench.enableExperiments': false,
-  'chat.disableAIFeatures': true,
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'extensions.ignoreRecommendations': true,
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
-  'security.workspace.trust.enabled': false,
-  'git.enabled': false,
-  'git.autoRepositoryDetection': false,
-  'github.gitAuthentication': false,
-  // A configured provider, as a user's would be: activation builds its session manager. Nothing
-  // listens there; activation contacts no identity provider.
-  'oidcAuth.issuer': 'http://127.0.0.1:9',
-  'oidcAuth.clientId': 'bench',
-};
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--no-default-browser-check',
-];
+/**
+ * A configured provider, as a user's would be: activation builds its session manager. Nothing
+ * listens there; activation contacts no identity provider. (Over the launcher's quiet settings.)
+ */
+const SETTINGS = { 'oidcAuth.issuer': 'http://127.0.0.1:9', 'oidcAuth.clientId': 'bench' };
 
 export interface ActivationOptions {
   samples: number;
@@ -79,102 +54,25 @@ export interface ActivationSample {
   windowMs: number;
 }
 
-function startServer(node24: string, serverMain: string, userData: string, extensions: string, logFile: string): Promise<{ child: ChildProcess; port: number }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('VSCODE_') || key === 'ELECTRON_RUN_AS_NODE') delete env[key];
-  }
-  const args = [
-    serverMain,
-    '--enable-smoke-test-driver',
-    '--disable-workspace-trust',
-    '--host', '127.0.0.1',
-    '--port', '0',
-    '--without-connection-token',
-    '--accept-server-license-terms',
-    '--disable-telemetry',
-    '--user-data-dir', userData,
-    '--extensions-dir', extensions,
-  ];
-  // Own process group: cleanup ends the server and everything it forked by this one pid.
-  const child = spawn(node24, args, { env, cwd: path.dirname(userData), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = fs.createWriteStream(logFile);
-  out.on('error', () => undefined);
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error('the VS Code server did not report its port within 60 s')), 60_000);
-    const onData = (chunk: Buffer) => {
-      out.write(chunk);
-      seen += chunk.toString('utf8');
-      const m = /Extension host agent listening on (\d+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        seen = '';
-        resolve({ child, port: Number(m[1]) });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      out.end();
-      reject(new Error(`the VS Code server exited (code ${code}, signal ${signal}) before listening`));
-    });
-  });
-}
-
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const pgid = child.pid;
-  if (pgid === undefined) return;
-  const alive = () => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
 /** One fresh window (and so one fresh extension host); resolves with the entry's report. */
-async function sample(browser: Browser, port: number, extDir: string, entry: string, workspace: string, timeoutMs: number, logLine: (l: string) => void): Promise<{ report: ActivationReport; windowMs: number }> {
+async function sample(browser: Browser, server: RunningCodeServer, extDir: string, entry: string, timeoutMs: number, logLine: (l: string) => void): Promise<{ report: ActivationReport; windowMs: number }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const started = Date.now();
   try {
-    const page = await context.newPage();
     let report: ActivationReport | undefined;
     let exited!: () => void;
     const exit = new Promise<void>((r) => (exited = r));
-    await page.exposeFunction('codeAutomationLog', (_type: unknown, args: unknown) => {
-      const text = Array.isArray(args) ? format(...(args as unknown[])) : String(args);
-      logLine(text);
-      const at = text.indexOf(REPORT_PREFIX);
-      if (at >= 0) report = JSON.parse(text.slice(at + REPORT_PREFIX.length).trim()) as ActivationReport;
+    await openTestWorkbench(await context.newPage(), server, {
+      extensionDevelopmentPath: extDir,
+      extensionTestsPath: entry,
+      timeoutMs,
+      onLog: (_type, text) => {
+        logLine(text);
+        const at = text.indexOf(REPORT_PREFIX);
+        if (at >= 0) report = JSON.parse(text.slice(at + REPORT_PREFIX.length).trim()) as ActivationReport;
+      },
+      onExit: () => exited(),
     });
-    await page.exposeFunction('codeAutomationExit', () => exited());
-    page.on('dialog', (d) => void d.dismiss().catch(() => undefined));
-    const remote = (p: string) => `vscode-remote://127.0.0.1:${port}${p.split(path.sep).join('/')}`;
-    const payload: [string, string][] = [
-      ['extensionDevelopmentPath', remote(extDir)],
-      ['extensionTestsPath', remote(entry)],
-      ['skipWelcome', 'true'],
-      ['skipReleaseNotes', 'true'],
-    ];
-    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
     await withTimeout(exit, timeoutMs, 'the bench entry in the extension host');
     if (!report) throw new Error('the extension host ended without a report');
     return { report, windowMs: Date.now() - started };
@@ -184,35 +82,28 @@ async function sample(browser: Browser, port: number, extDir: string, entry: str
 }
 
 export async function measureActivation(opts: ActivationOptions): Promise<MeasurementResult> {
-  const root = repoRoot();
+  const root = repoRoot;
   const entry = path.join(root, 'out', 'bench', 'vscode', 'index.js');
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing; compile with \`npx tsc -p .\` first`);
   const extDir = path.join(root, 'bench', 'tmp', 'ext');
   if (!fs.existsSync(path.join(extDir, 'dist', 'extension.js'))) buildAndStage();
-  const install = ensureCodeServer(root);
+  const install = ensureCodeServerInstall({ onlyIfMissing: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-bench-vscode-'));
   const logDir = benchTmp('activation-logs');
-  const userData = path.join(tmp, 'user-data');
-  const extensions = path.join(tmp, 'extensions');
-  const workspace = path.join(tmp, 'workspace');
-  for (const dir of [path.join(userData, 'User'), path.join(userData, 'Machine'), extensions, workspace]) fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(SETTINGS, null, 2));
-  fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify(SETTINGS, null, 2));
   const hostLog = fs.createWriteStream(path.join(logDir, 'extension-host-console.log'));
   hostLog.on('error', () => undefined);
 
-  let server: ChildProcess | undefined;
+  let server: RunningCodeServer | undefined;
   let browser: Browser | undefined;
   const samples: ActivationSample[] = [];
   const failures: string[] = [];
   let vscodeInfo: { version: string; node: string } | undefined;
   try {
-    const started = await startServer(install.node24, install.serverMain, userData, extensions, path.join(logDir, 'server.log'));
-    server = started.child;
-    browser = await chromium.launch({ executablePath: install.chromium, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    server = await startCodeServer({ entry: 'server-main', dir: tmp, install, settings: SETTINGS, logFile: path.join(logDir, 'server.log'), startTimeoutMs: 60_000 });
+    browser = await launchChromium({ install });
     for (let i = 0; i < opts.samples; i++) {
       try {
-        const { report, windowMs } = await sample(browser, started.port, extDir, entry, workspace, opts.sampleTimeoutMs ?? 120_000, (l) =>
+        const { report, windowMs } = await sample(browser, server, extDir, entry, opts.sampleTimeoutMs ?? 120_000, (l) =>
           hostLog.write(`[sample ${i + 1}] ${l}\n`),
         );
         if (report.error) throw new Error(report.error);
@@ -247,7 +138,7 @@ export async function measureActivation(opts: ActivationOptions): Promise<Measur
     }
   } finally {
     if (browser) await withTimeout(browser.close(), 15_000, 'closing Chromium').catch(() => undefined);
-    if (server) await stopGroup(server);
+    await server?.stop();
     await new Promise<void>((r) => hostLog.end(() => r()));
     fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
   }

@@ -63,7 +63,7 @@ const SKIP_DIRS = new Set(['node_modules', '.git', 'out', 'bench', 'dist', '.tes
  * bench/tmp/ext. Returns the staged extension folder and the bundle path.
  */
 export function buildAndStage(): { extDir: string; bundle: string } {
-  const root = repoRoot();
+  const root = repoRoot;
   const build = benchTmp('build');
   const srcLink = path.join(build, 'src');
   fs.rmSync(srcLink, { recursive: true, force: true });
@@ -134,7 +134,7 @@ function composition(build: string, bundle: string): BundleComposition | undefin
 }
 
 export async function measureBundle(): Promise<MeasurementResult> {
-  const root = repoRoot();
+  const root = repoRoot;
   const { extDir, bundle } = buildAndStage();
   const vsix = path.join(benchTmp(), 'oidc-auth.vsix');
   fs.rmSync(vsix, { force: true });

@@ -46,7 +46,7 @@ export async function measureMemory(opts: MemoryOptions): Promise<MeasurementRes
   const idp = await startTestIdp({ rotateRefreshToken: true });
   const browserErrors: string[] = [];
   try {
-    const script = path.join(repoRoot(), 'out', 'bench', 'memoryChild.js');
+    const script = path.join(repoRoot, 'out', 'bench', 'memoryChild.js');
     const settleMs = opts.settleMs ?? 35_000;
     const report = await new Promise<MemoryChildReport>((resolve, reject) => {
       const child = fork(script, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

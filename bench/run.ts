@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   };
   // An --only run replaces what it measures and keeps the rest of the results it writes over.
   if (args.only) {
-    const kept = keptResults(args.out ? path.resolve(args.out) : path.join(repoRoot(), 'bench'), [...args.only].map((n) => TITLES[n as Name]));
+    const kept = keptResults(args.out ? path.resolve(args.out) : path.join(repoRoot, 'bench'), [...args.only].map((n) => TITLES[n as Name]));
     if (kept.length) info.kept = kept;
   }
   const save = () => {

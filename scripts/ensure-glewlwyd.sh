@@ -3,20 +3,10 @@
 # C) and sqlite3, which the Glewlwyd core and integration tests start on 127.0.0.1
 # (test/support/glewlwyd.ts). apt-get update runs only when something is missing.
 set -euo pipefail
+. "$(dirname "$0")/apt.sh"
 
-need_apt=()
-command -v glewlwyd >/dev/null 2>&1 || [ -x /usr/bin/glewlwyd ] || need_apt+=(glewlwyd)
-command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "ensure-glewlwyd: installing Debian packages: ${need_apt[*]}"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "ensure-glewlwyd: installing ${need_apt[*]} needs root or sudo (the Glewlwyd tests fail without them)" >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+apt_ensure ensure-glewlwyd glewlwyd:glewlwyd sqlite3:sqlite3 \
+  || { echo "ensure-glewlwyd: the Glewlwyd tests fail without glewlwyd and sqlite3" >&2; exit 1; }
 # The package must bring its OIDC plugin and its database schema; a partial install is an error
 # here, not a confusing failure inside the tests.
 for f in /usr/bin/glewlwyd /usr/bin/sqlite3 /usr/lib/glewlwyd/plugin /usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz /usr/share/glewlwyd/webapp; do

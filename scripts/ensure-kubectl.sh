@@ -5,6 +5,7 @@
 # package conflicts with it), the .deb is fetched with `apt-get download` and unpacked into
 # .vscode-test/kubernetes-client/ instead, leaving the system alone. Prints the kubectl path.
 set -euo pipefail
+. "$(dirname "$0")/apt.sh"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 local_bin="$root/.vscode-test/kubernetes-client/usr/bin/kubectl"
@@ -17,12 +18,9 @@ if [ -x "$local_bin" ]; then
   echo "$local_bin"
   exit 0
 fi
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO="sudo"
+apt_sudo ensure-kubectl
 if ! dpkg -S /usr/bin/kubectl >/dev/null 2>&1; then
-  echo "ensure-kubectl: installing the Debian package kubernetes-client" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+  apt_install ensure-kubectl kubernetes-client
   echo /usr/bin/kubectl
   exit 0
 fi

@@ -1,26 +1,17 @@
 /** Paths, statistics and small helpers shared by the benchmark's measurements. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { repoRoot } from '../../test/support/vscode/install';
 
-/** The repository root: the nearest ancestor of this file with package.json and tsconfig.json. */
-export function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'tsconfig.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`bench: no package.json above ${__dirname}`);
-    dir = parent;
-  }
-}
+export { repoRoot } from '../../test/support/vscode/install';
+export { sleep, withTimeout } from '../../test/support/vscode/async';
 
 /** bench/tmp (git-ignored): builds, the .vsix, temp state of the measurements. */
 export function benchTmp(...parts: string[]): string {
-  const dir = path.join(repoRoot(), 'bench', 'tmp', ...parts);
+  const dir = path.join(repoRoot, 'bench', 'tmp', ...parts);
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Sorted copy. */
 function sorted(xs: readonly number[]): number[] {
@@ -100,23 +91,6 @@ export function fmtBytes(n: number): string {
   if (n >= 1024 * 1024) return `${fmt(n / (1024 * 1024))} MiB (${n.toLocaleString('en-US')} B)`;
   if (n >= 1024) return `${fmt(n / 1024)} KiB (${n.toLocaleString('en-US')} B)`;
   return `${n} B`;
-}
-
-/** Time-bounds a promise. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 export function log(line: string): void {

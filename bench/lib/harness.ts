@@ -28,7 +28,7 @@ export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
 let templates: PageTemplates | undefined;
 export function pageTemplates(): PageTemplates {
-  return (templates ??= loadPageTemplates(path.join(repoRoot(), 'media')));
+  return (templates ??= loadPageTemplates(path.join(repoRoot, 'media')));
 }
 
 export function tempDir(prefix: string): string {

@@ -24,7 +24,7 @@ export interface MachineFacts {
 
 function git(args: string[]): string {
   try {
-    return execFileSync('git', args, { cwd: repoRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return '';
   }
@@ -88,7 +88,7 @@ export function keptResults(dir: string, measured: readonly string[]): KeptResul
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** Writes results.json and results.md into `dir` (bench/ unless --out names another folder). */
-export function writeResults(info: RunInfo, dir = path.join(repoRoot(), 'bench')): { json: string; md: string } {
+export function writeResults(info: RunInfo, dir = path.join(repoRoot, 'bench')): { json: string; md: string } {
   fs.mkdirSync(dir, { recursive: true });
   const json = path.join(dir, 'results.json');
   const md = path.join(dir, 'results.md');

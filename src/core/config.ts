@@ -1,6 +1,7 @@
 /** The settings a provider runs with, validated without any VS Code dependency. */
 import { ConfigError } from './errors';
 import { l10n } from './l10n';
+import { isLoopbackHost } from './transport/loopback';
 
 export type FlowSetting = 'auto' | 'loopback' | 'uriHandler' | 'deviceCode';
 export const FLOW_SETTINGS: readonly FlowSetting[] = ['auto', 'loopback', 'uriHandler', 'deviceCode'];
@@ -57,13 +58,6 @@ export interface RawProviderSettings {
   dpop?: unknown;
   useClientSecret?: unknown;
   tenants?: unknown;
-}
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** Hosts for which plain `http` is acceptable (RFC 8252 §8.3: traffic never leaves the machine). */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname.toLowerCase());
 }
 
 /** Parses an issuer URL: `https`, or `http` on a loopback host; no query or fragment. */

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { ClientCredentialsTokens } from '../core/protocol/clientCredentials';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
-import type { IssuerCache } from '../core/protocol/issuer';
+import type { IssuerCache } from '../core/protocol/discovery';
 import type { Logger } from '../core/logger';
 import { askClientSecret } from './clientSecret';
 import { clientSecretKey } from '../core/storage/keys';

@@ -5,7 +5,7 @@ import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow, type DeviceCodeInfo } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

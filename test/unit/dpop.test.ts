@@ -14,7 +14,7 @@ import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS, type SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger, type Logger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

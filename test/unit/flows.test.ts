@@ -10,7 +10,7 @@ import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS, type FlowId, type SignInFlow } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

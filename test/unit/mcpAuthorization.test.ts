@@ -6,7 +6,7 @@ import {
   authorizationServerSpellings,
   normaliseAuthorizationServer,
   sameAuthorizationServer,
-} from '../../src/core/protocol/authorizationServer';
+} from '../../src/core/protocol/authorizationServerMatch';
 import { startTestIdp } from '../support/idp';
 
 describe('MCP authorization: matching an authorization server to an issuer', () => {

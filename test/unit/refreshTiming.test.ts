@@ -13,7 +13,7 @@ import { parseProviderConfig, type ProviderConfig } from '../../src/core/config'
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MIN_REFRESH_INTERVAL_MS } from '../../src/core/sessions/refreshSchedule';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

@@ -7,7 +7,7 @@ import type { ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { discover, IssuerCache } from '../../src/core/protocol/issuer';
+import { discover, IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

@@ -9,9 +9,11 @@
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError, RedirectRefusedError } from '../errors';
-import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from '../transport/http';
+import { assertEndpointAllowed } from '../transport/loopback';
+import { requestOptions, type RequestContext } from '../transport/http';
+import { boundIdpText, describeFailure } from '../transport/requestErrors';
 import { checkIdToken } from './idToken';
-import { endpointLabel } from './issuer';
+import { endpointLabel } from './discovery';
 import { l10n } from '../l10n';
 import { redact } from '../logger';
 import type { OperationOptions, ProviderProtocol } from './providerProtocol';

@@ -8,7 +8,7 @@
  * authorization-URL builder, so the URL is built here from `authorization_endpoint`.
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError, RedirectRefusedError } from '../errors';
+import { HttpStatusError, OidcError, RedirectRefusedError } from '../errors';
 import { assertEndpointAllowed } from '../transport/loopback';
 import { requestOptions, type RequestContext } from '../transport/http';
 import { boundIdpText, describeFailure } from '../transport/requestErrors';
@@ -133,6 +133,10 @@ function redirectRefused(redirectUri: string, detail: string): RedirectRefusedEr
 
 /** Words an IdP's error page or answer uses when the redirect URI is the problem. */
 const REDIRECT_WORDS = /redirect[_ -]?ur[il]|invalid_redirect|redirect_uri_mismatch/i;
+/** The OAuth errors an authorization endpoint's error page may name (RFC 6749 §4.1.2.1, RFC 8252). */
+const OAUTH_ERROR = /\b(invalid_redirect_uri|redirect_uri_mismatch|invalid_request|unauthorized_client|invalid_client|invalid_scope|unsupported_response_type)\b/;
+/** The statuses of a refusal that names nothing (Authentik's blank 403, Glewlwyd's). */
+const BARE_REFUSAL_STATUS = new Set([400, 401, 403]);
 /** How much of an error page is read to find them. */
 const ERROR_PAGE_LIMIT = 64 * 1024;
 
@@ -144,10 +148,13 @@ const ERROR_PAGE_LIMIT = 64 * 1024;
  * What counts: a redirect (to the login page, or back with a code or an error) or a page (a login
  * form) is acceptance. A 4xx answer whose text names the redirect URI (oidc-provider's
  * `invalid_redirect_uri`, Google's `redirect_uri_mismatch`, Keycloak's "Invalid parameter:
- * redirect_uri") is a refused redirect URI. Another 4xx (Authentik's bare 403) is a refused
- * request, reported with the redirect URI as the usual cause. Nothing else is read into an answer:
- * a 5xx or a network error is left for the real request to meet. An IdP that names a wrong redirect
- * URI only after the person signed in (Entra ID's AADSTS50011) cannot be caught here.
+ * redirect_uri") is a refused redirect URI. A bare refusal (400, 401 or 403 naming no OAuth error
+ * but at most `invalid_request`: Authentik's blank 403, Glewlwyd's) is a refused request, reported
+ * with the redirect URI as the usual cause. A 4xx that names another OAuth error (`invalid_client`,
+ * `unauthorized_client`, `invalid_scope`, `unsupported_response_type`) is that refusal, not the
+ * redirect URI's. Nothing else is read into an answer: another 4xx (404, 429, ...), a 5xx or a
+ * network error is left for the real request to meet. An IdP that names a wrong redirect URI only
+ * after the person signed in (Entra ID's AADSTS50011) cannot be caught here.
  * A request that went through PAR was checked by the IdP already.
  */
 export async function checkAuthorizationAccepted(pending: PendingAuthorization, ctx: RequestContext): Promise<void> {
@@ -166,11 +173,20 @@ export async function checkAuthorizationAccepted(pending: PendingAuthorization, 
   }
   if (status >= 300 && status < 400 && location) return refusedByRedirect(pending, location);
   if (status < 400 || status >= 500) return;
-  const oauthError = /\b(invalid_redirect_uri|redirect_uri_mismatch|invalid_request|unauthorized_client|invalid_client|invalid_scope)\b/.exec(text)?.[1];
+  const oauthError = OAUTH_ERROR.exec(text)?.[1];
   // An error page may echo the request itself: its redirect_uri parameter names nothing.
   const page = text.replace(/(redirect_uri|prompt)=[^&"'\s<]*/gi, '');
   if (REDIRECT_WORDS.test(page)) throw redirectRefused(pending.redirectUri, oauthError ?? `HTTP ${status}`);
   if (pending.prompt && /\bprompt\b/i.test(page)) throw promptRefused(pending.prompt, oauthError ?? `HTTP ${status}`);
+  if (oauthError && oauthError !== 'invalid_request') {
+    throw new HttpStatusError(
+      'idp',
+      l10n.t('The identity provider refused the sign-in request before showing its sign-in page (HTTP {0}, {1}).', status, oauthError),
+      status,
+      oauthError,
+    );
+  }
+  if (!BARE_REFUSAL_STATUS.has(status)) return;
   throw new RedirectRefusedError(
     pending.redirectUri,
     false,

@@ -736,8 +736,8 @@ describe('hostile IdP: refresh and key rotation', () => {
   // An IdP that echoes the submitted token ("token <value> is not revocable") in error_description:
   // describeFailure() copies it into the OidcError message, which SessionManager logs
   // (removeSessions: "Could not revoke …", refreshLocked: "Could not refresh …") and revokeError
-  // shows. Nothing marks the value as a token (no `=`/`:`, not a JWT): the redactor knows it
-  // because it went over the wire (boundedFetch tells it). Checked after redact(), as the output
+  // shows. Nothing marks the value as a token (no `=`/`:`, not a JWT): boundedFetch takes it out
+  // of the answer because the request carried it. Checked after redact(), as the output
   // channel would get it.
   it('an IdP that echoes the refresh token in error_description (revocation): the token is not logged', async () => {
     const h = harness(idp);

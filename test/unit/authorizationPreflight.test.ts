@@ -5,7 +5,8 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkAuthorizationAccepted, type PendingAuthorization } from '../../src/core/protocol/authorizationCode';
+import type { PendingAuthorization } from '../../src/core/protocol/authorizationCode';
+import { checkAuthorizationAccepted } from '../../src/core/protocol/authorizationPreflight';
 import { HttpStatusError, OidcError, RedirectRefusedError } from '../../src/core/errors';
 
 describe('authorization pre-flight: what a 4xx from the authorization endpoint means', () => {

@@ -81,6 +81,21 @@ describe('credentials an IdP echoes in an error answer', () => {
     }
   });
 
+  it('a hostile, deeply nested JSON answer is cleaned without running out of stack', async () => {
+    const depth = 200_000;
+    const server = await echoServer(() => ({
+      status: 400,
+      type: 'application/json',
+      body: `{"error":"invalid_grant","error_description":"\\u0063ode-${suffix} is spent","deep":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    }));
+    try {
+      const json = (await (await boundedFetch(server.url, request())).json()) as { error_description: string };
+      assert.equal(json.error_description, '[redacted] is spent');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a successful answer is left as it is (a refresh answer may repeat the refresh token)', async () => {
     const refreshToken = `rt-${suffix}-0000`;
     const answer = JSON.stringify({ access_token: `at-${suffix}-0000`, refresh_token: refreshToken, token_type: 'Bearer' });

@@ -43,8 +43,8 @@ export function withoutCredentials(text: string, credentials: readonly string[])
 
 /**
  * An error answer's body without the request's credentials. A JSON body is cleaned value by
- * value after parsing, so an escaped spelling (`\u0061…`) cannot slip through; any other body as
- * text.
+ * value after parsing, so an escaped spelling (`\u0061…`) cannot slip through (values nested
+ * deeper than any OAuth error are dropped); any other body as text.
  */
 export function answerWithoutCredentials(body: Buffer<ArrayBuffer>, credentials: readonly string[]): Buffer<ArrayBuffer> {
   if (!credentials.length) return body;
@@ -71,13 +71,15 @@ export function headersWithoutCredentials(headers: Headers, credentials: readonl
   return cleaned;
 }
 
-function cleanValue(value: unknown, credentials: readonly string[]): unknown {
+/** How deep a JSON answer is cleaned; deeper values (no OAuth error nests them) are dropped. */
+const MAX_DEPTH = 32;
+
+function cleanValue(value: unknown, credentials: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return withoutCredentials(value, credentials);
-  if (Array.isArray(value)) return value.map((v) => cleanValue(v, credentials));
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutCredentials(k, credentials), cleanValue(v, credentials)]));
-  }
-  return value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_DEPTH) return null;
+  if (Array.isArray(value)) return value.map((v) => cleanValue(v, credentials, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutCredentials(k, credentials), cleanValue(v, credentials, depth + 1)]));
 }
 
 function formDecode(value: string): string {

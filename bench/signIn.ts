@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
-import { IssuerCache } from '../src/core/protocol/issuer';
+import { IssuerCache } from '../src/core/protocol/discovery';
 import { silentLogger } from '../src/core/logger';
 import { requestedScopes } from '../src/core/sessions/scopes';
 import { startTestIdp } from '../test/support/idp';

@@ -1,7 +1,7 @@
 /** Activation: settings → provider, commands, and the Accounts-menu entry. */
 import { mkdirSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { IssuerCache } from './core/protocol/issuer';
+import { IssuerCache } from './core/protocol/discovery';
 import { setTranslator } from './core/l10n';
 import { loadPageTemplates, type PageTemplates } from './core/flows/pages';
 import { createLogger } from './vscode/log';

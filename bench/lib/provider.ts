@@ -3,7 +3,7 @@
  * configured for a test IdP with the loopback flow, its browser played by the login robot.
  */
 import * as fs from 'node:fs';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import type { OidcAuthenticationProvider } from '../../src/vscode/provider';
 import type { OidcAuthApi } from '../../src/vscode/api';

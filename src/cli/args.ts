@@ -29,25 +29,21 @@ export const EXIT = {
   noChannel: 7,
 } as const;
 
+/** The exit code for each way the window can refuse a token. */
+const EXIT_FOR_FAILURE: Record<FailureCode, number> = {
+  notSignedIn: EXIT.notSignedIn,
+  noIdToken: EXIT.notSignedIn,
+  noSuchProvider: EXIT.noSuchProvider,
+  notConfigured: EXIT.noSuchProvider,
+  unreachable: EXIT.unreachable,
+  consentDenied: EXIT.consentDenied,
+  unauthorized: EXIT.noChannel,
+  badRequest: EXIT.usage,
+  failed: EXIT.failed,
+};
+
 export function exitCodeFor(code: FailureCode): number {
-  switch (code) {
-    case 'notSignedIn':
-    case 'noIdToken':
-      return EXIT.notSignedIn;
-    case 'noSuchProvider':
-    case 'notConfigured':
-      return EXIT.noSuchProvider;
-    case 'unreachable':
-      return EXIT.unreachable;
-    case 'consentDenied':
-      return EXIT.consentDenied;
-    case 'unauthorized':
-      return EXIT.noChannel;
-    case 'badRequest':
-      return EXIT.usage;
-    case 'failed':
-      return EXIT.failed;
-  }
+  return EXIT_FOR_FAILURE[code];
 }
 
 export const HELP = `Usage: oidc-token [options]

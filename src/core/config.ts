@@ -1,6 +1,7 @@
 /** The settings a provider runs with, validated without any VS Code dependency. */
 import { ConfigError } from './errors';
 import { l10n } from './l10n';
+import { isLoopbackHost } from './transport/loopback';
 
 export type FlowSetting = 'auto' | 'loopback' | 'uriHandler' | 'deviceCode';
 export const FLOW_SETTINGS: readonly FlowSetting[] = ['auto', 'loopback', 'uriHandler', 'deviceCode'];
@@ -59,13 +60,6 @@ export interface RawProviderSettings {
   tenants?: unknown;
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** Hosts for which plain `http` is acceptable (RFC 8252 §8.3: traffic never leaves the machine). */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname.toLowerCase());
-}
-
 /** Parses an issuer URL: `https`, or `http` on a loopback host; no query or fragment. */
 export function parseIssuer(raw: string): URL {
   let url: URL;
@@ -117,7 +111,7 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
   const timeout = typeof raw.signInTimeout === 'number' && raw.signInTimeout >= 10 ? raw.signInTimeout : undefined;
   const text = (value: unknown, name: string): string | undefined => {
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string') throw new ConfigError(name, l10n.t('{0} must be a string.', name));
+    if (typeof value !== 'string') throw new ConfigError(name, l10n.t('{0} must be a string.', name), { namesField: true });
     return value;
   };
   const audience = text(raw.audience, 'audience');
@@ -126,30 +120,30 @@ export function parseProviderConfig(raw: RawProviderSettings, defaultScopes: rea
     try {
       new URL(resource);
     } catch {
-      throw new ConfigError('resource', l10n.t('resource must be an absolute URI (RFC 8707), not "{0}".', resource));
+      throw new ConfigError('resource', l10n.t('resource must be an absolute URI (RFC 8707), not "{0}".', resource), { namesField: true });
     }
   }
   let extra: Record<string, string> | undefined;
   if (raw.extraAuthorizationParameters !== undefined && raw.extraAuthorizationParameters !== null) {
     const value = raw.extraAuthorizationParameters;
     if (typeof value !== 'object' || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
-      throw new ConfigError('extraAuthorizationParameters', l10n.t('extraAuthorizationParameters must be an object of string values.'));
+      throw new ConfigError('extraAuthorizationParameters', l10n.t('extraAuthorizationParameters must be an object of string values.'), { namesField: true });
     }
     extra = value as Record<string, string>;
   }
   if (raw.grant !== undefined && raw.grant !== 'authorizationCode' && raw.grant !== 'clientCredentials') {
-    throw new ConfigError('grant', l10n.t('grant must be "authorizationCode" or "clientCredentials", not "{0}".', String(raw.grant)));
+    throw new ConfigError('grant', l10n.t('grant must be "authorizationCode" or "clientCredentials", not "{0}".', String(raw.grant)), { namesField: true });
   }
   if (raw.dpop !== undefined && raw.dpop !== null && typeof raw.dpop !== 'boolean') {
-    throw new ConfigError('dpop', l10n.t('dpop must be true or false, not "{0}".', String(raw.dpop)));
+    throw new ConfigError('dpop', l10n.t('dpop must be true or false, not "{0}".', String(raw.dpop)), { namesField: true });
   }
   if (raw.useClientSecret !== undefined && raw.useClientSecret !== null && typeof raw.useClientSecret !== 'boolean') {
-    throw new ConfigError('useClientSecret', l10n.t('useClientSecret must be true or false, not "{0}".', String(raw.useClientSecret)));
+    throw new ConfigError('useClientSecret', l10n.t('useClientSecret must be true or false, not "{0}".', String(raw.useClientSecret)), { namesField: true });
   }
   let tenants: string[] | undefined;
   if (raw.tenants !== undefined && raw.tenants !== null) {
     if (!Array.isArray(raw.tenants) || !raw.tenants.every((t) => typeof t === 'string' && t.trim() !== '')) {
-      throw new ConfigError('tenants', l10n.t('tenants must be a list of tenant ids.'));
+      throw new ConfigError('tenants', l10n.t('tenants must be a list of tenant ids.'), { namesField: true });
     }
     tenants = (raw.tenants as string[]).map((t) => t.trim());
   }

@@ -3,6 +3,8 @@
  * an authorization code, a verifier or a secret. `kind` lets the VS Code layer pick the actions
  * it offers (Open Settings, Retry, Show Log).
  */
+import { translating } from './l10n';
+
 export type OidcErrorKind =
   /** Settings are missing or invalid. */
   | 'config'
@@ -52,11 +54,19 @@ export class OidcError extends Error {
  * (the `oidcAuth.providers` report) need not guess it from the message, which may be translated.
  */
 export class ConfigError extends OidcError {
+  /**
+   * The message begins with the setting's name ("audience must be a string."), so a report need
+   * not add it: true where the English sentence does and no translation (which may word it in
+   * any order, or leave the name out) is in effect.
+   */
+  readonly namesField: boolean;
   constructor(
     readonly field: string,
     message: string,
+    options: { namesField?: boolean } = {},
   ) {
     super('config', message);
+    this.namesField = (options.namesField ?? false) && !translating();
   }
 }
 

@@ -35,6 +35,11 @@ export function setTranslator(fn: Translate | undefined): void {
   translator = fn ?? english;
 }
 
+/** Whether messages go through a translator (a translation may word a sentence in any order). */
+export function translating(): boolean {
+  return translator !== english;
+}
+
 export const l10n = {
   t: ((message: string, ...args: unknown[]) => (translator as (m: string, ...a: unknown[]) => string)(message, ...args)) as Translate,
 };

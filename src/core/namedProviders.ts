@@ -50,16 +50,8 @@ export function parseNamedProviders(value: unknown, defaultScopes: readonly stri
       providers.push({ id, label, config });
     } catch (err) {
       const message = err instanceof OidcError ? err.message : String(err);
-      problems.push(`${where} (${id}): ${err instanceof ConfigError ? fieldPrefix(err.field, message) : ''}${message}`);
+      problems.push(`${where} (${id}): ${err instanceof ConfigError && !err.namesField ? `${err.field}: ` : ''}${message}`);
     }
   });
   return { providers, problems };
-}
-
-/**
- * `field: ` before a config error's message, so the report says where to look; left out where the
- * message already starts with the setting's name ("audience must be a string.").
- */
-function fieldPrefix(field: string, message: string): string {
-  return message.startsWith(`${field} `) ? '' : `${field}: `;
 }

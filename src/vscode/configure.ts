@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { parseIssuer, type FlowSetting } from '../core/config';
-import { checkIssuer, type IssuerReport } from '../core/protocol/issuerCheck';
+import { checkIssuer, type IssuerReport } from '../core/protocol/issuerReport';
 import { SETTINGS_SECTION } from './settings';
 
 export async function configureIdentityProvider(extensionId: string): Promise<void> {

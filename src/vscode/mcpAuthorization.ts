@@ -9,7 +9,7 @@
  * registration falls back to a plain one and says so in the log.
  */
 import * as vscode from 'vscode';
-import { authorizationServerSpellings } from '../core/protocol/authorizationServer';
+import { authorizationServerSpellings } from '../core/protocol/authorizationServerMatch';
 import type { Logger } from '../core/logger';
 
 /** `vscode.AuthenticationProviderOptions` plus the `authIssuers` proposal's field. */

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { ProviderConfig } from '../core/config';
 import { OidcError } from '../core/errors';
 import type { SignInFlow } from '../core/flows/flow';
-import { authorizationServerMismatch, sameAuthorizationServer } from '../core/protocol/authorizationServer';
+import { authorizationServerMismatch, sameAuthorizationServer } from '../core/protocol/authorizationServerMatch';
 import type { RemoveResult, SessionManager } from '../core/sessions/sessionManager';
 import type { StoredSession } from '../core/sessions/sessions';
 import { askClientSecret } from './clientSecret';

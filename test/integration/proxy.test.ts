@@ -13,7 +13,7 @@ import * as dns from 'node:dns/promises';
 import * as vscode from 'vscode';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

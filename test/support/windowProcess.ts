@@ -7,7 +7,7 @@
  */
 import type { ProviderConfig } from '../../src/core/config';
 import type { SignInFlow } from '../../src/core/flows/flow';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore, type SecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';

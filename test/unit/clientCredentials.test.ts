@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentials';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 

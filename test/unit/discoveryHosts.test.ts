@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { discover } from '../../src/core/protocol/issuer';
+import { discover } from '../../src/core/protocol/discovery';
 import { silentLogger, type Logger } from '../../src/core/logger';
 
 describe('discovery naming endpoints on other hosts', () => {

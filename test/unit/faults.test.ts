@@ -13,8 +13,8 @@ import { exchangeCallback, makeClient, prepareAuthorization } from '../../src/co
 import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
-import { discover, IssuerCache } from '../../src/core/protocol/issuer';
-import { revokeToken } from '../../src/core/protocol/refresh';
+import { discover, IssuerCache } from '../../src/core/protocol/discovery';
+import { revokeToken } from '../../src/core/protocol/revocation';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';

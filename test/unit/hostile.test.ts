@@ -18,10 +18,11 @@ import { OidcError } from '../../src/core/errors';
 import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
 import { LoopbackServer, type ReceivedCallback } from '../../src/core/flows/loopbackServer';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { redact } from '../../src/core/logger';
 import { renderPage } from '../../src/core/flows/pages';
-import { refreshSession, revokeToken } from '../../src/core/protocol/refresh';
+import { refreshSession } from '../../src/core/protocol/refresh';
+import { revokeToken } from '../../src/core/protocol/revocation';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionManager } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
@@ -624,8 +625,8 @@ describe('hostile IdP: refresh and key rotation', () => {
   // An IdP that echoes the submitted token ("token <value> is not revocable") in error_description:
   // describeFailure() copies it into the OidcError message, which SessionManager logs
   // (removeSessions: "Could not revoke …", refreshLocked: "Could not refresh …") and revokeError
-  // shows. Nothing marks the value as a token (no `=`/`:`, not a JWT): the redactor knows it
-  // because it went over the wire (boundedFetch tells it). Checked after redact(), as the output
+  // shows. Nothing marks the value as a token (no `=`/`:`, not a JWT): boundedFetch takes it out
+  // of the answer because the request carried it. Checked after redact(), as the output
   // channel would get it.
   it('an IdP that echoes the refresh token in error_description (revocation): the token is not logged', async () => {
     const h = harness(idp);

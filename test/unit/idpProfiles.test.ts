@@ -17,7 +17,7 @@ import type { ProviderConfig } from '../../src/core/config';
 import { OidcError, RedirectRefusedError, ScopeRejectedError, TenantRejectedError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { UriCallbackRegistry, UriHandlerFlow } from '../../src/core/flows/uriHandler';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionsChange, SignInOptions } from '../../src/core/sessions/sessionManager';
 import { matchDiscoveredIssuer } from '../../src/core/protocol/tenants';

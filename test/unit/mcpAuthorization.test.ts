@@ -6,7 +6,7 @@ import {
   authorizationServerSpellings,
   normaliseAuthorizationServer,
   sameAuthorizationServer,
-} from '../../src/core/protocol/authorizationServer';
+} from '../../src/core/protocol/authorizationServerMatch';
 import { withOpen } from '../support/coreHarness';
 import { startTestIdp } from '../support/idp';
 

@@ -3,11 +3,27 @@ import * as assert from 'node:assert/strict';
 import type { ProviderConfig } from '../../src/core/config';
 import { parseProviderConfig } from '../../src/core/config';
 import { parseNamedProviders } from '../../src/core/namedProviders';
+import { setTranslator } from '../../src/core/l10n';
 import { storageKey } from '../../src/core/storage/keys';
 import { startTestIdp } from '../support/idp';
 import { robotSignIn, testManager } from '../support/coreHarness';
 
 describe('oidcAuth.providers', () => {
+  it('names the field from the error, never from how its message begins', () => {
+    const entries = [{ id: 'res', issuer: 'https://z.example', clientId: 'c', resource: 'not a uri' }];
+    assert.match(parseNamedProviders(entries, []).problems[0]!, /^oidcAuth\.providers\[0\] \(res\): resource must be an absolute URI/, 'English names it first');
+    // A translation that happens to begin with the setting's name, and one that names it last:
+    // the report cannot know how a translation words the sentence, so it always names the field.
+    for (const translate of [(m: string) => `resource ${m}`, (m: string) => `${m} (resource)`]) {
+      setTranslator(translate);
+      try {
+        assert.match(parseNamedProviders(entries, []).problems[0]!, /^oidcAuth\.providers\[0\] \(res\): resource: /);
+      } finally {
+        setTranslator(undefined);
+      }
+    }
+  });
+
   it('accepts valid entries and reports each bad one with the field at fault', () => {
     const result = parseNamedProviders(
       [

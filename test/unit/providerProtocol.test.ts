@@ -10,7 +10,7 @@ import type * as http from 'node:http';
 import * as oauth from 'oauth4webapi';
 import { DPoPKeys } from '../../src/core/protocol/dpop';
 import { ConfigError, OidcError } from '../../src/core/errors';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { ProviderProtocol, ProviderProtocolSource, type ProviderProtocolSourceOptions } from '../../src/core/protocol/providerProtocol';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

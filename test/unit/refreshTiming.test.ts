@@ -15,7 +15,7 @@ import { ClientCredentialsTokens } from '../../src/core/protocol/clientCredentia
 import { parseProviderConfig, type ProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
-import { IssuerCache } from '../../src/core/protocol/issuer';
+import { IssuerCache } from '../../src/core/protocol/discovery';
 import { MIN_REFRESH_INTERVAL_MS } from '../../src/core/sessions/refreshSchedule';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager, type EndedSession, type SessionManagerOptions } from '../../src/core/sessions/sessionManager';

@@ -2,11 +2,10 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MAX_IDP_TEXT } from '../../src/core/transport/http';
-import { rememberSecrets } from '../../src/core/logger';
+import { MAX_IDP_TEXT } from '../../src/core/transport/requestErrors';
 import { parseProviderConfig } from '../../src/core/config';
 import { OidcError } from '../../src/core/errors';
-import { discover } from '../../src/core/protocol/issuer';
+import { discover } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { parseRegistration, registerClient } from '../../src/core/protocol/registration';
 import { startTestIdp } from '../support/idp';
@@ -37,8 +36,8 @@ describe('dynamic client registration (RFC 7591)', () => {
   });
 
   it("a refusal's error_description reaches the message (what the notification shows) redacted, on one line and bounded", async () => {
-    const echoed = 'refresh-token-the-idp-echoes-0123456789abcdef';
-    rememberSecrets([echoed]); // a credential this window sent earlier
+    // A credential the IdP echoes (the registration request itself carries none).
+    const echoed = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
     const description = `client rejected; you sent ${echoed}\n<script>alert(1)</script>\r\n${'x'.repeat(20_000)}`;
     const server = http.createServer((req, res) => {
       req.resume();
@@ -53,7 +52,7 @@ describe('dynamic client registration (RFC 7591)', () => {
         (e: unknown) => e,
       );
       assert.ok(err instanceof OidcError && err.kind === 'idp', String(err));
-      assert.match(err.message, /refused to register a client for VS Code \(HTTP 400\) \(invalid_client_metadata: client rejected; you sent \[redacted\] <script>/);
+      assert.match(err.message, /refused to register a client for VS Code \(HTTP 400\) \(invalid_client_metadata: client rejected; you sent \[redacted-jwt\] <script>/);
       assert.ok(!err.message.includes(echoed), 'the echoed credential is redacted');
       assert.ok(!/[\r\n]/.test(err.message), 'one line');
       assert.ok(err.message.length < MAX_IDP_TEXT + 120, `bounded: ${err.message.length} characters`);

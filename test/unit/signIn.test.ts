@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { ProviderConfig } from '../../src/core/config';
-import { discover } from '../../src/core/protocol/issuer';
+import { discover } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { coreHarness, idpConfig, portIsClosed, robotBrowser, sharedServer, withOpen, type CoreHarness } from '../support/coreHarness';

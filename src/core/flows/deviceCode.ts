@@ -6,7 +6,8 @@
 import * as oauth from 'oauth4webapi';
 import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import { OidcError } from '../errors';
-import { assertEndpointAllowed, describeFailure, failedResponse, retryAfterSeconds, serverErrorStatus } from '../transport/http';
+import { assertEndpointAllowed } from '../transport/loopback';
+import { describeFailure, failedResponse, retryAfterSeconds, serverErrorStatus } from '../transport/requestErrors';
 import { checkIdToken } from '../protocol/idToken';
 import { l10n } from '../l10n';
 import { cancelledError, sleep } from '../timers';

@@ -1,5 +1,6 @@
 /** Authorization Code + PKCE with a loopback redirect (RFC 8252 §7.3). */
-import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../protocol/authorizationCode';
+import { exchangeCallback, type CodeExchangeResult } from '../protocol/authorizationCode';
+import { prepareCheckedAuthorization } from '../protocol/authorizationPreflight';
 import { OidcError } from '../errors';
 import { renderPage } from './pages';
 import type { ProviderProtocol } from '../protocol/providerProtocol';

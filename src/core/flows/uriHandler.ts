@@ -3,7 +3,8 @@
  * (`vscode://<publisher>.<name>/callback`, made reachable by `asExternalUri` in remote and web
  * windows). The same state, PKCE, nonce and iss checks as the loopback flow.
  */
-import { exchangeCallback, prepareCheckedAuthorization, type CodeExchangeResult } from '../protocol/authorizationCode';
+import { exchangeCallback, type CodeExchangeResult } from '../protocol/authorizationCode';
+import { prepareCheckedAuthorization } from '../protocol/authorizationPreflight';
 import { waitForBrowser } from '../timers';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
 import type { SignInAttempt, SignInFlow } from './flow';

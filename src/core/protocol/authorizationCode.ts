@@ -1,7 +1,7 @@
 /**
  * The parts of the Authorization Code flow with PKCE that every redirect-based flow shares
  * (loopback now, the URI handler later): building the authorization URL and turning a callback
- * into validated tokens. Parsing and validation are oauth4webapi's; this adds the checks it
+ * into validated tokens (the pre-flight check of the request: authorizationPreflight.ts). Parsing and validation are oauth4webapi's; this adds the checks it
  * leaves to its caller: ID-token signatures (it does not verify them on token-endpoint answers)
  * and a pinned signing algorithm (it accepts `alg: none` when the IdP's metadata lists `none`
  * unless the client object names `id_token_signed_response_alg`). oauth4webapi has no
@@ -9,11 +9,11 @@
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError, RedirectRefusedError } from '../errors';
-import { assertEndpointAllowed, boundIdpText, describeFailure, requestOptions, type RequestContext } from '../transport/http';
+import { assertEndpointAllowed } from '../transport/loopback';
+import { boundIdpText, describeFailure } from '../transport/requestErrors';
 import { checkIdToken } from './idToken';
-import { endpointLabel } from './issuer';
+import { endpointLabel } from './discovery';
 import { l10n } from '../l10n';
-import { redact } from '../logger';
 import type { OperationOptions, ProviderProtocol } from './providerProtocol';
 import { callbackServer, checkCallbackTenant } from './tenants';
 
@@ -119,7 +119,8 @@ export async function prepareAuthorization(options: PrepareOptions): Promise<Pen
   return { url, state, nonce, codeVerifier, redirectUri, pushed, ...(params.prompt ? { prompt: params.prompt } : {}) };
 }
 
-function redirectRefused(redirectUri: string, detail: string): RedirectRefusedError {
+/** The IdP named the redirect URI as what it refuses. */
+export function redirectRefused(redirectUri: string, detail: string): RedirectRefusedError {
   return new RedirectRefusedError(
     redirectUri,
     true,
@@ -129,124 +130,9 @@ function redirectRefused(redirectUri: string, detail: string): RedirectRefusedEr
   );
 }
 
-/** Words an IdP's error page or answer uses when the redirect URI is the problem. */
-const REDIRECT_WORDS = /redirect[_ -]?ur[il]|invalid_redirect|redirect_uri_mismatch/i;
-/** How much of an error page is read to find them. */
-const ERROR_PAGE_LIMIT = 64 * 1024;
-
-/**
- * Asks the IdP, without a browser, whether it accepts the authorization request (above all its
- * redirect URI), so that a refusal is named within seconds instead of leaving the person at the
- * IdP's error page while VS Code waits out the sign-in timeout. Run for every browser flow.
- *
- * What counts: a redirect (to the login page, or back with a code or an error) or a page (a login
- * form) is acceptance. A 4xx answer whose text names the redirect URI (oidc-provider's
- * `invalid_redirect_uri`, Google's `redirect_uri_mismatch`, Keycloak's "Invalid parameter:
- * redirect_uri") is a refused redirect URI. Another 4xx (Authentik's bare 403) is a refused
- * request, reported with the redirect URI as the usual cause. Nothing else is read into an answer:
- * a 5xx or a network error is left for the real request to meet. An IdP that names a wrong redirect
- * URI only after the person signed in (Entra ID's AADSTS50011) cannot be caught here.
- * A request that went through PAR was checked by the IdP already.
- */
-export async function checkAuthorizationAccepted(pending: PendingAuthorization, ctx: RequestContext): Promise<void> {
-  if (pending.pushed) return;
-  let status: number;
-  let text = '';
-  let location: string | null = null;
-  try {
-    const response = await fetch(pending.url, { redirect: 'manual', signal: requestOptions({ ...ctx, timeoutMs: 10_000 }).signal });
-    status = response.status;
-    location = response.headers.get('location');
-    if (status >= 400 && status < 500) text = await readSome(response, ERROR_PAGE_LIMIT);
-    else await response.body?.cancel();
-  } catch {
-    return;
-  }
-  if (status >= 300 && status < 400 && location) return refusedByRedirect(pending, location);
-  if (status < 400 || status >= 500) return;
-  const oauthError = /\b(invalid_redirect_uri|redirect_uri_mismatch|invalid_request|unauthorized_client|invalid_client|invalid_scope)\b/.exec(text)?.[1];
-  // An error page may echo the request itself: its redirect_uri parameter names nothing.
-  const page = text.replace(/(redirect_uri|prompt)=[^&"'\s<]*/gi, '');
-  if (REDIRECT_WORDS.test(page)) throw redirectRefused(pending.redirectUri, oauthError ?? `HTTP ${status}`);
-  if (pending.prompt && /\bprompt\b/i.test(page)) throw promptRefused(pending.prompt, oauthError ?? `HTTP ${status}`);
-  throw new RedirectRefusedError(
-    pending.redirectUri,
-    false,
-    l10n.t(
-      'The identity provider refused the sign-in request before showing its sign-in page (HTTP {0}{1}). The usual cause is a redirect URI not registered for the client: register {2}, or choose another flow.',
-      status,
-      oauthError ? `, ${oauthError}` : '',
-      pending.redirectUri,
-    ),
-    'oidcAuth.flow',
-    oauthError ?? `HTTP ${status}`,
-  );
-}
-
-/**
- * An IdP that checks the request after the redirect URI sends its refusal back there at once
- * (RFC 6749 §4.1.2.1: invalid_scope, a prompt it does not support): met here, it is reported now
- * instead of after a round trip through the browser. Only an answer to this request (its state)
- * counts; any other redirect is acceptance.
- */
-function refusedByRedirect(pending: PendingAuthorization, location: string): void {
-  let back: URL;
-  try {
-    back = new URL(location, pending.url);
-  } catch {
-    return;
-  }
-  const target = new URL(pending.redirectUri);
-  if (back.origin !== target.origin || back.pathname !== target.pathname) return;
-  const error = back.searchParams.get('error');
-  if (!error || back.searchParams.get('state') !== pending.state) return;
-  const description = back.searchParams.get('error_description') ?? undefined;
-  if (pending.prompt && error === 'invalid_request' && /\bprompt\b/i.test(description ?? '')) throw promptRefused(pending.prompt, description ?? error);
-  throw new OidcError(
-    'idp',
-    description
-      ? l10n.t('The identity provider returned an error ({0}: {1}).', redact(error), redact(description))
-      : l10n.t('The identity provider returned an error ({0}).', redact(error)),
-    error,
-  );
-}
-
-function promptRefused(prompt: string, detail: string): OidcError {
+/** The IdP refused the `prompt` asked for (oidc-provider refuses `select_account`). */
+export function promptRefused(prompt: string, detail: string): OidcError {
   return new OidcError('idp', l10n.t('The identity provider refused the prompt {0} ({1}).', prompt, detail), 'invalid_request', undefined, 'promptRefused');
-}
-
-/**
- * prepareAuthorization, then checkAuthorizationAccepted. An IdP that publishes no
- * `prompt_values_supported` and refuses `select_account` (oidc-provider does, with
- * `invalid_request`) is asked again with `login`, which OpenID Connect Core defines too.
- */
-export async function prepareCheckedAuthorization(options: PrepareOptions): Promise<PendingAuthorization> {
-  try {
-    const pending = await prepareAuthorization(options);
-    await checkAuthorizationAccepted(pending, options.protocol.context(options.signal ? { signal: options.signal } : {}));
-    return pending;
-  } catch (err) {
-    const prompt = options.extraParameters?.prompt;
-    if (!(err instanceof OidcError && err.reason === 'promptRefused') || !prompt?.includes('select_account')) throw err;
-    const login = [...new Set(prompt.replace('select_account', 'login').split(' '))].join(' ');
-    return prepareCheckedAuthorization({ ...options, extraParameters: { ...options.extraParameters, prompt: login } });
-  }
-}
-
-/** Up to `limit` bytes of a body as text; the rest is dropped unread. */
-async function readSome(response: Response, limit: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size < limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  await reader.cancel().catch(() => undefined);
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /** Validates the callback (iss, state, error) and exchanges the code for tokens. */

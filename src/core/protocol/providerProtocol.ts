@@ -18,7 +18,7 @@ import { checkDPoPSupported, tokenTypeOptions, withDPoPNonceRetry, type DPoPKeys
 import type { OidcError } from '../errors';
 import { requestOptions, type RequestContext } from '../transport/http';
 import type { IdTokenContext } from './idToken';
-import type { IssuerCache } from './issuer';
+import type { IssuerCache } from './discovery';
 import type { Logger } from '../logger';
 
 /** What one operation adds to a request: the user's cancel, and how long a request may take. */

@@ -1,7 +1,7 @@
-/** One refresh-token grant, validated: new tokens for a stored session; and revocation (RFC 7009). */
+/** One refresh-token grant, validated: new tokens for a stored session. (Revocation: revocation.ts.) */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from '../errors';
-import { describeFailure } from '../transport/http';
+import { describeFailure } from '../transport/requestErrors';
 import { checkIdToken } from './idToken';
 import { l10n } from '../l10n';
 import type { OperationOptions, ProviderProtocol } from './providerProtocol';
@@ -47,23 +47,5 @@ export async function refreshSession(
     };
   } catch (err) {
     throw describeFailure(err, l10n.t('the token refresh'), ctx);
-  }
-}
-
-export async function revokeToken(
-  protocol: ProviderProtocol,
-  token: string,
-  hint: 'refresh_token' | 'access_token',
-  op: OperationOptions = {},
-): Promise<void> {
-  const ctx = protocol.context(op);
-  try {
-    const response = await oauth.revocationRequest(protocol.as, protocol.client, protocol.clientAuth.auth, token, {
-      ...protocol.requestOptions(op),
-      additionalParameters: { token_type_hint: hint },
-    });
-    await oauth.processRevocationResponse(response);
-  } catch (err) {
-    throw describeFailure(err, l10n.t('the revocation'), ctx);
   }
 }

@@ -5,7 +5,8 @@
  */
 import type * as oauth from 'oauth4webapi';
 import { OidcError } from '../errors';
-import { boundedFetch, describeFailure, idpText, requestOptions, type RequestContext } from '../transport/http';
+import { boundedFetch, requestOptions, type RequestContext } from '../transport/http';
+import { describeFailure, idpText } from '../transport/requestErrors';
 import { l10n } from '../l10n';
 
 export interface Registration {

@@ -43,18 +43,35 @@ export class ProxyError extends OidcError {
   }
 }
 
-const UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_UNTRUSTED',
-  'CERT_CHAIN_TOO_LONG',
-  'CERT_SIGNATURE_FAILURE',
-]);
-const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-const HOSTNAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+/** OpenSSL's names for a refused certificate, by what they mean. */
+const CERTIFICATE_PROBLEMS: Record<string, CertificateProblem> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted',
+  CERT_UNTRUSTED: 'untrusted',
+  CERT_CHAIN_TOO_LONG: 'untrusted',
+  CERT_SIGNATURE_FAILURE: 'untrusted',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'hostname',
+  HOSTNAME_MISMATCH: 'hostname',
+};
+
+/** What to tell people for each problem: `{0}` the IdP's host, `{1}` the code. */
+const CERTIFICATE_MESSAGES: Record<CertificateProblem, (host: string, code: string) => string> = {
+  untrusted: (host, code) =>
+    l10n.t(
+      "The identity provider at {0} was reached, but its certificate is not trusted ({1}). If your organisation uses its own certificate authority, add it to the operating system's certificate store (VS Code trusts that store; NODE_EXTRA_CA_CERTS alone is not enough).",
+      host,
+      code,
+    ),
+  expired: (host, code) =>
+    l10n.t("The identity provider at {0} was reached, but its certificate has expired or is not valid yet ({1}). Check this computer's clock; otherwise the identity provider's administrator must renew the certificate.", host, code),
+  hostname: (host, code) =>
+    l10n.t("The identity provider at {0} was reached, but its certificate is for another host name ({1}). Check the issuer URL's host name in the settings: it must be a name the certificate lists.", host, code),
+};
 
 type Cause = { code?: unknown; message?: unknown; address?: unknown; port?: unknown; cause?: unknown };
 
@@ -78,38 +95,8 @@ export function describeTransportFailure(err: unknown, url: URL): OidcError | un
   const chain = causes(err);
   for (const cause of chain) {
     const code = typeof cause.code === 'string' ? cause.code : undefined;
-    if (!code) continue;
-    if (UNTRUSTED.has(code)) {
-      return new CertificateError(
-        'untrusted',
-        code,
-        host,
-        l10n.t(
-          "The identity provider at {0} was reached, but its certificate is not trusted ({1}). If your organisation uses its own certificate authority, add it to the operating system's certificate store (VS Code trusts that store; NODE_EXTRA_CA_CERTS alone is not enough).",
-          host,
-          code,
-        ),
-        { cause: err },
-      );
-    }
-    if (EXPIRED.has(code)) {
-      return new CertificateError(
-        'expired',
-        code,
-        host,
-        l10n.t("The identity provider at {0} was reached, but its certificate has expired or is not valid yet ({1}). Check this computer's clock; otherwise the identity provider's administrator must renew the certificate.", host, code),
-        { cause: err },
-      );
-    }
-    if (HOSTNAME.has(code)) {
-      return new CertificateError(
-        'hostname',
-        code,
-        host,
-        l10n.t("The identity provider at {0} was reached, but its certificate is for another host name ({1}). Check the issuer URL's host name in the settings: it must be a name the certificate lists.", host, code),
-        { cause: err },
-      );
-    }
+    const problem = code !== undefined && Object.hasOwn(CERTIFICATE_PROBLEMS, code) ? CERTIFICATE_PROBLEMS[code] : undefined;
+    if (code && problem) return new CertificateError(problem, code, host, CERTIFICATE_MESSAGES[problem](host, code), { cause: err });
   }
   const proxyStatus = chain
     .map((c) => (typeof c.message === 'string' ? /Proxy response \((\d{3})\)/.exec(c.message)?.[1] : undefined))

@@ -11,7 +11,7 @@ import type { SignInFlow } from '../../core/flows/flow';
 import type { PageTemplates } from '../../core/flows/pages';
 import type { UriCallbackChannel } from '../../core/flows/uriHandler';
 import type { Logger } from '../../core/logger';
-import type { IssuerCache } from '../../core/protocol/issuer';
+import type { IssuerCache } from '../../core/protocol/discovery';
 import type { EndedSession, SessionManager } from '../../core/sessions/sessionManager';
 import type { StoredSession } from '../../core/sessions/sessions';
 

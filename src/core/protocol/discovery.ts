@@ -6,7 +6,9 @@
  */
 import * as oauth from 'oauth4webapi';
 import { OidcError } from '../errors';
-import { assertEndpointAllowed, describeFailure, requestOptions, type RequestContext } from '../transport/http';
+import { assertEndpointAllowed } from '../transport/loopback';
+import { requestOptions, type RequestContext } from '../transport/http';
+import { describeFailure } from '../transport/requestErrors';
 import { l10n } from '../l10n';
 import type { Logger } from '../logger';
 import { applyIssuerMatch, discoveryWithoutIssuerCheck, matchDiscoveredIssuer } from './tenants';

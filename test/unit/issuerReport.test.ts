@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkIssuer } from '../../src/core/protocol/issuerCheck';
+import { checkIssuer } from '../../src/core/protocol/issuerReport';
 import { startTestIdp } from '../support/idp';
 
 describe('issuer check for the setup wizard', () => {

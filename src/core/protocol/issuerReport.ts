@@ -6,7 +6,7 @@ import type * as oauth from 'oauth4webapi';
 import type { FlowSetting } from '../config';
 import { parseIssuer } from '../config';
 import { OidcError } from '../errors';
-import { discover } from './issuer';
+import { discover } from './discovery';
 import { silentLogger } from '../logger';
 import { l10n } from '../l10n';
 

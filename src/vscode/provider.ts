@@ -17,9 +17,8 @@ import type { PageTemplates } from '../core/flows/pages';
 import { SessionManager, type EndedSession, type RemoveResult, type SessionsChange } from '../core/sessions/sessionManager';
 import { scopeKey } from '../core/sessions/scopes';
 import type { StoredSession } from '../core/sessions/sessions';
-import { clientSecretKey, registrationKey, stateFileName, storageKeyOf } from '../core/storage/keys';
+import { clientSecretKey, registrationKey, storageKeyOf } from '../core/storage/keys';
 import { parseRegistration, registerClient } from '../core/protocol/registration';
-import { SharedStateFile } from '../core/storage/sharedState';
 import { openInBrowser } from './browser';
 import { vscodeDeviceCodePresenter } from './deviceCodePresenter';
 import { describeEnvironment } from './environment';
@@ -27,6 +26,7 @@ import { requestedAuthorizationServer } from './mcpAuthorization';
 import { authorizationServerMismatch, sameAuthorizationServer } from '../core/protocol/authorizationServer';
 import { firstAnnouncement, InjectedToken, injectionVariable } from './injectedToken';
 import { VscodeSecretStore } from './secretStore';
+import { sessionStorage, watchStoredSessions } from './sessionStorage';
 import { askClientSecret } from './clientSecret';
 import { ServiceAccount } from './serviceAccount';
 import { rememberClient } from './storedElsewhere';
@@ -160,18 +160,8 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
   private useManager(manager: SessionManager): void {
     this.manager = manager;
     const reload = () => void manager.reload().catch((err: unknown) => this.deps.log.warn(`Could not reload sessions: ${String(err)}`));
-    // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
-    // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
-    const watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(this.deps.globalStorage, stateFileName(manager.key)),
-    );
-    this.storeWatch = vscode.Disposable.from(
-      this.store.onDidChange(manager.key, reload),
-      watcher,
-      watcher.onDidChange(reload),
-      watcher.onDidCreate(reload),
-      watcher.onDidDelete(reload),
-    );
+    // Other windows' sign-ins, sign-outs and refreshes.
+    this.storeWatch = watchStoredSessions(this.deps, manager.key, this.store, reload);
     this.deps.log.info(`${this.identity.id}: using the identity provider ${manager.config.issuer.href} with client ${manager.config.clientId}.`);
     // The new issuer's sessions (if any were stored before) are this provider's now.
     void this.announceSwitch(manager);
@@ -448,12 +438,7 @@ export class OidcAuthenticationProvider implements vscode.AuthenticationProvider
     return new SessionManager({
       config,
       store: this.store,
-      // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
-      shared: new SharedStateFile(this.deps.globalStorage.fsPath, key, this.store, {
-        keyFile: describeEnvironment().isWeb,
-        onTakeover: (why) =>
-          this.deps.log.info(`${this.identity.id}: took over the sign-in lock of ${why === 'holderGone' ? 'a window that has exited' : 'a window that stopped answering'}.`),
-      }),
+      storage: sessionStorage(this.deps, key, this.store, this.identity.id),
       issuers: this.deps.issuers,
       flow: this.createFlow(config),
       log: this.deps.log,

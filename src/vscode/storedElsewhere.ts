@@ -15,10 +15,9 @@ import type { SignInFlow } from '../core/flows/flow';
 import { SessionManager } from '../core/sessions/sessionManager';
 import type { StoredSession } from '../core/sessions/sessions';
 import { CLIENTS_INDEX_FILE, lockFileName, storageKey } from '../core/storage/keys';
-import { SharedStateFile } from '../core/storage/sharedState';
-import { describeEnvironment } from './environment';
 import type { ProviderDeps } from './provider';
 import { VscodeSecretStore } from './secretStore';
+import { sessionStorage } from './sessionStorage';
 
 export interface KnownClient {
   issuer: string;
@@ -73,7 +72,7 @@ function detachedManager(deps: ProviderDeps, client: KnownClient): SessionManage
   return new SessionManager({
     config: { issuer: new URL(client.issuer), clientId: client.clientId, scopes: [], flow: 'auto', loopbackPort: 0 },
     store,
-    shared: new SharedStateFile(deps.globalStorage.fsPath, key, store, { keyFile: describeEnvironment().isWeb }),
+    storage: sessionStorage(deps, key, store),
     issuers: deps.issuers,
     flow: noSignIn,
     log: deps.log,

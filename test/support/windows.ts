@@ -1,17 +1,25 @@
-/** Starts a "window" (test/support/windowProcess.ts) as a child process and waits for its report. */
+/** Starts "windows" (test/support/windowProcess.ts) and other support processes as child processes and waits for their reports. */
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { WindowReport, WindowTask } from './windowProcess';
 
-export function runWindow(task: WindowTask): Promise<WindowReport> {
+/**
+ * Runs the support script `script` (a compiled test/support module) as a child process, sends it
+ * `task` and resolves with the report it sends back before it exits.
+ */
+export function runChild<R>(script: string, task: unknown): Promise<R> {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, 'windowProcess.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let report: WindowReport | undefined;
-    child.on('message', (m: WindowReport) => (report = m));
+    const child = fork(path.join(__dirname, script), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let report: R | undefined;
+    child.on('message', (m: R) => (report = m));
     // 'close', not 'exit': Node may emit 'exit' before the child's last IPC message is delivered.
-    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`window exited ${code} without a report`))));
-    child.send(task);
+    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`${script} exited ${code} without a report`))));
+    child.send(task as object);
   });
+}
+
+export function runWindow(task: WindowTask): Promise<WindowReport> {
+  return runChild('windowProcess.js', task);
 }
 
 /** `count` windows running the same task at once, each in its own process. */

@@ -3,7 +3,6 @@
  * crashed or frozen windows leave behind, and a dead holder's lock taken over at once.
  */
 import * as assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,15 +16,10 @@ import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { LockReport, LockTask } from '../support/lockProcess';
 import { deadPid, injectStaleLock, staleLockInjector } from '../support/staleLocks';
+import { runChild } from '../support/windows';
 
 function runContender(task: LockTask): Promise<LockReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, '../support/lockProcess.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let report: LockReport | undefined;
-    child.on('message', (m: LockReport) => (report = m));
-    child.on('close', (code) => (report ? resolve(report) : reject(new Error(`contender exited ${code} without a report`))));
-    child.send(task);
-  });
+  return runChild('lockProcess.js', task);
 }
 
 describe('cross-window lock', function () {

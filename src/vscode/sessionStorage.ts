@@ -10,6 +10,7 @@ import type { SecretStore } from '../core/storage/secretStore';
 import { openSessionStorage, type SessionStorage } from '../core/storage/sessionStorage';
 import { stateFileName } from '../core/storage/keys';
 import type { Logger } from '../core/logger';
+import { describeEnvironment } from './environment';
 import type { VscodeSecretStore } from './secretStore';
 
 export interface StorageHost {
@@ -18,8 +19,9 @@ export interface StorageHost {
   log: Logger;
 }
 
+/** `vscode.env.uiKind` is Web: code-server, vscode.dev. */
 function browserHosted(): boolean {
-  return vscode.env.uiKind === vscode.UIKind.Web;
+  return describeEnvironment().isWeb;
 }
 
 /** The storage of the sessions under `key` for this host; `label` names the provider in the log. */

@@ -11,8 +11,7 @@
  * robot requests the callback URL. The clock stops when the session is returned:
  *  - extension: `SessionManager.createSession()` resolves (LoopbackFlow: state check, code
  *    exchange with oauth4webapi, ID token signature/azp/iat checks, account label, the store
- *    update under the cross-window lock with the encrypted shared state file, as the provider
- *    configures it, and the listener closed);
+ *    update under the cross-window lock, as the provider configures it on the desktop, and the listener closed);
  *  - bare: validateAuthResponse + authorizationCodeGrantRequest + processAuthorizationCodeResponse
  *    (nonce checked), the session JSON put in a Map, the page answered, the listener closed.
  * The IdP's token endpoint work and the HTTP hops are inside both windows alike; the table gives
@@ -149,7 +148,7 @@ export async function measureSignIn(opts: SignInOptions): Promise<MeasurementRes
     return {
       name: 'sign-in overhead',
       method:
-        `${opts.iterations} sign-ins per arm (after ${opts.warmup} warm-up), alternating, against the in-process oidc-provider with PAR and scopes "${scope}": the clock runs from the login robot requesting the loopback callback URL until the session is returned — SessionManager.createSession() with the loopback flow and the shared state file for the extension, a minimal oauth4webapi client (validateAuthResponse, code grant, processAuthorizationCodeResponse with nonce, session JSON into a Map) for the bare arm; browser and login happen before the clock starts.`,
+        `${opts.iterations} sign-ins per arm (after ${opts.warmup} warm-up), alternating, against the in-process oidc-provider with PAR and scopes "${scope}": the clock runs from the login robot requesting the loopback callback URL until the session is returned — SessionManager.createSession() with the loopback flow and the cross-window lock for the extension, a minimal oauth4webapi client (validateAuthResponse, code grant, processAuthorizationCodeResponse with nonce, session JSON into a Map) for the bare arm; browser and login happen before the clock starts.`,
       rows: [
         {
           measurement: `sign-in: callback → session stored and returned (median of ${opts.iterations})`,

@@ -17,7 +17,7 @@ import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager, type SignInOptions } from '../../src/core/sessions/sessionManager';
 import { type StoredSession } from '../../src/core/sessions/sessions';
 import { storageKey } from '../../src/core/storage/keys';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
 import { completeLogin } from '../../test/support/loginRobot';
 import { startStoreServer } from '../../test/support/storeServer';
 import type { WindowTask } from '../../test/support/windowProcess';
@@ -67,7 +67,7 @@ export function coreManager(o: CoreOptions): Core {
   const manager = new SessionManager({
     config,
     store,
-    ...(sharedDir ? { shared: new SharedStateFile(sharedDir, storageKey(config.issuer.href, config.clientId), store) } : {}),
+    ...(sharedDir ? { storage: openSessionStorage(store, storageKey(config.issuer.href, config.clientId), { folder: sharedDir }) } : {}),
     issuers: o.issuers ?? new IssuerCache(silentLogger),
     flow: new LoopbackFlow(0),
     log: silentLogger,

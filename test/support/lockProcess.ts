@@ -1,12 +1,11 @@
 /**
  * One contender for the cross-window lock, in its own process (for test/unit/fileLock.test.ts):
- * takes the product's lock (SharedStateFile.withLock) again and again for `durationMs`, and
+ * takes the product's lock (WindowLock.run) again and again for `durationMs`, and
  * inside it creates a marker file exclusively; a marker that already exists means another
  * process holds the lock at the same time. Reports over IPC.
  */
 import { promises as fs } from 'node:fs';
-import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { WindowLock } from '../../src/core/storage/windowLock';
 
 export interface LockTask {
   dir: string;
@@ -24,12 +23,12 @@ export interface LockReport {
 }
 
 async function run(task: LockTask): Promise<LockReport> {
-  const file = new SharedStateFile(task.dir, task.name, new MemorySecretStore(), { staleLockMs: task.staleLockMs, pollMs: 2 });
+  const lock = new WindowLock(task.dir, task.name, { staleLockMs: task.staleLockMs, pollMs: 2 });
   const report: LockReport = { acquisitions: 0, overlaps: 0, errors: [] };
   const end = Date.now() + task.durationMs;
   while (Date.now() < end) {
     try {
-      await file.withLock(async () => {
+      await lock.run(async () => {
         report.acquisitions++;
         try {
           await (await fs.open(task.marker, 'wx')).close();

@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/core/logger';
 import { MemorySecretStore, type SecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';
 import { storageKey } from '../../src/core/storage/keys';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
 import { HttpSecretStore } from './storeServer';
 
 export interface WindowTask {
@@ -74,9 +74,10 @@ async function run(task: WindowTask): Promise<WindowReport> {
   manager = new SessionManager({
     config,
     store,
-    // As in the product: browser-hosted windows keep the file key beside the state.
-    shared: new SharedStateFile(task.sharedDir, key, store, {
-      keyFile: task.mode !== 'desktop',
+    // As in the product: browser-hosted windows keep the sessions in the shared folder.
+    storage: openSessionStorage(store, key, {
+      folder: task.sharedDir,
+      browserHosted: task.mode !== 'desktop',
       ...(task.staleLockMs !== undefined ? { staleLockMs: task.staleLockMs } : {}),
     }),
     issuers: new IssuerCache(silentLogger),

@@ -11,7 +11,7 @@ import { withFileLock } from '../../src/core/storage/fileLock';
 import { OidcError } from '../../src/core/errors';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { storageKey } from '../../src/core/storage/keys';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
 import { runChild } from '../support/childProcess';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
@@ -148,13 +148,13 @@ describe('a caller waiting while another window holds the lock', function () {
     const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid'], flow: 'loopback', loopbackPort: 0 };
     const store = new MemorySecretStore();
     const name = storageKey(config.issuer.href, config.clientId);
-    const first = testManager(config, { store, shared: new SharedStateFile(dir, name, store) });
+    const first = testManager(config, { store, storage: openSessionStorage(store, name, { folder: dir }) });
     const signedIn = await first.createSession(['openid'], robotSignIn());
     first.dispose();
-    const shared = new SharedStateFile(dir, name, store, lockWaitMs !== undefined ? { lockWaitMs } : {});
+    const storage = openSessionStorage(store, name, { folder: dir, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
     const offset = toExpiryMs(signedIn.expiresAt) - Date.now();
-    const second = testManager(config, { store, shared, now: () => Date.now() + offset });
-    return { signedIn, second, lockPath: shared.lockPath };
+    const second = testManager(config, { store, storage, now: () => Date.now() + offset });
+    return { signedIn, second, lockPath: storage.lock.path! };
   }
 
   /** A live window whose task hangs (a SecretStorage write to a browser window that is gone). */

@@ -11,7 +11,7 @@ import type { ProviderConfig } from '../../src/core/config';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import type { SessionManager, SessionsChange } from '../../src/core/sessions/sessionManager';
 import { storageKey } from '../../src/core/storage/keys';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
 import { robotSignIn, testManager } from '../support/coreHarness';
 import { startTestIdp, type TestIdp } from '../support/idp';
 
@@ -33,7 +33,7 @@ describe('sessions the identity provider ends', () => {
     const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid', 'email'], flow: 'loopback', loopbackPort: 0 };
     const m = testManager(config, {
       store,
-      shared: new SharedStateFile(dir, storageKey(config.issuer.href, config.clientId), store),
+      storage: openSessionStorage(store, storageKey(config.issuer.href, config.clientId), { folder: dir }),
       onDidChange: (c) => void changes.push(c),
     });
     managers.push(m);

@@ -22,7 +22,8 @@ import {
   unreadableKey,
 } from '../../src/core/storage/keys';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
+import { FileStateStore } from '../../src/core/storage/fileStateStore';
 
 const ISSUER = 'https://idp.example/';
 const CLIENT = 'vscode-client';
@@ -53,9 +54,10 @@ describe('storage keys (the exact strings stored data is found by)', () => {
 
   it('the shared state file uses those names', () => {
     const dir = path.join(path.sep, 'global-storage');
-    const file = new SharedStateFile(dir, SESSIONS, new MemorySecretStore());
-    assert.equal(file.statePath, path.join(dir, `${SESSIONS}.state`));
-    assert.equal(file.lockPath, path.join(dir, `${SESSIONS}.lock`));
-    assert.equal(file.keyPath, path.join(dir, `${SESSIONS}.key`));
+    const { state, lock } = openSessionStorage(new MemorySecretStore(), SESSIONS, { folder: dir, browserHosted: true });
+    assert.ok(state instanceof FileStateStore);
+    assert.equal(state.statePath, path.join(dir, `${SESSIONS}.state`));
+    assert.equal(lock.path, path.join(dir, `${SESSIONS}.lock`));
+    assert.equal(state.keyPath, path.join(dir, `${SESSIONS}.key`));
   });
 });

@@ -17,7 +17,9 @@ import { silentLogger } from '../../src/core/logger';
 import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';
-import { SharedStateFile } from '../../src/core/storage/sharedState';
+import { openSessionStorage } from '../../src/core/storage/sessionStorage';
+import { storageKey } from '../../src/core/storage/keys';
+import { WindowLock } from '../../src/core/storage/windowLock';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import { completeLogin } from '../support/loginRobot';
 import { startStoreServer } from '../support/storeServer';
@@ -29,13 +31,14 @@ const CYCLES = 4;
 const SKEW_MS = 500;
 const JITTER_MS = 300;
 
-async function signInOnce(idp: TestIdp, sharedDir: string): Promise<MemorySecretStore> {
+/** Signs in once as a window of this kind would; returns the SecretStorage it left (the desktop's, or a snapshot). */
+async function signInOnce(idp: TestIdp, sharedDir: string, mode: 'desktop' | 'web'): Promise<MemorySecretStore> {
   const store = new MemorySecretStore();
   const config: ProviderConfig = { issuer: new URL(idp.issuer), clientId: idp.clientId, scopes: ['openid'], flow: 'loopback', loopbackPort: 0 };
   const manager = new SessionManager({
     config,
     store,
-    shared: new SharedStateFile(sharedDir, (await import('../../src/core/storage/keys.js')).storageKey(idp.issuer + '/', idp.clientId), store),
+    storage: openSessionStorage(store, storageKey(idp.issuer + '/', idp.clientId), { folder: sharedDir, browserHosted: mode === 'web' }),
     issuers: new IssuerCache(silentLogger),
     flow: new LoopbackFlow(0),
     log: silentLogger,
@@ -91,7 +94,7 @@ describe('many windows, one refresh (separate processes)', function () {
     for (const windows of [2, 4, 8]) {
       it(`${windows} windows, ${mode === 'desktop' ? "the desktop's shared SecretStorage" : 'a private SecretStorage snapshot per window'}`, async () => {
         const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
-        const store = await signInOnce(idp, sharedDir);
+        const store = await signInOnce(idp, sharedDir, mode);
         const server = mode === 'desktop' ? await startStoreServer(store.data) : undefined;
         const callsBefore = idp.tokenCalls.length;
         const start = Date.now();
@@ -129,8 +132,8 @@ describe('many windows, one refresh (separate processes)', function () {
   it('16 windows while crashed and frozen windows leave stale locks all along: no invalid_grant, no double refresh (the IdP revokes the grant on reuse)', async function () {
     this.timeout(180_000);
     const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-auth-windows-'));
-    const store = await signInOnce(idp, sharedDir);
-    const lockPath = new SharedStateFile(sharedDir, (await import('../../src/core/storage/keys.js')).storageKey(idp.issuer + '/', idp.clientId), store).lockPath;
+    const store = await signInOnce(idp, sharedDir, 'web');
+    const lockPath = new WindowLock(sharedDir, storageKey(idp.issuer + '/', idp.clientId)).path!;
     const callsBefore = idp.tokenCalls.length;
     const requestsBefore = idp.requests.length;
     // Locks of a process that has exited, and locks of another host that go stale (1 s untouched

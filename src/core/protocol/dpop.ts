@@ -11,7 +11,7 @@ import { OidcError } from '../errors';
 import { l10n } from '../l10n';
 import type { Logger } from '../logger';
 import type { SecretStore } from '../storage/secretStore';
-import type { SharedStateFile } from '../storage/sharedState';
+import type { SharedSecrets } from '../storage/stateStore';
 
 /** ES256 (P-256): the algorithm every DPoP server must be able to verify in practice. */
 export const DPOP_ALG = 'ES256';
@@ -109,7 +109,7 @@ export class DPoPKeys {
      * Where every window of the machine agrees on one key (the shared state folder): without it,
      * browser-hosted windows, which hold private SecretStorage snapshots, could each make their own.
      */
-    private readonly shared?: Pick<SharedStateFile, 'sharedSecret'>,
+    private readonly shared?: SharedSecrets,
   ) {}
 
   /** The handle for token requests; it remembers the nonces servers hand out. */

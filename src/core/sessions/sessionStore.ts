@@ -1,99 +1,84 @@
 /**
- * Where a provider's sessions live: SecretStorage always, and the shared state file of the
- * global storage folder when there is one. Reads take the newest copy (highest revision); writes
- * go to both. Unreadable SecretStorage data is set aside, never thrown.
+ * A provider's stored sessions as the manager uses them: parsed, with a revision that grows with
+ * every write, over the store picked for the host (storage/sessionStorage.ts), and the one lock
+ * every read-modify-write runs under. Unreadable data is reported once and set aside, never
+ * thrown and never destroyed silently.
  */
 import { OidcError } from '../errors';
-import { NO_LOCK, type LockHold } from '../storage/fileLock';
+import type { LockHold } from '../storage/fileLock';
 import type { Logger } from '../logger';
-import type { SecretStore } from '../storage/secretStore';
+import type { SessionStorage } from '../storage/sessionStorage';
+import { StoredStateUnreadableError } from '../storage/stateStore';
 import { emptyState, parseStoredState, serializeState, type StoredState } from './sessions';
-import { SharedStateUnreadableError, type SharedStateFile } from '../storage/sharedState';
 import { l10n } from '../l10n';
-import { unreadableKey } from '../storage/keys';
 
 export class SessionStore {
   private lastUnreadable: string | undefined;
 
   constructor(
-    private readonly secrets: SecretStore,
-    readonly key: string,
-    private readonly shared: SharedStateFile | undefined,
+    private readonly storage: SessionStorage,
     private readonly log: Logger,
     private readonly now: () => number,
   ) {}
 
-  /** Runs `task` holding the lock every window of this machine respects (a no-op without a shared folder). */
+  /** Runs `task` holding the provider's lock (this process's turn, and every window's with a shared folder). */
   withLock<T>(task: (hold: LockHold) => Promise<T>): Promise<T> {
-    return this.shared ? this.shared.withLock(task) : task(NO_LOCK);
+    return this.storage.lock.run(task);
   }
 
-  /** The newest state among SecretStorage and the shared file. */
+  /** Runs `task` after this process's earlier reads and writes, without the cross-window lock. */
+  inTurn<T>(task: () => Promise<T>): Promise<T> {
+    return this.storage.lock.inTurn(task);
+  }
+
+  /** The stored state; empty when there is none or it cannot be read (said in the log). */
   async read(): Promise<StoredState> {
-    const [fromSecrets, fromFile] = await Promise.all([this.readSecrets(), this.readShared()]);
-    if (fromFile && fromFile.revision > fromSecrets.revision) return fromFile;
-    return fromSecrets;
-  }
-
-  /**
-   * Writes `state` with the next revision after `base` to both places at once; resolves (with
-   * what was written) only when both are done, and fails when SecretStorage failed.
-   */
-  async write(base: StoredState, sessions: StoredState['sessions']): Promise<StoredState> {
-    const next: StoredState = { version: base.version, revision: base.revision + 1, sessions };
-    const serialized = serializeState(next);
-    // Both writes run at once; neither is reported done before both are.
-    const shared = this.shared?.write(next, serialized).catch((err: unknown) => {
-      this.log.warn(`Could not write the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`);
-    });
-    try {
-      await this.secrets.store(this.key, serialized);
-    } catch (err) {
-      await shared;
-      throw new OidcError(
-        'storage',
-        l10n.t('VS Code could not save the session in the OS keychain ({0}).', err instanceof Error ? err.message : String(err)),
-      );
-    }
-    await shared;
-    return next;
-  }
-
-  private async readShared(): Promise<StoredState | undefined> {
-    if (!this.shared) return undefined;
-    try {
-      const state = await this.shared.read();
-      this.lastUnreadable = undefined;
-      return state;
-    } catch (err) {
-      const message = `Could not read the state shared with other windows: ${err instanceof Error ? err.message : String(err)}`;
-      // Unreadable state means this window cannot see the others' sign-ins: worth a warning, once.
-      if (err instanceof SharedStateUnreadableError && message !== this.lastUnreadable) this.log.warn(message);
-      else this.log.debug(message);
-      this.lastUnreadable = err instanceof SharedStateUnreadableError ? message : undefined;
-      return undefined;
-    }
-  }
-
-  private async readSecrets(): Promise<StoredState> {
+    const { state } = this.storage;
     let raw: string | undefined;
+    let earlierCopy = false;
     try {
-      raw = await this.secrets.get(this.key);
+      raw = await state.read();
+      this.lastUnreadable = undefined;
     } catch (err) {
-      this.log.error(`Could not read stored sessions: ${err instanceof Error ? err.message : String(err)}`);
-      return emptyState();
+      const message = `Could not read the stored sessions (${state.where}): ${err instanceof Error ? err.message : String(err)}`;
+      if (!(err instanceof StoredStateUnreadableError)) {
+        this.log.error(message);
+        return emptyState();
+      }
+      // Unreadable state means this window cannot see the sessions: worth a warning, once. An
+      // earlier version's copy is used meanwhile; the next write replaces what is unreadable.
+      if (message !== this.lastUnreadable) this.log.warn(message);
+      this.lastUnreadable = message;
+      raw = err.earlierCopy;
+      earlierCopy = true;
     }
     const parsed = parseStoredState(raw);
     if (parsed.ok) return parsed.state;
+    if (earlierCopy) return emptyState();
     // Set the unreadable data aside instead of overwriting it, so nothing is destroyed silently.
-    const asideKey = unreadableKey(this.key, this.now());
-    this.log.warn(`Ignoring stored sessions: ${parsed.reason}. The data was moved aside to ${asideKey}.`);
     try {
-      await this.secrets.store(asideKey, raw ?? '');
-      await this.secrets.delete(this.key);
+      const aside = await state.setAside(raw ?? '', this.now());
+      this.log.warn(`Ignoring stored sessions: ${parsed.reason}. The data was moved aside to ${aside}.`);
     } catch {
-      /* best effort: the state is empty either way */
+      this.log.warn(`Ignoring stored sessions: ${parsed.reason}.`);
     }
     return emptyState();
+  }
+
+  /** Writes `sessions` with the next revision after `base` (call it holding the lock); resolves with what was written. */
+  async write(base: StoredState, sessions: StoredState['sessions']): Promise<StoredState> {
+    const next: StoredState = { version: base.version, revision: base.revision + 1, sessions };
+    try {
+      await this.storage.state.write(serializeState(next));
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new OidcError(
+        'storage',
+        this.storage.state.kind === 'secrets'
+          ? l10n.t('VS Code could not save the session in the OS keychain ({0}).', reason)
+          : l10n.t("Could not save the session in the extension's storage folder ({0}).", reason),
+      );
+    }
+    return next;
   }
 }

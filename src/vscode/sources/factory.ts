@@ -13,11 +13,11 @@ import type { SignInFlow } from '../../core/flows/flow';
 import { LoopbackFlow } from '../../core/flows/loopback';
 import { UriHandlerFlow } from '../../core/flows/uriHandler';
 import { SessionManager, type SessionsChange } from '../../core/sessions/sessionManager';
-import { clientSecretKey, stateFileName, storageKeyOf } from '../../core/storage/keys';
-import { SharedStateFile, type SharedStateOptions } from '../../core/storage/sharedState';
+import { clientSecretKey, storageKeyOf } from '../../core/storage/keys';
 import { vscodeDeviceCodePresenter } from '../deviceCodePresenter';
 import { describeEnvironment } from '../environment';
 import { VscodeSecretStore } from '../secretStore';
+import { sessionStorage, watchStoredSessions } from '../sessionStorage';
 import { fallbackMessage, reportError } from '../ui';
 import { InteractiveSource, type ManagedSessions } from './interactive';
 import { RegistrationSource } from './registration';
@@ -56,17 +56,10 @@ export interface SessionManagerInputs {
 export function createSessionManager({ config, deps, flow, onDidChange, provider }: SessionManagerInputs): ManagedSessions {
   const key = storageKeyOf(config);
   const store = new VscodeSecretStore(deps.secrets);
-  // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
-  const sharedOptions: SharedStateOptions = { keyFile: describeEnvironment().isWeb };
-  if (provider) {
-    sharedOptions.onTakeover = (why) =>
-      deps.log.info(`${provider}: took over the sign-in lock of ${why === 'holderGone' ? 'a window that has exited' : 'a window that stopped answering'}.`);
-  }
   const manager = new SessionManager({
     config,
     store,
-    // Browser-hosted windows each hold their own SecretStorage snapshot: share the file key on disk.
-    shared: new SharedStateFile(deps.globalStorage.fsPath, key, store, sharedOptions),
+    storage: sessionStorage(deps, key, store, provider),
     issuers: deps.issuers,
     flow,
     log: deps.log,
@@ -75,16 +68,8 @@ export function createSessionManager({ config, deps, flow, onDidChange, provider
   });
   if (!provider) return { manager, dispose: () => manager.dispose() };
   const reload = () => void manager.reload().catch((err: unknown) => deps.log.warn(`Could not reload sessions: ${String(err)}`));
-  // Other windows' sign-ins, sign-outs and refreshes: SecretStorage tells on the desktop,
-  // the shared state file tells everywhere (browser-hosted windows share no SecretStorage).
-  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(deps.globalStorage, stateFileName(key)));
-  const watch = vscode.Disposable.from(
-    store.onDidChange(key, reload),
-    watcher,
-    watcher.onDidChange(reload),
-    watcher.onDidCreate(reload),
-    watcher.onDidDelete(reload),
-  );
+  // Other windows' sign-ins, sign-outs and refreshes.
+  const watch = watchStoredSessions(deps, key, store, reload);
   return {
     manager,
     dispose: () => {

@@ -4,7 +4,7 @@ import { isCancellation, OidcError, RedirectRefusedError } from '../core/errors'
 import type { FallbackNotice } from '../core/flows/choose';
 import type { FlowId } from '../core/flows/flow';
 import type { Logger } from '../core/logger';
-import { pageStrings, type PageStrings } from '../core/flows/flow';
+import { pageStrings, type PageStrings } from '../core/flows/pages';
 import { openSettings } from './settings';
 
 /** The browser pages' words, translated: core's `l10n.t` goes through `vscode.l10n.t` (see extension.ts). */

@@ -11,11 +11,10 @@
 import * as assert from 'node:assert/strict';
 import * as dns from 'node:dns/promises';
 import * as vscode from 'vscode';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
+import { ENGLISH_PAGE_STRINGS, loadPageTemplates } from '../../src/core/flows/pages';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
 import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import { SessionManager } from '../../src/core/sessions/sessionManager';
 import { startCorporateNetwork, type CorporateNetwork } from '../support/corporateNetwork';

@@ -7,11 +7,10 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ProviderConfig } from '../../src/core/config';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
+import { ENGLISH_PAGE_STRINGS, loadPageTemplates } from '../../src/core/flows/pages';
 import { LoopbackFlow } from '../../src/core/flows/loopback';
 import { IssuerCache } from '../../src/core/protocol/discovery';
 import { silentLogger } from '../../src/core/logger';
-import { loadPageTemplates } from '../../src/core/flows/pages';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';
 import {
   SessionManager,

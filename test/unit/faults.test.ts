@@ -12,7 +12,7 @@ import * as assert from 'node:assert/strict';
 import { exchangeCallback, makeClient, prepareAuthorization } from '../../src/core/protocol/authorizationCode';
 import { OidcError } from '../../src/core/errors';
 import { DeviceCodeFlow } from '../../src/core/flows/deviceCode';
-import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/flow';
+import { ENGLISH_PAGE_STRINGS } from '../../src/core/flows/pages';
 import { discover, IssuerCache } from '../../src/core/protocol/discovery';
 import { revokeToken } from '../../src/core/protocol/revocation';
 import { MemorySecretStore } from '../../src/core/storage/secretStore';

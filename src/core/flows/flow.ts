@@ -1,9 +1,8 @@
 /** One interface for every way of signing in; each flow is a file of its own. */
 import type { CodeExchangeResult } from '../protocol/authorizationCode';
 import type { Logger } from '../logger';
-import type { PageTemplates } from './pages';
+import type { PageStrings, PageTemplates } from './pages';
 import type { ProviderProtocol } from '../protocol/providerProtocol';
-import { english, l10n, type Translate } from '../l10n';
 import type { FlowSetting } from '../config';
 
 /** One way of signing in; the `oidcAuth.flow` setting adds `auto`. */
@@ -11,34 +10,6 @@ export type FlowId = Exclude<FlowSetting, 'auto'>;
 
 /** The path of the redirect URI, on the loopback server and in the `vscode://` URI alike. */
 export const CALLBACK_PATH = '/callback';
-
-/** Words the browser pages show; the VS Code layer passes localized ones. */
-export interface PageStrings {
-  signedInTitle: string;
-  signedInMessage: string;
-  failedTitle: string;
-  failedMessage: string;
-  invalidRequestMessage: string;
-  notFoundMessage: string;
-}
-
-/**
- * The page strings through `t`, by default `l10n.t`: translated once the VS Code layer has set
- * the translator.
- */
-export function pageStrings(t: Translate = l10n.t): PageStrings {
-  return {
-    signedInTitle: t('Signed in'),
-    signedInMessage: t('You are signed in to VS Code. You can close this tab and return to VS Code.'),
-    failedTitle: t('Sign-in failed'),
-    failedMessage: t('VS Code could not complete the sign-in. Return to VS Code for details.'),
-    invalidRequestMessage: t('This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.'),
-    notFoundMessage: t('Nothing to see here.'),
-  };
-}
-
-/** English, whatever the translator (tests and tools). */
-export const ENGLISH_PAGE_STRINGS: PageStrings = pageStrings(english);
 
 /**
  * What one sign-in attempt adds to the provider's protocol (which the flow gets as its own

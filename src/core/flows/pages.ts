@@ -5,6 +5,35 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { english, l10n, type Translate } from '../l10n';
+
+/** Words the browser pages show; the VS Code layer passes localized ones. */
+export interface PageStrings {
+  signedInTitle: string;
+  signedInMessage: string;
+  failedTitle: string;
+  failedMessage: string;
+  invalidRequestMessage: string;
+  notFoundMessage: string;
+}
+
+/**
+ * The page strings through `t`, by default `l10n.t`: translated once the VS Code layer has set
+ * the translator.
+ */
+export function pageStrings(t: Translate = l10n.t): PageStrings {
+  return {
+    signedInTitle: t('Signed in'),
+    signedInMessage: t('You are signed in to VS Code. You can close this tab and return to VS Code.'),
+    failedTitle: t('Sign-in failed'),
+    failedMessage: t('VS Code could not complete the sign-in. Return to VS Code for details.'),
+    invalidRequestMessage: t('This sign-in link is not valid or has already been used. Start the sign-in again from VS Code.'),
+    notFoundMessage: t('Nothing to see here.'),
+  };
+}
+
+/** English, whatever the translator (tests and tools). */
+export const ENGLISH_PAGE_STRINGS: PageStrings = pageStrings(english);
 
 export interface Page {
   status: number;

@@ -1,6 +1,6 @@
 /** The shapes SessionManager and its parts share: changes, sign-in options, why a session ended. */
-import type { PageStrings, SignInFlow } from '../flows/flow';
-import type { PageTemplates } from '../flows/pages';
+import type { SignInFlow } from '../flows/flow';
+import type { PageStrings, PageTemplates } from '../flows/pages';
 import type { OidcError } from '../errors';
 import type { StoredSession } from './sessions';
 

@@ -21,16 +21,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  ensureCodeServerInstall,
-  freePort,
-  isPortFree,
-  repoRoot,
-  startCodeServer,
-  startLoopbackForwarder,
-  type LoopbackForwarder,
-  type RunningCodeServer,
-} from '../test/support/codeServerEntry';
+import { ensureCodeServerInstall, repoRoot } from '../test/support/vscode/install';
+import { freePort, isPortFree } from '../test/support/ports';
+import { startCodeServer, type RunningCodeServer } from '../test/support/vscode/launcher';
+import { startLoopbackForwarder, type LoopbackForwarder } from '../test/support/loopbackForwarder';
 import type { TestIdp } from '../test/support/idp';
 
 const DEMO_DIR = path.join(repoRoot, '.vscode-test', 'demo');

@@ -14,7 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { repoRoot, sleep } from '../test/support/codeServerEntry';
+import { repoRoot } from '../test/support/vscode/install';
+import { sleep } from '../test/support/vscode/async';
 import { startWorld, type World } from '../test/e2e/harness';
 import { prefixedLog } from '../test/e2e/log';
 import {

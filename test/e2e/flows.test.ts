@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Page, Request } from 'playwright-core';
-import { sleep, withTimeout } from '../support/codeServerEntry';
+import { sleep, withTimeout } from '../support/vscode/async';
 import { startTestIdp } from '../support/idp';
 import { completeDeviceLogin } from '../support/loginRobot';
 import { E2E_DIR, LOG_DIR, startWorld } from './harness';

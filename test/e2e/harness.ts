@@ -8,16 +8,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BrowserContext, Page, Request } from 'playwright-core';
-import {
-  ensureCodeServerInstall,
-  freePort,
-  launchBrowser,
-  repoRoot,
-  startCodeServer,
-  startLoopbackForwarder,
-  type LoopbackForwarder,
-  type RunningCodeServer,
-} from '../support/codeServerEntry';
+import { ensureCodeServerInstall, repoRoot } from '../support/vscode/install';
+import { freePort } from '../support/ports';
+import { launchBrowser, startCodeServer, type RunningCodeServer } from '../support/vscode/launcher';
+import { startLoopbackForwarder, type LoopbackForwarder } from '../support/loopbackForwarder';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp';
 import { ConsumerDriver } from './driver';
 import { waitForWorkbench } from './workbench';

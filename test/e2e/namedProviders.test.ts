@@ -17,7 +17,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repoRoot, sleep } from '../support/codeServerEntry';
+import { repoRoot } from '../support/vscode/install';
+import { sleep } from '../support/vscode/async';
 import { SERVICE_CLIENT, startTestIdp, type TestIdp } from '../support/idp';
 import { startMcpTestServer, type McpTestServer } from '../support/mcpServer';
 import type { ReportedSession } from './driver';

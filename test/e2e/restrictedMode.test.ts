@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { repoRoot } from '../support/codeServerEntry';
+import { repoRoot } from '../support/vscode/install';
 import type { ReportedSession } from './driver';
 import { CONSUMER_ID, startWorld } from './harness';
 import { suiteLog } from './log';

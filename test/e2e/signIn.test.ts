@@ -12,7 +12,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { sleep } from '../support/codeServerEntry';
+import { sleep } from '../support/vscode/async';
 import type { ReportedSession } from './driver';
 import { CONSUMER_NAME, LOG_DIR, startWorld } from './harness';
 import { suiteLog } from './log';

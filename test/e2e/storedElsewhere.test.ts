@@ -13,7 +13,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { repoRoot } from '../support/codeServerEntry';
+import { repoRoot } from '../support/vscode/install';
 import { startTestIdp, type TestIdp } from '../support/idp';
 import type { ReportedSession } from './driver';
 import { startWorld } from './harness';

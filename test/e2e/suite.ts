@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunningCodeServer } from '../support/codeServerEntry';
+import type { RunningCodeServer } from '../support/vscode/launcher';
 import { LOG_DIR, type World } from './harness';
 import type { Log } from './log';
 import { notifications, runCommandFromPalette, screenshotAll, until } from './workbench';

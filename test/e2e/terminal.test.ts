@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sleep } from '../support/codeServerEntry';
+import { sleep } from '../support/vscode/async';
 import { kubeconfig, startKubeApi } from '../support/kubeApi';
 import { makeTestCa } from '../support/testCa';
 import { LOG_DIR, startWorld } from './harness';

@@ -34,7 +34,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { sleep } from '../support/codeServerEntry';
+import { sleep } from '../support/vscode/async';
 import type { ReportedSession, SessionEvent } from './driver';
 import { LOG_DIR, startWorld, type World } from './harness';
 import { suiteLog } from './log';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { sleep } from '../support/codeServerEntry';
+import { sleep } from '../support/vscode/async';
 import { escapeRegExp } from '../support/regExp';
 
 /** Polls `probe` (every `everyMs`, bounded) until it returns something other than undefined. */

@@ -34,7 +34,7 @@ import { LoopbackFlow } from '../../src/core/flows/loopback';
 import type { Logger } from '../../src/core/logger';
 import type { SessionManager, SessionManagerOptions, SessionsChange, SignInOptions } from '../../src/core/sessions/sessionManager';
 import type { StoredSession } from '../../src/core/sessions/sessions';
-import { freePort } from '../support/codeServerEntry';
+import { freePort } from '../support/ports';
 import { testManager } from '../support/coreHarness';
 import {
   completeGlewlwydDeviceLogin,

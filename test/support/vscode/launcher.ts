@@ -5,7 +5,7 @@
  * everything they forked. Two server entries, one option:
  *  - `code-server` (default): code-server's `out/node/entry.js --auth none`, the only entry that
  *    serves `/mint-key` (SecretStorage survives a page reload) and installs `.vsix` files: the
- *    e2e suites, the demo and the screenshots (test/support/codeServerEntry.ts has its loopback facts);
+ *    e2e suites, the demo and the screenshots (test/support/loopbackForwarder.ts has its loopback facts);
  *  - `server-main`: VS Code's own `server-main.js --enable-smoke-test-driver`, where the workbench
  *    loads an extension under development and a tests entry from its `payload` query parameter
  *    and reports through `window.codeAutomationLog`/`codeAutomationExit` (`openTestWorkbench`):

@@ -1,9 +1,6 @@
 /**
- * What the e2e suites (`test/e2e/`), the demo (`scripts/demo.ts`) and the screenshots import to
- * run the real VS Code web workbench of the npm package `code-server` through code-server's own
- * `out/node/entry.js`: the launcher (test/support/vscode/launcher.ts, which starts and stops it
- * and Chromium), the install, ports and waits, and the one piece of its own, the `[::1]`
- * forwarder below. test/support/vscode/README.md has the facts the launcher relies on.
+ * A `[::1]` forwarder in front of a 127.0.0.1-only server, for the real VS Code web workbench
+ * (code-server) that the e2e suites and the demo start through test/support/vscode/launcher.ts.
  *
  * Loopback URLs and this workbench: `vscode.env.openExternal(http://127.0.0.1:P/...)` is
  * rewritten by the web workbench to code-server's port proxy, `http://<server>/proxy/P/...`,
@@ -20,23 +17,6 @@
  * `{{port}}` in the port position, and never starts the extension host.
  */
 import * as net from 'node:net';
-
-export { freePort, isPortFree } from './ports';
-export { sleep, withTimeout } from './vscode/async';
-export { ensureCodeServerInstall, findCodeServerInstall, repoRoot, vscodeCacheDir, type CodeServerInstall } from './vscode/install';
-export {
-  CHROMIUM_ARGS,
-  QUIET_SETTINGS,
-  launchBrowser,
-  startCodeServer,
-  type BrowserOptions,
-  type CodeServerOptions,
-  type RunningCodeServer,
-} from './vscode/launcher';
-
-// ---------------------------------------------------------------------------------------------
-// [::1] in front of a 127.0.0.1-only server
-// ---------------------------------------------------------------------------------------------
 
 export interface LoopbackForwarder {
   readonly host: string;

@@ -16,11 +16,14 @@ async function main() {
     platform: 'node',
     target: 'node20',
     minify: production,
-    // Source maps are written beside the bundle for debugging and kept out of the .vsix.
-    sourcemap: true,
+    // Source maps are written beside the bundle for debugging and kept out of the .vsix; the
+    // production bundle does not name its map (the .vsix has none to find).
+    sourcemap: production ? 'external' : true,
     sourcesContent: false,
     external: ['vscode'],
     logLevel: 'warning',
+    // Non-ASCII text (the ellipsis of "Signing in…") as UTF-8 rather than \u escapes: Node reads sources as UTF-8.
+    charset: 'utf8',
   };
   const ctx = await esbuild.context({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', metafile: Boolean(metafileArg) });
   // The command-line tool: plain Node, no `vscode`, none of the protocol code (it only talks to the window).

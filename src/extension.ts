@@ -14,6 +14,7 @@ import { registerCommands } from './vscode/commands';
 import { UriCallbacks } from './vscode/uriCallbacks';
 import { openTerminalAccess } from './vscode/terminal';
 import { TerminalConsent } from './vscode/terminalConsent';
+import { errorMessage } from './core/errors';
 
 export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   setTranslator(vscode.l10n.t); // the core's messages, in the user's language
@@ -24,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   try {
     mkdirSync(context.globalStorageUri.fsPath, { recursive: true });
   } catch (err) {
-    log.warn(`Could not create the global storage folder: ${err instanceof Error ? err.message : String(err)}`);
+    log.warn(`Could not create the global storage folder: ${errorMessage(err)}`);
   }
   const uriCallbacks = new UriCallbacks(context.extension.id, log);
   // Read the page templates only when a sign-in first needs them: activation stays cheap.
@@ -54,7 +55,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
   const terminalConsent = new TerminalConsent(context.globalState, log);
   openTerminalAccess(context, () => [provider, ...named.providers], terminalConsent, log).then(
     (access) => context.subscriptions.push(access),
-    (err: unknown) => log.warn(`Terminal: command-line tools cannot get tokens in this window: ${err instanceof Error ? err.message : String(err)}`),
+    (err: unknown) => log.warn(`Terminal: command-line tools cannot get tokens in this window: ${errorMessage(err)}`),
   );
 
   context.subscriptions.push(
@@ -89,7 +90,7 @@ export function activate(context: vscode.ExtensionContext): OidcAuthApi {
       const scopes = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('scopes') ?? DEFAULT_SCOPES;
       await vscode.authentication.getSession(PROVIDER_ID, scopes, { createIfNone: false });
     }).then(undefined, (err: unknown) => {
-      log.debug(`Could not add the Accounts menu entry: ${err instanceof Error ? err.message : String(err)}`);
+      log.debug(`Could not add the Accounts menu entry: ${errorMessage(err)}`);
     });
   }
   offerSignIn();

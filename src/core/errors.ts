@@ -134,3 +134,8 @@ export class HttpStatusError extends OidcError {
 export function httpStatusOf(err: unknown): number | undefined {
   return err instanceof HttpStatusError ? err.status : undefined;
 }
+
+/** What went wrong, for a log line or a message: an Error's message, else the value as a string. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -20,22 +20,14 @@ const SECRET_PARAM =
   /\b(code|state|nonce|code_verifier|code_challenge|access_token|refresh_token|id_token|device_code|user_code|client_secret|token)(["']?\s*[=:]\s*["']?)([^&\s"',;}]+)/gi;
 const BEARER = /\b(Bearer|DPoP|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 
-/** The shortest known secret worth replacing: shorter ones would mangle ordinary words. */
-const MIN_SECRET_LENGTH = 8;
-
 /**
  * Removes anything that looks like a credential from a log line: JWTs, `name=value` pairs of
- * OAuth parameters, Authorization header values, and any of the given known secret values.
- * The core never logs credentials on purpose, and an IdP's error answer reaches a message without
- * the credentials of the request it answers (transport/credentialEchoes.ts); this is the second
- * line of defence.
+ * OAuth parameters and Authorization header values. The core never logs credentials on purpose,
+ * and an IdP's error answer reaches a message without the credentials of the request it answers
+ * (transport/credentialEchoes.ts); this is the second line of defence.
  */
-export function redact(message: string, knownSecrets: Iterable<string> = []): string {
-  let out = message;
-  // Longest first, so a value that contains another is removed whole.
-  const secrets = [...new Set(knownSecrets)].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
-  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
-  return out
+export function redact(message: string): string {
+  return message
     .replace(JWT, '[redacted-jwt]')
     .replace(BEARER, '$1 [redacted]')
     .replace(SECRET_PARAM, '$1$2[redacted]');

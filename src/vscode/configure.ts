@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { parseIssuer, type FlowSetting } from '../core/config';
 import { checkIssuer, type IssuerReport } from '../core/protocol/issuerReport';
 import { SETTINGS_SECTION } from './settings';
+import { errorMessage } from '../core/errors';
 
 export async function configureIdentityProvider(extensionId: string): Promise<void> {
   const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
@@ -26,7 +27,7 @@ export async function configureIdentityProvider(extensionId: string): Promise<vo
           parseIssuer(value);
           return undefined;
         } catch (err) {
-          return err instanceof Error ? err.message : String(err);
+          return errorMessage(err);
         }
       },
     });

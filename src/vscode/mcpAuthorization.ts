@@ -11,6 +11,7 @@
 import * as vscode from 'vscode';
 import { authorizationServerSpellings } from '../core/protocol/authorizationServerMatch';
 import type { Logger } from '../core/logger';
+import { errorMessage } from '../core/errors';
 
 /** `vscode.AuthenticationProviderOptions` plus the `authIssuers` proposal's field. */
 export interface McpAuthenticationProviderOptions extends vscode.AuthenticationProviderOptions {
@@ -41,51 +42,54 @@ let proposalRefused = false;
  * registering again.
  */
 export class ProviderRegistration implements vscode.Disposable {
-  private registration: vscode.Disposable | undefined;
-  private announced: string | undefined;
+  #registration: vscode.Disposable | undefined;
+  #announced: string | undefined;
 
-  constructor(
-    private readonly id: string,
-    private readonly label: string,
-    private readonly provider: vscode.AuthenticationProvider,
-    private readonly log: Logger,
-    issuer: string | undefined,
-  ) {
-    this.register(issuer);
+  readonly #id: string;
+  readonly #label: string;
+  readonly #provider: vscode.AuthenticationProvider;
+  readonly #log: Logger;
+
+  constructor(id: string, label: string, provider: vscode.AuthenticationProvider, log: Logger, issuer: string | undefined) {
+    this.#id = id;
+    this.#label = label;
+    this.#provider = provider;
+    this.#log = log;
+    this.#register(issuer);
   }
 
   /** Registers again when the issuer to announce has changed. */
   update(issuer: string | undefined): void {
-    if (proposalRefused || key(issuer) === this.announced) return;
-    this.registration?.dispose();
-    this.register(issuer);
+    if (proposalRefused || key(issuer) === this.#announced) return;
+    this.#registration?.dispose();
+    this.#register(issuer);
   }
 
   dispose(): void {
-    this.registration?.dispose();
-    this.registration = undefined;
+    this.#registration?.dispose();
+    this.#registration = undefined;
   }
 
-  private register(issuer: string | undefined): void {
+  #register(issuer: string | undefined): void {
     const servers = proposalRefused || !issuer ? [] : authorizationServerSpellings(issuer);
     const base: vscode.AuthenticationProviderOptions = { supportsMultipleAccounts: true };
-    this.announced = key(issuer);
+    this.#announced = key(issuer);
     if (servers.length) {
       const options: McpAuthenticationProviderOptions = { ...base, supportedAuthorizationServers: servers.map((s) => vscode.Uri.parse(s)) };
       try {
-        this.registration = vscode.authentication.registerAuthenticationProvider(this.id, this.label, this.provider, options);
-        this.log.info(`${this.id}: answers MCP servers whose authorization server is ${servers[0]}.`);
+        this.#registration = vscode.authentication.registerAuthenticationProvider(this.#id, this.#label, this.#provider, options);
+        this.#log.info(`${this.#id}: answers MCP servers whose authorization server is ${servers[0]}.`);
         return;
       } catch (err) {
         // VS Code throws before registering anything when the `authIssuers` proposal is not
         // enabled for this extension (stable VS Code without --enable-proposed-api).
         proposalRefused = true;
-        this.log.info(
-          `MCP servers cannot use these providers: VS Code did not allow supportedAuthorizationServers (${err instanceof Error ? err.message : String(err)}).`,
+        this.#log.info(
+          `MCP servers cannot use these providers: VS Code did not allow supportedAuthorizationServers (${errorMessage(err)}).`,
         );
       }
     }
-    this.registration = vscode.authentication.registerAuthenticationProvider(this.id, this.label, this.provider, base);
+    this.#registration = vscode.authentication.registerAuthenticationProvider(this.#id, this.#label, this.#provider, base);
   }
 }
 

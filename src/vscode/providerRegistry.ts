@@ -18,33 +18,37 @@ interface Entry {
 }
 
 export class ProviderRegistry implements vscode.Disposable {
-  private readonly entries = new Map<string, Entry>();
-  private lastProblems = '';
+  readonly #entries = new Map<string, Entry>();
+  #lastProblems = '';
 
-  constructor(private readonly deps: ProviderDeps) {}
+  readonly #deps: ProviderDeps;
+
+  constructor(deps: ProviderDeps) {
+    this.#deps = deps;
+  }
 
   /** Every named provider currently registered. */
   get providers(): OidcAuthenticationProvider[] {
-    return [...this.entries.values()].map((e) => e.provider);
+    return [...this.#entries.values()].map((e) => e.provider);
   }
 
   /** Reads `oidcAuth.providers` and brings the registered providers in line with it. */
   sync(): void {
     const raw = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<unknown>('providers');
     const { providers, problems } = parseNamedProviders(raw, DEFAULT_SCOPES);
-    this.report(problems);
+    this.#report(problems);
     const wanted = new Map(providers.map((p) => [p.id, p]));
-    for (const [id, entry] of this.entries) {
+    for (const [id, entry] of this.#entries) {
       const next = wanted.get(id);
       if (!next || next.label !== entry.current.label) {
         // Gone, or renamed in the Accounts menu (a label is fixed at registration).
         entry.registration.dispose();
         entry.provider.dispose();
-        this.entries.delete(id);
+        this.#entries.delete(id);
       }
     }
     for (const named of providers) {
-      const entry = this.entries.get(named.id);
+      const entry = this.#entries.get(named.id);
       if (entry) {
         entry.current = named;
         entry.provider.applyConfig();
@@ -53,31 +57,31 @@ export class ProviderRegistry implements vscode.Disposable {
         continue;
       }
       const holder: { current: NamedProvider } = { current: named };
-      const provider = new OidcAuthenticationProvider(this.deps, {
+      const provider = new OidcAuthenticationProvider(this.#deps, {
         id: `${PROVIDER_ID}.${named.id}`,
         label: named.label,
-        readConfig: () => (this.entries.get(named.id)?.current ?? holder.current).config,
+        readConfig: () => (this.#entries.get(named.id)?.current ?? holder.current).config,
         primary: false,
       });
-      const registration = new ProviderRegistration(`${PROVIDER_ID}.${named.id}`, named.label, provider, this.deps.log, named.config.issuer.href);
-      this.entries.set(named.id, { current: named, provider, registration });
+      const registration = new ProviderRegistration(`${PROVIDER_ID}.${named.id}`, named.label, provider, this.#deps.log, named.config.issuer.href);
+      this.#entries.set(named.id, { current: named, provider, registration });
     }
   }
 
   dispose(): void {
-    for (const entry of this.entries.values()) {
+    for (const entry of this.#entries.values()) {
       entry.registration.dispose();
       entry.provider.dispose();
     }
-    this.entries.clear();
+    this.#entries.clear();
   }
 
-  private report(problems: string[]): void {
+  #report(problems: string[]): void {
     const key = problems.join('\n');
-    if (key === this.lastProblems) return;
-    this.lastProblems = key;
+    if (key === this.#lastProblems) return;
+    this.#lastProblems = key;
     if (!problems.length) return;
-    for (const p of problems) this.deps.log.warn(`Ignoring a provider entry: ${p}`);
+    for (const p of problems) this.#deps.log.warn(`Ignoring a provider entry: ${p}`);
     const open = vscode.l10n.t('Open Settings');
     void vscode.window
       .showWarningMessage(

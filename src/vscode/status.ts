@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { OidcAuthenticationProvider } from './provider';
 import { sessionsStoredElsewhere } from './storedElsewhere';
+import { errorMessage } from '../core/errors';
 
 /** Storage keys of the (issuer, client ID) pairs the providers use now. */
 export function inUse(providers: OidcAuthenticationProvider[]): Set<string> {
@@ -18,7 +19,7 @@ export async function statusReport(providers: OidcAuthenticationProvider[]): Pro
     try {
       config = provider.identity.readConfig();
     } catch (err) {
-      lines.push(`- ${vscode.l10n.t('Not configured: {0}', err instanceof Error ? err.message : String(err))}`);
+      lines.push(`- ${vscode.l10n.t('Not configured: {0}', errorMessage(err))}`);
     }
     if (config) {
       lines.push(

@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger';
 import type { StoredSession } from '../core/sessions/sessions';
 import type { TerminalProvider } from '../core/terminal/tokenService';
 import { TERMINAL_ACCESS_MEMENTO } from '../core/storage/keys';
+import { errorMessage } from '../core/errors';
 
 const MEMENTO_KEY = TERMINAL_ACCESS_MEMENTO;
 /** A refusal is remembered this long, so a tool in a loop does not ask again and again. */
@@ -26,16 +27,19 @@ export interface TerminalGrant {
 }
 
 export class TerminalConsent {
-  private readonly pending = new Map<string, Promise<boolean>>();
-  private readonly denied = new Map<string, number>();
+  readonly #pending = new Map<string, Promise<boolean>>();
+  readonly #denied = new Map<string, number>();
 
-  constructor(
-    private readonly memento: vscode.Memento,
-    private readonly log: Logger,
-  ) {}
+  readonly #memento: vscode.Memento;
+  readonly #log: Logger;
+
+  constructor(memento: vscode.Memento, log: Logger) {
+    this.#memento = memento;
+    this.#log = log;
+  }
 
   grants(): TerminalGrant[] {
-    const value = this.memento.get<unknown>(MEMENTO_KEY);
+    const value = this.#memento.get<unknown>(MEMENTO_KEY);
     return Array.isArray(value) ? value.filter(isGrant) : [];
   }
 
@@ -44,17 +48,17 @@ export class TerminalConsent {
     const client = provider.sessions?.key ?? '';
     const key = grantKey(provider.id, client, session.accountId);
     if (this.grants().some((g) => grantKey(g.provider, g.client, g.accountId) === key)) return Promise.resolve(true);
-    const deniedAt = this.denied.get(key);
+    const deniedAt = this.#denied.get(key);
     if (deniedAt !== undefined && Date.now() - deniedAt < DENIAL_MEMORY_MS) return Promise.resolve(false);
-    let asking = this.pending.get(key);
+    let asking = this.#pending.get(key);
     if (!asking) {
-      asking = this.ask(provider, client, session).finally(() => this.pending.delete(key));
-      this.pending.set(key, asking);
+      asking = this.#ask(provider, client, session).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, asking);
     }
     return asking;
   }
 
-  private async ask(provider: TerminalProvider, client: string, session: StoredSession): Promise<boolean> {
+  async #ask(provider: TerminalProvider, client: string, session: StoredSession): Promise<boolean> {
     const allow = vscode.l10n.t('Allow');
     let choice: string | undefined;
     try {
@@ -70,25 +74,25 @@ export class TerminalConsent {
         allow,
       );
     } catch (err) {
-      this.log.warn(`Terminal: could not ask whether command-line tools may use the session: ${err instanceof Error ? err.message : String(err)}`);
+      this.#log.warn(`Terminal: could not ask whether command-line tools may use the session: ${errorMessage(err)}`);
     }
     const key = grantKey(provider.id, client, session.accountId);
     if (choice !== allow) {
-      this.denied.set(key, Date.now());
-      this.log.info(`Terminal: command-line tools were not allowed to use the ${provider.id} session of ${session.accountLabel}.`);
+      this.#denied.set(key, Date.now());
+      this.#log.info(`Terminal: command-line tools were not allowed to use the ${provider.id} session of ${session.accountLabel}.`);
       return false;
     }
-    this.denied.delete(key);
+    this.#denied.delete(key);
     const grant: TerminalGrant = { provider: provider.id, providerLabel: provider.label, client, accountId: session.accountId, accountLabel: session.accountLabel, at: Date.now() };
-    await this.memento.update(MEMENTO_KEY, [...this.grants().filter((g) => grantKey(g.provider, g.client, g.accountId) !== key), grant]);
-    this.log.info(`Terminal: command-line tools may use the ${provider.id} session of ${session.accountLabel}.`);
+    await this.#memento.update(MEMENTO_KEY, [...this.grants().filter((g) => grantKey(g.provider, g.client, g.accountId) !== key), grant]);
+    this.#log.info(`Terminal: command-line tools may use the ${provider.id} session of ${session.accountLabel}.`);
     return true;
   }
 
   async revoke(grants: readonly TerminalGrant[]): Promise<void> {
     const gone = new Set(grants.map((g) => grantKey(g.provider, g.client, g.accountId)));
-    await this.memento.update(MEMENTO_KEY, this.grants().filter((g) => !gone.has(grantKey(g.provider, g.client, g.accountId))));
-    for (const g of grants) this.log.info(`Terminal: command-line tools may no longer use the ${g.provider} session of ${g.accountLabel}.`);
+    await this.#memento.update(MEMENTO_KEY, this.grants().filter((g) => !gone.has(grantKey(g.provider, g.client, g.accountId))));
+    for (const g of grants) this.#log.info(`Terminal: command-line tools may no longer use the ${g.provider} session of ${g.accountLabel}.`);
   }
 
   /** Show Status's lines about it. */

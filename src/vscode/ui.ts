@@ -1,6 +1,6 @@
 /** How the extension talks to people: progress with Cancel, errors with the next action. */
 import * as vscode from 'vscode';
-import { isCancellation, OidcError, RedirectRefusedError } from '../core/errors';
+import { errorMessage, isCancellation, OidcError, RedirectRefusedError } from '../core/errors';
 import type { FallbackNotice } from '../core/flows/choose';
 import type { FlowId } from '../core/flows/flow';
 import type { Logger } from '../core/logger';
@@ -49,7 +49,7 @@ export interface ErrorActions {
 export function reportError(err: unknown, handlers: ErrorActions): void {
   const error = err instanceof OidcError ? err : undefined;
   if (error?.kind === 'cancelled') return;
-  const message = error?.message ?? vscode.l10n.t('Sign-in failed: {0}', err instanceof Error ? err.message : String(err));
+  const message = error?.message ?? vscode.l10n.t('Sign-in failed: {0}', errorMessage(err));
   const actions = new Map<string, () => void>();
   const openSettingsAction = vscode.l10n.t('Open Settings');
   const add = (label: string, run: (() => void) | undefined) => {
@@ -134,5 +134,5 @@ function withoutQuery(uri: string): string {
 /** A failed sign-in in the log: an error, unless the person cancelled it. */
 export function logSignInFailure(log: Logger, err: unknown): void {
   if (isCancellation(err)) log.info('Sign-in cancelled.');
-  else log.error(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
+  else log.error(`Sign-in failed: ${errorMessage(err)}`);
 }

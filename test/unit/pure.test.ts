@@ -195,7 +195,7 @@ describe('redaction and pages', () => {
   it('removes credentials from log lines', () => {
     const line =
       'GET /callback?code=abc123secret&state=xyz789state token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln Bearer opaque-token-value refresh_token: "r-t-v"';
-    const out = redact(line, ['opaque-token-value']);
+    const out = redact(line);
     for (const secret of ['abc123secret', 'xyz789state', 'eyJhbGciOiJSUzI1NiJ9', 'opaque-token-value', 'r-t-v']) {
       assert.ok(!out.includes(secret), `${secret} leaked in ${out}`);
     }

@@ -54,26 +54,34 @@ export type FlowFactory = (id: FlowId) => SignInFlow;
  * next, and the user is told why in one line.
  */
 export class ChosenFlow implements SignInFlow {
+  readonly #env: Omit<FlowEnvironment, 'hasDeviceEndpoint'>;
+  readonly #make: FlowFactory;
+  readonly #onFallback: (notice: FallbackNotice) => void;
+
   constructor(
     readonly id: FlowSetting,
-    private readonly env: Omit<FlowEnvironment, 'hasDeviceEndpoint'>,
-    private readonly make: FlowFactory,
-    private readonly onFallback: (notice: FallbackNotice) => void,
-  ) {}
+    env: Omit<FlowEnvironment, 'hasDeviceEndpoint'>,
+    make: FlowFactory,
+    onFallback: (notice: FallbackNotice) => void,
+  ) {
+    this.#env = env;
+    this.#make = make;
+    this.#onFallback = onFallback;
+  }
 
   async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
-    const order = chooseFlows(this.id, { ...this.env, hasDeviceEndpoint: !!protocol.as.device_authorization_endpoint });
+    const order = chooseFlows(this.id, { ...this.#env, hasDeviceEndpoint: !!protocol.as.device_authorization_endpoint });
     ctx.log.info(`Sign-in flow${order.length > 1 ? 's' : ''} for this window: ${order.join(', ')}.`);
     for (let i = 0; ; i++) {
       const id = order[i]!;
       const next = order[i + 1];
       try {
-        return await this.make(id).signIn(protocol, { ...ctx, hasFallback: next !== undefined });
+        return await this.#make(id).signIn(protocol, { ...ctx, hasFallback: next !== undefined });
       } catch (err) {
         if (!next || !canFallBack(err) || ctx.signal.aborted) throw err;
         const error = err as OidcError;
         ctx.log.warn(`The ${id} flow cannot be used (${error.message}); falling back to the ${next} flow.`);
-        this.onFallback({ from: id, to: next, reason: error.message, error });
+        this.#onFallback({ from: id, to: next, reason: error.message, error });
       }
     }
   }

@@ -65,14 +65,18 @@ function allowedPage(value: string, issuer: URL, label: string): string {
 export class DeviceCodeFlow implements SignInFlow {
   readonly id = 'deviceCode' as const;
 
-  constructor(private readonly options: DeviceCodeFlowOptions) {}
+  readonly #options: DeviceCodeFlowOptions;
+
+  constructor(options: DeviceCodeFlowOptions) {
+    this.#options = options;
+  }
 
   async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
     const { as, client, issuer } = protocol;
     const { signal, log } = ctx;
-    const wait = this.options.sleep ?? sleep;
-    const now = this.options.now ?? Date.now;
-    const op = { signal, ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}) };
+    const wait = this.#options.sleep ?? sleep;
+    const now = this.#options.now ?? Date.now;
+    const op = { signal, ...(this.#options.requestTimeoutMs ? { timeoutMs: this.#options.requestTimeoutMs } : {}) };
     const rctx = protocol.context(op);
     if (!as.device_authorization_endpoint) {
       throw new OidcError('protocol', l10n.t('The identity provider does not support the device code flow (no device authorization endpoint).'));
@@ -102,8 +106,8 @@ export class DeviceCodeFlow implements SignInFlow {
       ...(complete ? { verificationUriComplete: complete } : {}),
     };
     const deadline = now() + Math.min(device.expires_in * 1000, ctx.timeoutMs);
-    await this.options.presenter.showDeviceCode(info, signal);
-    ctx.report?.(this.options.presenter.waitingMessage(info));
+    await this.#options.presenter.showDeviceCode(info, signal);
+    ctx.report?.(this.#options.presenter.waitingMessage(info));
     log.info(`Device code issued; polling every ${device.interval ?? DEFAULT_INTERVAL_S} s.`);
 
     let intervalMs = (device.interval ?? DEFAULT_INTERVAL_S) * 1000;

@@ -10,11 +10,15 @@ import { LoopbackServer } from './loopbackServer';
 export class LoopbackFlow implements SignInFlow {
   readonly id = 'loopback' as const;
 
-  constructor(private readonly port: number) {}
+  readonly #port: number;
+
+  constructor(port: number) {
+    this.#port = port;
+  }
 
   async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
     const { strings, templates } = ctx;
-    const server = await LoopbackServer.start(this.port, {
+    const server = await LoopbackServer.start(this.#port, {
       invalidState: () =>
         renderPage(templates.failure, 400, { title: strings.failedTitle, message: strings.invalidRequestMessage }),
       notFound: () => renderPage(templates.failure, 404, { title: strings.failedTitle, message: strings.notFoundMessage }),

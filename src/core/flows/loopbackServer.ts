@@ -26,17 +26,21 @@ export interface LoopbackPages {
 }
 
 export class LoopbackServer {
-  private pending:
+  #pending:
     | { state: string; resolve: (cb: ReceivedCallback) => void; reject: (err: unknown) => void }
     | undefined;
-  private closed = false;
+  #closed = false;
 
+  readonly #server: http.Server;
+  readonly #pages: LoopbackPages;
   private constructor(
-    private readonly server: http.Server,
+    server: http.Server,
     readonly port: number,
-    private readonly pages: LoopbackPages,
+    pages: LoopbackPages,
   ) {
-    server.on('request', (req, res) => this.handle(req, res));
+    this.#server = server;
+    this.#pages = pages;
+    server.on('request', (req, res) => this.#handle(req, res));
   }
 
   /** Binds 127.0.0.1 (never a wildcard address). `port` 0 picks a free port. */
@@ -64,38 +68,38 @@ export class LoopbackServer {
    * caller must `respond()` to it and then `close()` the server.
    */
   waitForCallback(expectedState: string, signal: AbortSignal, timeoutMs: number): Promise<ReceivedCallback> {
-    if (this.pending) throw new Error('LoopbackServer: already waiting for a callback');
+    if (this.#pending) throw new Error('LoopbackServer: already waiting for a callback');
     return waitForBrowser<ReceivedCallback>(
       signal,
       timeoutMs,
-      (waiter) => (this.pending = { state: expectedState, ...waiter }),
-      () => (this.pending = undefined),
+      (waiter) => (this.#pending = { state: expectedState, ...waiter }),
+      () => (this.#pending = undefined),
     );
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
-    this.pending?.reject(cancelledError());
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#pending?.reject(cancelledError());
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      this.#server.close(() => resolve());
       // Browsers keep connections alive; do not let them hold the port open.
-      this.server.closeAllConnections();
+      this.#server.closeAllConnections();
     });
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== CALLBACK_PATH) return send(res, this.pages.notFound());
+    if (url.pathname !== CALLBACK_PATH) return send(res, this.#pages.notFound());
     if (req.method !== 'GET') {
       res.writeHead(405, { Allow: 'GET', 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end('Method Not Allowed');
       return;
     }
-    const pending = this.pending;
+    const pending = this.#pending;
     const state = url.searchParams.get('state');
     if (!pending || state === null || !sameString(state, pending.state)) {
-      return send(res, this.pages.invalidState());
+      return send(res, this.#pages.invalidState());
     }
     let answered = false;
     pending.resolve({

@@ -19,10 +19,14 @@ export interface UriCallbackChannel {
 export class UriHandlerFlow implements SignInFlow {
   readonly id = 'uriHandler' as const;
 
-  constructor(private readonly channel: UriCallbackChannel) {}
+  readonly #channel: UriCallbackChannel;
+
+  constructor(channel: UriCallbackChannel) {
+    this.#channel = channel;
+  }
 
   async signIn(protocol: ProviderProtocol, ctx: SignInAttempt): Promise<CodeExchangeResult> {
-    const redirectUri = await this.channel.redirectUri();
+    const redirectUri = await this.#channel.redirectUri();
     const shown = new URL(redirectUri);
     ctx.log.info(`Waiting for the sign-in redirect to ${shown.protocol}//${shown.host}${shown.pathname}.`);
     // A refused redirect URI is named now, whatever the flow setting, not after the sign-in timeout.
@@ -38,7 +42,7 @@ export class UriHandlerFlow implements SignInFlow {
     const stop = () => listening.abort();
     ctx.signal.addEventListener('abort', stop, { once: true });
     try {
-      const callback = this.channel.waitForCallback(pending.state, listening.signal, ctx.timeoutMs);
+      const callback = this.#channel.waitForCallback(pending.state, listening.signal, ctx.timeoutMs);
       callback.catch(() => undefined);
       await ctx.openBrowser(pending.url, ctx.hasFallback === true);
       const params = await callback;
@@ -55,13 +59,13 @@ export class UriHandlerFlow implements SignInFlow {
  * A URI with an unknown or missing state is ignored (and reported), never consumed.
  */
 export class UriCallbackRegistry {
-  private readonly waiting = new Map<string, (params: URLSearchParams) => void>();
+  readonly #waiting = new Map<string, (params: URLSearchParams) => void>();
 
   /** Delivers a callback; returns false when no sign-in waits for its state. */
   deliver(query: string): boolean {
     const params = new URLSearchParams(query);
     const state = params.get('state');
-    const resolve = state ? this.waiting.get(state) : undefined;
+    const resolve = state ? this.#waiting.get(state) : undefined;
     if (!resolve) return false;
     resolve(params);
     return true;
@@ -71,12 +75,12 @@ export class UriCallbackRegistry {
     return waitForBrowser<URLSearchParams>(
       signal,
       timeoutMs,
-      (waiter) => this.waiting.set(state, waiter.resolve),
-      () => this.waiting.delete(state),
+      (waiter) => this.#waiting.set(state, waiter.resolve),
+      () => this.#waiting.delete(state),
     );
   }
 
   get pendingCount(): number {
-    return this.waiting.size;
+    return this.#waiting.size;
   }
 }

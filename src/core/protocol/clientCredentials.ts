@@ -9,7 +9,7 @@
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from '../config';
 import { extraParameters } from '../config';
-import { httpStatusOf, OidcError } from '../errors';
+import { errorMessage, httpStatusOf, OidcError } from '../errors';
 import { describeFailure } from '../transport/requestErrors';
 import type { IssuerCache } from './discovery';
 import type { Logger } from '../logger';
@@ -51,15 +51,18 @@ interface Failures {
 }
 
 export class ClientCredentialsTokens {
-  private readonly cache = new Map<string, Cached>();
-  private readonly failures = new Map<string, Failures>();
-  private readonly flights = new Map<string, Promise<ServiceToken>>();
+  readonly #cache = new Map<string, Cached>();
+  readonly #failures = new Map<string, Failures>();
+  readonly #flights = new Map<string, Promise<ServiceToken>>();
   /** The service account's metadata, client and secret authentication, for each request. */
-  private readonly protocols: ProviderProtocolSource;
+  readonly #protocols: ProviderProtocolSource;
 
-  constructor(private readonly opts: ClientCredentialsOptions) {
+  readonly #opts: ClientCredentialsOptions;
+
+  constructor(opts: ClientCredentialsOptions) {
+    this.#opts = opts;
     const { config } = opts;
-    this.protocols = new ProviderProtocolSource({
+    this.#protocols = new ProviderProtocolSource({
       issuer: config.issuer,
       clientId: config.clientId,
       issuers: opts.issuers,
@@ -72,30 +75,30 @@ export class ClientCredentialsTokens {
   /** A token for `scopes`: the cached one until it is due (or, after a failure, until the next try), never an expired one. */
   token(scopes: readonly string[]): Promise<ServiceToken> {
     const key = scopeKey(scopes);
-    const now = this.now();
-    const cached = this.cache.get(key);
-    if (cached && now < cached.times.expiresAt && (now < this.dueAt(cached.times) || now < (this.failures.get(key)?.retryAt ?? 0))) return Promise.resolve(cached.token);
-    let flight = this.flights.get(key);
+    const now = this.#now();
+    const cached = this.#cache.get(key);
+    if (cached && now < cached.times.expiresAt && (now < this.#dueAt(cached.times) || now < (this.#failures.get(key)?.retryAt ?? 0))) return Promise.resolve(cached.token);
+    let flight = this.#flights.get(key);
     if (!flight) {
-      flight = this.renew(key, scopes).finally(() => this.flights.delete(key));
-      this.flights.set(key, flight);
+      flight = this.#renew(key, scopes).finally(() => this.#flights.delete(key));
+      this.#flights.set(key, flight);
     }
     return flight;
   }
 
   /** Forgets every cached token (after the secret changed or was removed). */
   clear(): void {
-    this.cache.clear();
-    this.failures.clear();
+    this.#cache.clear();
+    this.#failures.clear();
   }
 
-  private now(): number {
-    return (this.opts.now ?? Date.now)();
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
   }
 
   /** No timer renews these tokens, so callers do, a whole lead before expiry. */
-  private dueAt(times: TokenTimes): number {
-    return times.expiresAt - (this.opts.skewMs ?? refreshLead(times));
+  #dueAt(times: TokenTimes): number {
+    return times.expiresAt - (this.#opts.skewMs ?? refreshLead(times));
   }
 
   /**
@@ -104,39 +107,39 @@ export class ClientCredentialsTokens {
    * 408, 429, network) the cached token is handed out while it is valid, with a backoff before
    * the next try; once it has expired the caller gets an error saying the IdP cannot be reached.
    */
-  private async renew(key: string, scopes: readonly string[]): Promise<ServiceToken> {
-    const cached = this.cache.get(key);
-    const failed = this.failures.get(key);
+  async #renew(key: string, scopes: readonly string[]): Promise<ServiceToken> {
+    const cached = this.#cache.get(key);
+    const failed = this.#failures.get(key);
     const floor = Math.max(cached ? earliestRefreshAt(cached.times) : 0, failed ? failed.at + MIN_REFRESH_INTERVAL_MS : 0);
-    const wait = floor - this.now();
+    const wait = floor - this.#now();
     if (wait > 0) await sleep(Math.min(wait, MIN_REFRESH_INTERVAL_MS));
     try {
-      const token = await this.request(scopes);
-      this.failures.delete(key);
+      const token = await this.#request(scopes);
+      this.#failures.delete(key);
       return token;
     } catch (err) {
       if ((err instanceof OidcError && err.kind === 'config') || refreshFailureKind(err) === 'final') throw err;
       const count = (failed?.count ?? 0) + 1;
-      const now = this.now();
+      const now = this.#now();
       const valid = cached !== undefined && now < cached.times.expiresAt;
       const retryIn = valid ? Math.min(backoffMs(count), cached.times.expiresAt - now) : MIN_REFRESH_INTERVAL_MS;
-      this.failures.set(key, { count, at: now, retryAt: now + retryIn });
-      const why = err instanceof Error ? err.message : String(err);
+      this.#failures.set(key, { count, at: now, retryAt: now + retryIn });
+      const why = errorMessage(err);
       if (valid) {
-        this.opts.log.warn(`Could not renew the service-account token of ${this.opts.config.clientId} (attempt ${count}); using the current one, still valid (next try in ${Math.round(retryIn / 1000)} s): ${why}`);
+        this.#opts.log.warn(`Could not renew the service-account token of ${this.#opts.config.clientId} (attempt ${count}); using the current one, still valid (next try in ${Math.round(retryIn / 1000)} s): ${why}`);
         return cached.token;
       }
-      this.opts.log.warn(`Could not get a service-account token for ${this.opts.config.clientId} (attempt ${count}; callers try again at most once a second): ${why}`);
-      throw this.unreachable(err);
+      this.#opts.log.warn(`Could not get a service-account token for ${this.#opts.config.clientId} (attempt ${count}; callers try again at most once a second): ${why}`);
+      throw this.#unreachable(err);
     }
   }
 
   /** What a caller gets while no valid token is cached and the IdP fails with a fault. */
-  private unreachable(err: unknown): OidcError {
+  #unreachable(err: unknown): OidcError {
     // An answer that did not validate says more than "cannot be reached"; an HTTP status does not.
     if (err instanceof OidcError && err.kind === 'protocol' && httpStatusOf(err) === undefined) return err;
-    const { config } = this.opts;
-    const cause = err instanceof Error ? err.message : String(err);
+    const { config } = this.#opts;
+    const cause = errorMessage(err);
     return new OidcError(
       'network',
       l10n.t('The identity provider at {0} cannot be reached to get a token for the service account {1} ({2}). It is tried again as soon as a caller asks.', config.issuer.host, config.clientId, cause),
@@ -146,11 +149,11 @@ export class ClientCredentialsTokens {
     );
   }
 
-  private async request(scopes: readonly string[]): Promise<ServiceToken> {
-    const { config, log } = this.opts;
+  async #request(scopes: readonly string[]): Promise<ServiceToken> {
+    const { config, log } = this.#opts;
     // No secret, no request (not even discovery).
-    if (!(await this.opts.secret())) throw noSecret(config.clientId);
-    const protocol = await this.protocols.open();
+    if (!(await this.#opts.secret())) throw noSecret(config.clientId);
+    const protocol = await this.#protocols.open();
     const { as, client } = protocol;
     const ctx = protocol.context();
     try {
@@ -158,7 +161,7 @@ export class ClientCredentialsTokens {
       if (scopes.length) parameters.scope = scopes.join(' ');
       const response = await oauth.clientCredentialsGrantRequest(as, client, protocol.clientAuth.auth, parameters, protocol.requestOptions());
       const result = await oauth.processClientCredentialsResponse(as, client, response);
-      const now = this.now();
+      const now = this.#now();
       const expiry = tokenExpiry(now, result.expires_in, result.access_token);
       if (expiry.note) log.warn(`Service-account token of ${config.clientId}: ${expiry.note}.`);
       const token: ServiceToken = {
@@ -166,7 +169,7 @@ export class ClientCredentialsTokens {
         expiresAt: expiry.expiresAt,
         ...(typeof result.scope === 'string' ? { scope: result.scope } : {}),
       };
-      this.cache.set(scopeKey(scopes), { token, times: { issuedAt: now, expiresAt: token.expiresAt } });
+      this.#cache.set(scopeKey(scopes), { token, times: { issuedAt: now, expiresAt: token.expiresAt } });
       log.debug(`Got a service-account token for ${config.clientId}.`);
       return token;
     } catch (err) {

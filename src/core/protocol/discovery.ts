@@ -135,27 +135,30 @@ function logOtherHosts(issuer: URL, as: oauth.AuthorizationServer, log: Logger):
 
 /** Caches discovery per issuer; concurrent callers share one request. */
 export class IssuerCache {
-  private readonly entries = new Map<string, { at: number; as: Promise<oauth.AuthorizationServer> }>();
+  readonly #entries = new Map<string, { at: number; as: Promise<oauth.AuthorizationServer> }>();
 
-  constructor(
-    private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(log: Logger, now: () => number = Date.now) {
+    this.#log = log;
+    this.#now = now;
+  }
 
   get(issuer: URL, ctx: Omit<RequestContext, 'issuer'> = {}): Promise<oauth.AuthorizationServer> {
     const key = issuer.href;
-    const hit = this.entries.get(key);
-    if (hit && this.now() - hit.at < DISCOVERY_TTL_MS) return hit.as;
+    const hit = this.#entries.get(key);
+    if (hit && this.#now() - hit.at < DISCOVERY_TTL_MS) return hit.as;
     // The shared request must not die with one caller's cancel: it only gets the timeout.
-    const as = discover(issuer, { timeoutMs: ctx.timeoutMs }, this.log);
-    this.entries.set(key, { at: this.now(), as });
-    as.catch(() => this.entries.delete(key));
+    const as = discover(issuer, { timeoutMs: ctx.timeoutMs }, this.#log);
+    this.#entries.set(key, { at: this.#now(), as });
+    as.catch(() => this.#entries.delete(key));
     return ctx.signal ? raceAbort(as, ctx.signal) : as;
   }
 
   /** Forgets an issuer, e.g. after a signature check failed because keys rotated. */
   invalidate(issuer: URL): void {
-    this.entries.delete(issuer.href);
+    this.#entries.delete(issuer.href);
   }
 }
 

@@ -7,7 +7,7 @@
  * provider's protocol object (protocol/providerProtocol.ts).
  */
 import * as oauth from 'oauth4webapi';
-import { OidcError } from '../errors';
+import { errorMessage, OidcError } from '../errors';
 import { l10n } from '../l10n';
 import type { Logger } from '../logger';
 import type { SecretStore } from '../storage/secretStore';
@@ -98,26 +98,34 @@ export interface ProofRequest {
  * the proofs carry it (oauth4webapi requires that).
  */
 export class DPoPKeys {
-  private pair: Promise<CryptoKeyPair> | undefined;
-  private handle: oauth.DPoPHandle | undefined;
+  #pair: Promise<CryptoKeyPair> | undefined;
+  #handle: oauth.DPoPHandle | undefined;
+
+  readonly #secrets: SecretStore;
+  readonly #log: Logger;
+  /**
+   * Where every window of the machine agrees on one key (the shared state folder): without it,
+   * browser-hosted windows, which hold private SecretStorage snapshots, could each make their own.
+   */
+  readonly #shared: SharedSecrets | undefined;
 
   constructor(
-    private readonly secrets: SecretStore,
+    secrets: SecretStore,
     readonly key: string,
-    private readonly log: Logger,
-    /**
-     * Where every window of the machine agrees on one key (the shared state folder): without it,
-     * browser-hosted windows, which hold private SecretStorage snapshots, could each make their own.
-     */
-    private readonly shared?: SharedSecrets,
-  ) {}
+    log: Logger,
+    shared?: SharedSecrets,
+  ) {
+    this.#secrets = secrets;
+    this.#log = log;
+    this.#shared = shared;
+  }
 
   /** The handle for token requests; it remembers the nonces servers hand out. */
   async requestHandle(): Promise<oauth.DPoPHandle> {
-    const pair = await this.keyPair();
+    const pair = await this.#keyPair();
     // The client argument only supplies a clock skew, which this extension does not set.
-    this.handle ??= oauth.DPoP({}, pair);
-    return this.handle;
+    this.#handle ??= oauth.DPoP({}, pair);
+    return this.#handle;
   }
 
   /**
@@ -125,7 +133,7 @@ export class DPoPKeys {
    * while sending a request, so one is "sent" to a fetch that keeps the header and sends nothing.
    */
   async proof(request: ProofRequest): Promise<string> {
-    const pair = await this.keyPair();
+    const pair = await this.#keyPair();
     const { nonce } = request;
     const handle = oauth.DPoP(
       {},
@@ -152,19 +160,19 @@ export class DPoPKeys {
     return proof;
   }
 
-  private keyPair(): Promise<CryptoKeyPair> {
-    this.pair ??= this.loadOrCreate().catch((err: unknown) => {
-      this.pair = undefined;
+  #keyPair(): Promise<CryptoKeyPair> {
+    this.#pair ??= this.#loadOrCreate().catch((err: unknown) => {
+      this.#pair = undefined;
       throw err;
     });
-    return this.pair;
+    return this.#pair;
   }
 
-  private async loadOrCreate(): Promise<CryptoKeyPair> {
-    if (this.shared) {
+  async #loadOrCreate(): Promise<CryptoKeyPair> {
+    if (this.#shared) {
       let stored: string;
       try {
-        stored = await this.shared.sharedSecret(this.key, () => this.generate(), async (raw) => (await importStoredKey(raw)) !== undefined);
+        stored = await this.#shared.sharedSecret(this.key, () => this.#generate(), async (raw) => (await importStoredKey(raw)) !== undefined);
       } catch (err) {
         throw storageError('save', err);
       }
@@ -174,7 +182,7 @@ export class DPoPKeys {
     }
     let raw: string | undefined;
     try {
-      raw = await this.secrets.get(this.key);
+      raw = await this.#secrets.get(this.key);
     } catch (err) {
       throw storageError('read', err);
     }
@@ -182,9 +190,9 @@ export class DPoPKeys {
       const pair = await importStoredKey(raw);
       if (pair) return pair;
     }
-    const stored = await this.generate();
+    const stored = await this.#generate();
     try {
-      await this.secrets.store(this.key, stored);
+      await this.#secrets.store(this.key, stored);
     } catch (err) {
       throw storageError('save', err);
     }
@@ -194,16 +202,16 @@ export class DPoPKeys {
   }
 
   /** A new key pair in its stored form (the caller stores it). */
-  private async generate(): Promise<string> {
-    const existing = await this.secrets.get(this.key).catch(() => undefined);
+  async #generate(): Promise<string> {
+    const existing = await this.#secrets.get(this.key).catch(() => undefined);
     if (existing !== undefined && (await importStoredKey(existing)) === undefined) {
       // The bytes are useless as a key, and tokens bound to it can never be used again: a new
       // key lets the next sign-in work (sessions bound to the old key are signed out on refresh).
-      this.log.warn('The stored DPoP key is unreadable; making a new one. Sessions bound to the old key must sign in again.');
+      this.#log.warn('The stored DPoP key is unreadable; making a new one. Sessions bound to the old key must sign in again.');
     }
     const generated = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
     const jwk = await crypto.subtle.exportKey('jwk', generated.privateKey);
-    this.log.info('Made a new DPoP key for this identity provider and stored it in the OS keychain.');
+    this.#log.info('Made a new DPoP key for this identity provider and stored it in the OS keychain.');
     return JSON.stringify({ version: KEY_FORMAT, alg: DPOP_ALG, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } });
   }
 }
@@ -231,7 +239,7 @@ async function importStoredKey(raw: string): Promise<CryptoKeyPair | undefined> 
 }
 
 function storageError(what: 'read' | 'save', err: unknown): OidcError {
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = errorMessage(err);
   const message =
     what === 'read'
       ? l10n.t('VS Code could not read the DPoP key in the OS keychain ({0}).', detail)

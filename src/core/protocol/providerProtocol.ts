@@ -48,7 +48,7 @@ export class ProviderProtocol {
   readonly clientAuth: ClientAuthentication;
   readonly dpop: oauth.DPoPHandle | undefined;
   readonly tokenParameters: Readonly<Record<string, string>>;
-  private readonly discoverAgain: ProviderProtocolParts['rediscover'];
+  readonly #discoverAgain: ProviderProtocolParts['rediscover'];
 
   constructor(parts: ProviderProtocolParts) {
     this.issuer = parts.issuer;
@@ -57,7 +57,7 @@ export class ProviderProtocol {
     this.clientAuth = parts.clientAuth ?? PUBLIC_CLIENT;
     this.dpop = parts.dpop;
     this.tokenParameters = parts.tokenParameters ?? {};
-    this.discoverAgain = parts.rediscover;
+    this.#discoverAgain = parts.rediscover;
   }
 
   /** True when this operation's tokens are DPoP-bound (proofs are sent, `token_type` DPoP expected). */
@@ -72,7 +72,7 @@ export class ProviderProtocol {
 
   /** As context(), with discovery again for an ID token signed with a key not yet published. */
   idTokenContext(op: OperationOptions = {}): IdTokenContext {
-    const discoverAgain = this.discoverAgain;
+    const discoverAgain = this.#discoverAgain;
     return discoverAgain ? { ...this.context(op), rediscover: () => discoverAgain(op.signal) } : this.context(op);
   }
 
@@ -131,22 +131,26 @@ export interface OpenOptions extends OperationOptions {
 
 /** One provider's source of ProviderProtocol objects, kept as long as its settings stay. */
 export class ProviderProtocolSource {
-  constructor(private readonly opts: ProviderProtocolSourceOptions) {}
+  readonly #opts: ProviderProtocolSourceOptions;
+
+  constructor(opts: ProviderProtocolSourceOptions) {
+    this.#opts = opts;
+  }
 
   get issuer(): URL {
-    return this.opts.issuer;
+    return this.#opts.issuer;
   }
 
   /** The discovered metadata (cached per issuer; concurrent callers share one request). */
   authorizationServer(op: OperationOptions = {}): Promise<oauth.AuthorizationServer> {
-    return this.opts.issuers.get(this.opts.issuer, op);
+    return this.#opts.issuers.get(this.#opts.issuer, op);
   }
 
   /** Discovery again: the IdP signed with a key its cached JWKS lacks. */
   rediscover(signal?: AbortSignal): Promise<oauth.AuthorizationServer> {
-    this.opts.log.info('The identity provider signed with a key it had not published before: fetching its keys again.');
-    this.opts.issuers.invalidate(this.opts.issuer);
-    return this.opts.issuers.get(this.opts.issuer, signal ? { signal } : {});
+    this.#opts.log.info('The identity provider signed with a key it had not published before: fetching its keys again.');
+    this.#opts.issuers.invalidate(this.#opts.issuer);
+    return this.#opts.issuers.get(this.#opts.issuer, signal ? { signal } : {});
   }
 
   /**
@@ -154,7 +158,7 @@ export class ProviderProtocolSource {
    * `token_endpoint_auth_methods_supported` says, when the client has one; else a public client.
    */
   async clientAuthentication(as: oauth.AuthorizationServer): Promise<ClientAuthentication> {
-    const source = this.opts.clientSecret;
+    const source = this.#opts.clientSecret;
     if (!source) return PUBLIC_CLIENT;
     const secret = await source.get();
     if (!secret) throw source.missing();
@@ -167,7 +171,7 @@ export class ProviderProtocolSource {
    * ES256 proofs), then the client authentication.
    */
   async open(op: OpenOptions = {}): Promise<ProviderProtocol> {
-    const { issuer, clientId, dpopKeys, tokenParameters } = this.opts;
+    const { issuer, clientId, dpopKeys, tokenParameters } = this.#opts;
     const as = op.as ?? (await this.authorizationServer({ ...(op.signal ? { signal: op.signal } : {}), ...(op.timeoutMs !== undefined ? { timeoutMs: op.timeoutMs } : {}) }));
     const client = makeClient(as, clientId);
     let dpop: oauth.DPoPHandle | undefined;

@@ -15,6 +15,7 @@
 import type { Logger } from '../logger';
 import type { StoredSession } from './sessions';
 import type { Timers } from './sessionTypes';
+import { errorMessage } from '../errors';
 
 /** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -33,50 +34,54 @@ export interface RefreshTimerOptions {
 }
 
 export class RefreshTimer {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer fires. */
-  private armedAt = 0;
-  private disposed = false;
+  #armedAt = 0;
+  #disposed = false;
 
-  constructor(private readonly o: RefreshTimerOptions) {}
+  readonly #o: RefreshTimerOptions;
+
+  constructor(o: RefreshTimerOptions) {
+    this.#o = o;
+  }
 
   /** Arms the timer for the session due first, unless one is armed that fires no later (and no sooner than `notBefore`). */
   schedule(notBefore = 0): void {
-    if (this.disposed) return;
-    const sessions = this.o.sessions();
+    if (this.#disposed) return;
+    const sessions = this.#o.sessions();
     if (sessions.length === 0) return; // an armed timer fires, finds nothing due and stops
-    const now = this.o.now();
-    const at = Math.max(notBefore, Math.min(...sessions.map((s) => this.o.dueAt(s))));
-    if (this.timer && this.armedAt <= at) return;
+    const now = this.#o.now();
+    const at = Math.max(notBefore, Math.min(...sessions.map((s) => this.#o.dueAt(s))));
+    if (this.#timer && this.#armedAt <= at) return;
     // setTimeout fires at once for delays beyond 2^31 - 1 ms: a far moment is reached in steps.
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - now));
-    if (this.timer) this.o.timers.clearTimeout(this.timer);
-    this.armedAt = now + delay;
-    this.timer = this.o.timers.setTimeout(() => this.fire(), delay);
+    if (this.#timer) this.#o.timers.clearTimeout(this.#timer);
+    this.#armedAt = now + delay;
+    this.#timer = this.#o.timers.setTimeout(() => this.#fire(), delay);
     // The timer alone must never keep a process (a test, a CLI) alive.
-    this.timer.unref?.();
+    this.#timer.unref?.();
   }
 
   /** Stops the timer for good. */
   dispose(): void {
-    this.disposed = true;
-    if (this.timer) this.o.timers.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.#disposed = true;
+    if (this.#timer) this.#o.timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
-  private fire(): void {
-    this.timer = undefined;
-    const isDue = (s: StoredSession) => this.o.now() >= this.o.dueAt(s);
-    const due = this.o.sessions().filter(isDue);
-    void Promise.allSettled(due.map((s) => this.o.refresh(s.id))).then((results) => {
+  #fire(): void {
+    this.#timer = undefined;
+    const isDue = (s: StoredSession) => this.#o.now() >= this.#o.dueAt(s);
+    const due = this.#o.sessions().filter(isDue);
+    void Promise.allSettled(due.map((s) => this.#o.refresh(s.id))).then((results) => {
       // A refresh that failed at the IdP has logged itself and armed its retry (as a write arms
       // the next moment); anything else (the lock timed out, storage failed) is logged here.
-      if (this.timer) return;
+      if (this.#timer) return;
       const failed = results.filter((r) => r.status === 'rejected');
-      for (const r of failed) this.o.log.warn(`Could not refresh the access token ahead of expiry: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+      for (const r of failed) this.#o.log.warn(`Could not refresh the access token ahead of expiry: ${errorMessage(r.reason)}`);
       // (A timer may fire a moment before its due time, so that nothing was due yet: no failure.)
-      const stillDue = this.o.sessions().some((s) => due.some((d) => d.id === s.id) && isDue(s));
-      this.schedule(failed.length || stillDue ? this.o.now() + RETRY_AFTER_FAILURE_MS : 0);
+      const stillDue = this.#o.sessions().some((s) => due.some((d) => d.id === s.id) && isDue(s));
+      this.schedule(failed.length || stillDue ? this.#o.now() + RETRY_AFTER_FAILURE_MS : 0);
     });
   }
 }

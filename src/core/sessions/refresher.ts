@@ -52,20 +52,23 @@ export interface RefresherOptions {
 }
 
 export class Refresher {
-  private readonly flights = new Map<string, Promise<StoredSession | undefined>>();
+  readonly #flights = new Map<string, Promise<StoredSession | undefined>>();
   /** Sessions whose last refresh failed without ending them, by id. */
-  private readonly failures = new Map<string, RefreshFailure>();
+  readonly #failures = new Map<string, RefreshFailure>();
   /** This window's draw for when, within the lead, its timer refreshes (windows differ). */
-  private readonly jitter = Math.random();
+  readonly #jitter = Math.random();
 
-  constructor(
-    private readonly state: SessionState,
-    private readonly o: RefresherOptions,
-  ) {}
+  readonly #state: SessionState;
+  readonly #o: RefresherOptions;
+
+  constructor(state: SessionState, o: RefresherOptions) {
+    this.#state = state;
+    this.#o = o;
+  }
 
   /** Forgets the failures of a session that is gone. */
   forget(id: string): void {
-    this.failures.delete(id);
+    this.#failures.delete(id);
   }
 
   /** Whether `session` needs a new token now, for this cause. */
@@ -75,29 +78,29 @@ export class Refresher {
     if (cause.by === 'stale') return session.accessToken === cause.token;
     // After a failure the timer backs off; callers try again (waitForFloor: at most once a second).
     if (cause.by === 'timer') return now >= this.timerAt(session);
-    return now >= dueAt(times(session), this.o.refreshSkewMs);
+    return now >= dueAt(times(session), this.#o.refreshSkewMs);
   }
 
   /** When this window's timer refreshes `session` (or ends it, without a refresh token). */
   timerAt(session: StoredSession): number {
     if (!session.refreshToken) return session.expiresAt;
-    const failure = this.failures.get(session.id);
+    const failure = this.#failures.get(session.id);
     if (failure) return failure.retryAt;
-    const skew = this.o.refreshSkewMs;
-    const fixed = skew !== undefined ? { leadMs: skew, jitterMs: this.o.refreshJitterMs ?? 0 } : undefined;
-    return proactiveRefreshAt(times(session), () => this.jitter, fixed);
+    const skew = this.#o.refreshSkewMs;
+    const fixed = skew !== undefined ? { leadMs: skew, jitterMs: this.#o.refreshJitterMs ?? 0 } : undefined;
+    return proactiveRefreshAt(times(session), () => this.#jitter, fixed);
   }
 
   /** One refresh per session at a time in this process, however many callers ask. */
   refresh(id: string, cause: RefreshCause): Promise<StoredSession | undefined> {
-    let flight = this.flights.get(id);
+    let flight = this.#flights.get(id);
     if (!flight) {
       flight = (async () => {
-        await this.waitForFloor(id);
-        if (this.state.find(id)?.tokenType === 'DPoP') await this.o.prepareDPoP();
-        return this.state.store.withLock((hold) => this.refreshLocked(id, cause, hold));
-      })().finally(() => this.flights.delete(id));
-      this.flights.set(id, flight);
+        await this.#waitForFloor(id);
+        if (this.#state.find(id)?.tokenType === 'DPoP') await this.#o.prepareDPoP();
+        return this.#state.store.withLock((hold) => this.#refreshLocked(id, cause, hold));
+      })().finally(() => this.#flights.delete(id));
+      this.#flights.set(id, flight);
     }
     return flight;
   }
@@ -110,18 +113,18 @@ export class Refresher {
    * stored session as it is.
    */
   async forCaller(session: StoredSession): Promise<StoredSession | undefined> {
-    const storedNow = () => this.state.find(session.id) ?? session;
+    const storedNow = () => this.#state.find(session.id) ?? session;
     // Never an expired access token: the caller would only meet a 401 with it.
     const usable = (stored: StoredSession, err: Error) => {
-      if (stored.expiresAt > this.o.now()) return stored;
+      if (stored.expiresAt > this.#o.now()) return stored;
       throw err;
     };
     const flight = this.refresh(session.id, { by: 'caller' }).catch((err: unknown) => {
       if (!(err instanceof LockTimeoutError)) throw err;
-      this.o.log.warn(`Could not refresh the access token of ${session.accountLabel}: ${err.message} Using the stored one while it is valid.`);
+      this.#o.log.warn(`Could not refresh the access token of ${session.accountLabel}: ${err.message} Using the stored one while it is valid.`);
       return usable(storedNow(), new OidcError('timeout', l10n.t('Another window is renewing the session and has not finished. Try again in a moment.')));
     });
-    const stillValidMs = session.expiresAt - this.o.now() - 2_000;
+    const stillValidMs = session.expiresAt - this.#o.now() - 2_000;
     const waitMs = stillValidMs > 0 ? Math.min(CALLER_WAIT_MS, stillValidMs) : CALLER_WAIT_EXPIRED_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stored = new Promise<StoredSession>((resolve, reject) => {
@@ -148,12 +151,12 @@ export class Refresher {
    * tokens' lifetimes or the callers do: waits out the rest of the interval since the token was
    * issued or the last attempt failed. At most a second, outside the lock.
    */
-  private async waitForFloor(id: string): Promise<void> {
-    const session = this.state.find(id);
+  async #waitForFloor(id: string): Promise<void> {
+    const session = this.#state.find(id);
     if (!session) return;
-    const failure = this.failures.get(id);
+    const failure = this.#failures.get(id);
     const floor = Math.max(earliestRefreshAt(times(session)), failure ? failure.at + MIN_REFRESH_INTERVAL_MS : 0);
-    const wait = floor - this.o.now();
+    const wait = floor - this.#o.now();
     if (wait > 0) await sleep(Math.min(wait, MIN_REFRESH_INTERVAL_MS));
   }
 
@@ -161,26 +164,26 @@ export class Refresher {
    * Runs holding the lock: re-reads the newest state first, so a token another window refreshed
    * meanwhile is adopted instead of spending the refresh token again.
    */
-  private async refreshLocked(id: string, cause: RefreshCause, hold: LockHold): Promise<StoredSession | undefined> {
-    const { log } = this.o;
-    const fresh = await this.state.readNewest();
+  async #refreshLocked(id: string, cause: RefreshCause, hold: LockHold): Promise<StoredSession | undefined> {
+    const { log } = this.#o;
+    const fresh = await this.#state.readNewest();
     const current = fresh.sessions.find((s) => s.id === id);
     if (!current) return undefined;
-    const now = this.o.now();
+    const now = this.#o.now();
     if (!this.isDue(current, now, cause)) {
       if (now < current.expiresAt) return current;
       // A caller reached the end of a backoff with an expired token: it gets the last error.
-      throw this.unreachable(current, this.failures.get(id)?.error);
+      throw this.#unreachable(current, this.#failures.get(id)?.error);
     }
     if (!current.refreshToken) {
       log.warn(`The access token of ${current.accountLabel} expired and the identity provider issued no refresh token, so the session ended; sign in again.`);
-      await this.end(fresh, { session: current, why: 'expired' });
+      await this.#end(fresh, { session: current, why: 'expired' });
       return undefined;
     }
     let refreshed: StoredSession;
     try {
-      const timeoutMs = this.o.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
-      const protocols = this.o.protocols();
+      const timeoutMs = this.#o.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
+      const protocols = this.#o.protocols();
       const as = await protocols.authorizationServer({ timeoutMs });
       // A window that took the lock over as stale (this one froze) may be refreshing with the
       // same rotating refresh token: spending it twice would end the session at IdPs with reuse
@@ -191,30 +194,30 @@ export class Refresher {
       }
       // The session's tokens stay bound to the key they were issued with, whatever the setting says now.
       const protocol = await protocols.open({ timeoutMs, as, dpop: current.tokenType === 'DPoP' });
-      refreshed = await refreshSession(protocol, current, { timeoutMs }, this.o.now, (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`));
+      refreshed = await refreshSession(protocol, current, { timeoutMs }, this.#o.now, (note) => log.warn(`Refresh of ${current.accountLabel}: ${note}.`));
     } catch (err) {
-      return this.failed(fresh, current, err instanceof OidcError ? err : new OidcError('network', String(err)));
+      return this.#failed(fresh, current, err instanceof OidcError ? err : new OidcError('network', String(err)));
     }
-    this.failures.delete(id);
+    this.#failures.delete(id);
     // Stored before anyone hears of it: a rotated refresh token must never be lost.
-    await this.state.write(
+    await this.#state.write(
       fresh,
       fresh.sessions.map((s) => (s.id === id ? refreshed : s)),
       { added: [], removed: [], changed: [refreshed] },
     );
-    log.info(`Refreshed the access token of ${refreshed.accountLabel}; it expires in ${Math.round((refreshed.expiresAt - (refreshed.refreshedAt ?? this.o.now())) / 1000)} s.`);
+    log.info(`Refreshed the access token of ${refreshed.accountLabel}; it expires in ${Math.round((refreshed.expiresAt - (refreshed.refreshedAt ?? this.#o.now())) / 1000)} s.`);
     return refreshed;
   }
 
   /** A refresh that failed: a refusal ends the session, anything else keeps it and backs off. */
-  private async failed(fresh: StoredState, current: StoredSession, error: OidcError): Promise<StoredSession | undefined> {
-    const { log } = this.o;
+  async #failed(fresh: StoredState, current: StoredSession, error: OidcError): Promise<StoredSession | undefined> {
+    const { log } = this.#o;
     if (refreshFailureKind(error) === 'final') {
       const status = httpStatusOf(error);
       log.warn(
         `The identity provider refused to renew the session of ${current.accountLabel} (${status !== undefined ? `HTTP ${status}` : 'no HTTP status'}${error.oauthError ? `, ${error.oauthError}` : ''}): the session ended; sign in again. ${error.message}`,
       );
-      await this.end(fresh, {
+      await this.#end(fresh, {
         session: current,
         why: 'refused',
         ...(status !== undefined ? { status } : {}),
@@ -223,20 +226,20 @@ export class Refresher {
       return undefined;
     }
     // A network or server fault must not cost the user the session: keep it and try later.
-    const count = (this.failures.get(current.id)?.count ?? 0) + 1;
+    const count = (this.#failures.get(current.id)?.count ?? 0) + 1;
     const wait = backoffMs(count);
-    this.failures.set(current.id, { count, at: this.o.now(), retryAt: this.o.now() + wait, error });
+    this.#failures.set(current.id, { count, at: this.#o.now(), retryAt: this.#o.now() + wait, error });
     log.warn(`Could not refresh the access token of ${current.accountLabel} (attempt ${count}; next in ${Math.round(wait / 1000)} s): ${error.message}`);
-    this.o.onRetry();
-    if (this.o.now() < current.expiresAt) return current;
-    throw this.unreachable(current, error);
+    this.#o.onRetry();
+    if (this.#o.now() < current.expiresAt) return current;
+    throw this.#unreachable(current, error);
   }
 
   /** What a caller who needs a token gets while the session's token is expired and cannot be renewed. */
-  private unreachable(session: StoredSession, cause: OidcError | undefined): OidcError {
+  #unreachable(session: StoredSession, cause: OidcError | undefined): OidcError {
     // An answer that did not validate says more than "cannot be reached"; an HTTP status does not.
     if (cause && cause.kind === 'protocol' && httpStatusOf(cause) === undefined) return cause;
-    const host = this.o.config().issuer.host;
+    const host = this.#o.config().issuer.host;
     return new OidcError(
       'network',
       cause
@@ -249,9 +252,9 @@ export class Refresher {
   }
 
   /** Removes a session the user did not sign out of, and reports why it ended. */
-  private end(base: StoredState, ended: EndedSession): Promise<void> {
+  #end(base: StoredState, ended: EndedSession): Promise<void> {
     const id = ended.session.id;
-    return this.state.write(base, base.sessions.filter((s) => s.id !== id), { added: [], removed: [ended.session], changed: [], ended: [ended] });
+    return this.#state.write(base, base.sessions.filter((s) => s.id !== id), { added: [], removed: [ended.session], changed: [], ended: [ended] });
   }
 }
 

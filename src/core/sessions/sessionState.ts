@@ -18,59 +18,63 @@ export interface SessionStateHooks {
 }
 
 export class SessionState {
-  private state: StoredState | undefined;
-  private loading: Promise<StoredState> | undefined;
-  private readonly previousTokens = new Map<string, string[]>();
+  #state: StoredState | undefined;
+  #loading: Promise<StoredState> | undefined;
+  readonly #previousTokens = new Map<string, string[]>();
+
+  readonly #hooks: SessionStateHooks;
 
   constructor(
     readonly store: SessionStore,
-    private readonly hooks: SessionStateHooks,
-  ) {}
+    hooks: SessionStateHooks,
+  ) {
+    this.#hooks = hooks;
+  }
 
   /** The sessions in memory (none before the first load). */
   get sessions(): StoredSession[] {
-    return this.state?.sessions ?? [];
+    return this.#state?.sessions ?? [];
   }
 
   find(id: string): StoredSession | undefined {
-    return this.state?.sessions.find((s) => s.id === id);
+    return this.#state?.sessions.find((s) => s.id === id);
   }
 
   /** The state, read from storage the first time. */
   load(): Promise<StoredState> {
-    if (this.state) return Promise.resolve(this.state);
-    this.loading ??= this.store.read().then((read) => {
-      this.loading = undefined;
-      if (!this.state) {
-        this.state = read;
-        this.hooks.onState();
+    if (this.#state) return Promise.resolve(this.#state);
+    this.#loading ??= this.store.read().then((read) => {
+      this.#loading = undefined;
+      if (!this.#state) {
+        this.#state = read;
+        this.#hooks.onState();
       }
-      return this.state;
+      return this.#state;
     });
-    return this.loading;
+    return this.#loading;
   }
 
   /** Re-reads storage (another window changed it) and reports the difference. */
   reload(): Promise<void> {
     return this.store.inTurn(async () => {
-      this.adopt(await this.store.read());
+      this.#adopt(await this.store.read());
     });
   }
 
   /** The newest stored state made the one in memory, reporting what differs from before; returns it. */
   async readNewest(): Promise<StoredState> {
-    return this.adopt(await this.store.read());
+    return this.#adopt(await this.store.read());
   }
 
-  private adopt(next: StoredState): StoredState {
-    const before = this.state;
-    this.rememberTokens(before, next);
-    this.state = next;
+  #adopt(next: StoredState): StoredState {
+    const before = this.#state;
+    this.#rememberTokens(before, next);
+    this.#state = next;
     if (before && before !== next) {
       const change = diffSessions(before.sessions, next.sessions);
-      if (change.added.length || change.removed.length || change.changed.length) this.hooks.onDidChange(change);
+      if (change.added.length || change.removed.length || change.changed.length) this.#hooks.onDidChange(change);
     }
-    this.hooks.onState();
+    this.#hooks.onState();
     return next;
   }
 
@@ -78,10 +82,10 @@ export class SessionState {
   async write(base: StoredState, sessions: StoredSession[], change?: SessionsChange): Promise<void> {
     const written = await this.store.write(base, sessions);
     // Forgets the token digests of removed sessions (they piled up, one array per sign-out).
-    this.rememberTokens(base, written);
-    this.state = written;
-    this.hooks.onState();
-    if (change) this.hooks.onDidChange(change);
+    this.#rememberTokens(base, written);
+    this.#state = written;
+    this.#hooks.onState();
+    if (change) this.#hooks.onDidChange(change);
   }
 
   /**
@@ -101,25 +105,25 @@ export class SessionState {
   holdsToken(id: string, token: string): boolean {
     const session = this.find(id);
     if (!session) return false;
-    return session.accessToken === token || (this.previousTokens.get(id) ?? []).includes(tokenDigest(token));
+    return session.accessToken === token || (this.#previousTokens.get(id) ?? []).includes(tokenDigest(token));
   }
 
   /** Keeps digests of the last few access tokens of each session. */
-  private rememberTokens(before: StoredState | undefined, after: StoredState): void {
+  #rememberTokens(before: StoredState | undefined, after: StoredState): void {
     for (const old of before?.sessions ?? []) {
       const now = after.sessions.find((s) => s.id === old.id);
       if (!now) {
-        this.previousTokens.delete(old.id);
-        this.hooks.onRemoved(old.id);
+        this.#previousTokens.delete(old.id);
+        this.#hooks.onRemoved(old.id);
       } else if (now.accessToken !== old.accessToken) {
-        this.previousTokens.set(old.id, [tokenDigest(old.accessToken), ...(this.previousTokens.get(old.id) ?? [])].slice(0, 4));
+        this.#previousTokens.set(old.id, [tokenDigest(old.accessToken), ...(this.#previousTokens.get(old.id) ?? [])].slice(0, 4));
       }
     }
   }
 
   /** The state as it is in memory (empty before the first load). */
   get current(): StoredState {
-    return this.state ?? emptyState();
+    return this.#state ?? emptyState();
   }
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { extraParameters, type ProviderConfig } from '../config';
-import { OidcError } from '../errors';
+import { errorMessage, OidcError } from '../errors';
 import type { SignInAttempt, SignInFlow } from '../flows/flow';
 import type { Logger } from '../logger';
 import { scopeRejected, scopesToSend, withAccountChoice } from '../protocol/authorizationRequest';
@@ -121,7 +121,7 @@ async function accountClaims(
     });
     return { ...info, ...(claims ?? {}), email: info.email, preferred_username: info.preferred_username, name: info.name };
   } catch (err) {
-    log.debug(`UserInfo request failed; using the ID token claims only (${err instanceof Error ? err.message : String(err)}).`);
+    log.debug(`UserInfo request failed; using the ID token claims only (${errorMessage(err)}).`);
     return claims ?? {};
   }
 }

@@ -120,10 +120,10 @@ export async function withFileLock<T>(lockPath: string, task: (hold: LockHold) =
     }
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await fs.unlink(mine).catch(() => undefined);
+    await removeIfThere(mine);
     throw err;
   }
-  await fs.unlink(mine).catch(() => undefined);
+  await removeIfThere(mine);
   const started = Date.now();
   // Synchronous: a touch queued behind busy libuv threads (file reads, crypto of other windows'
   // work in this process) would let a live holder look stale.
@@ -142,7 +142,7 @@ export async function withFileLock<T>(lockPath: string, task: (hold: LockHold) =
   } finally {
     clearInterval(beat);
     await handle.close().catch(() => undefined);
-    if ((await readToken(lockPath)) === token) await fs.unlink(lockPath).catch(() => undefined);
+    if ((await readToken(lockPath)) === token) await removeIfThere(lockPath);
   }
 }
 
@@ -160,7 +160,7 @@ async function openOwn(file: string, token: string): Promise<fs.FileHandle> {
     await handle.write(token);
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await fs.unlink(file).catch(() => undefined);
+    await removeIfThere(file);
     throw err;
   }
   return handle;
@@ -215,10 +215,10 @@ async function takeOver(lockPath: string, { token, id }: Stale): Promise<boolean
   if ((await readToken(aside)) !== token) {
     // Released and taken anew between the check and the move: give it back.
     await fs.link(aside, lockPath).catch(() => undefined);
-    await fs.unlink(aside).catch(() => undefined);
+    await removeIfThere(aside);
     return false;
   }
-  await fs.unlink(aside).catch(() => undefined);
+  await removeIfThere(aside);
   return true;
 }
 
@@ -231,7 +231,7 @@ async function removeOldClaims(lockPath: string): Promise<void> {
       if (!name.startsWith(prefix) || !(name.endsWith('.takeover') || name.endsWith('.mine'))) continue;
       const file = path.join(dir, name);
       const stat = await fs.stat(file).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > CLAIM_MAX_AGE_MS) await fs.unlink(file).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > CLAIM_MAX_AGE_MS) await removeIfThere(file);
     }
   } catch {
     /* best effort */
@@ -251,4 +251,9 @@ async function readToken(file: string): Promise<string | undefined> {
   } finally {
     await handle?.close();
   }
+}
+
+/** Deletes `file`; one already gone (or that cannot go) is no failure. */
+function removeIfThere(file: string): Promise<void> {
+  return fs.unlink(file).catch(() => undefined);
 }

@@ -18,28 +18,38 @@ import type { WindowLock } from './windowLock';
 
 export class FileStateStore implements StateStore {
   readonly kind = 'file' as const;
-  private key: Promise<Buffer> | undefined;
+  #key: Promise<Buffer> | undefined;
   /** Whether the last read found the file (else it read what an earlier version kept in SecretStorage). */
-  private readFromFile = false;
+  #readFromFile = false;
+
+  readonly #dir: string;
+  readonly #name: string;
+  readonly #secrets: SecretStore;
+  readonly #lock: WindowLock;
 
   constructor(
-    private readonly dir: string,
-    private readonly name: string,
+    dir: string,
+    name: string,
     /** This window's SecretStorage snapshot: where earlier versions also kept the sessions and the key. */
-    private readonly secrets: SecretStore,
-    private readonly lock: WindowLock,
-  ) {}
+    secrets: SecretStore,
+    lock: WindowLock,
+  ) {
+    this.#dir = dir;
+    this.#name = name;
+    this.#secrets = secrets;
+    this.#lock = lock;
+  }
 
   get where(): string {
     return this.statePath;
   }
 
   get statePath(): string {
-    return path.join(this.dir, stateFileName(this.name));
+    return path.join(this.#dir, stateFileName(this.#name));
   }
 
   get keyPath(): string {
-    return path.join(this.dir, keyFileName(this.name));
+    return path.join(this.#dir, keyFileName(this.#name));
   }
 
   /**
@@ -49,29 +59,29 @@ export class FileStateStore implements StateStore {
    */
   async read(): Promise<string | undefined> {
     const data = await fs.readFile(this.statePath).catch(() => undefined);
-    this.readFromFile = data !== undefined;
-    if (!data) return this.secrets.get(this.name);
+    this.#readFromFile = data !== undefined;
+    if (!data) return this.#secrets.get(this.#name);
     try {
-      return this.unseal(data, 'the shared state file', await this.existingKey('the shared state file'));
+      return this.#unseal(data, 'the shared state file', await this.#existingKey('the shared state file'));
     } catch (err) {
       if (!(err instanceof StoredStateUnreadableError)) throw err;
       // Earlier versions also kept the sessions in SecretStorage: that copy may still be good.
-      throw new StoredStateUnreadableError(err.message, await this.secrets.get(this.name));
+      throw new StoredStateUnreadableError(err.message, await this.#secrets.get(this.#name));
     }
   }
 
   /** Temp file + rename, so readers never see half a file. */
   async write(serialized: string): Promise<void> {
-    await this.writeAtomically(this.statePath, await this.seal(serialized));
+    await this.#writeAtomically(this.statePath, await this.#seal(serialized));
   }
 
   async setAside(raw: string, at: number): Promise<string> {
     // What an earlier version kept in SecretStorage is set aside there (as SecretStateStore does).
-    if (!this.readFromFile) return new SecretStateStore(this.secrets, this.name, this.lock).setAside(raw, at);
+    if (!this.#readFromFile) return new SecretStateStore(this.#secrets, this.#name, this.#lock).setAside(raw, at);
     // A copy, not a move: a read may run outside the lock, and another window may have written a
     // good file since; the next write replaces what this window could not use.
     const aside = `${this.statePath}.unreadable.${at}`;
-    await this.writeAtomically(aside, await this.seal(raw));
+    await this.#writeAtomically(aside, await this.#seal(raw));
     return aside;
   }
 
@@ -80,40 +90,40 @@ export class FileStateStore implements StateStore {
    * own); also stored in this window's SecretStorage, where earlier versions look.
    */
   async sharedSecret(name: string, create: () => Promise<string>, valid: (value: string) => Promise<boolean>): Promise<string> {
-    const file = path.join(this.dir, secretFileName(name));
+    const file = path.join(this.#dir, secretFileName(name));
     const usable = async (value: string | undefined) => (value !== undefined && (await valid(value)) ? value : undefined);
-    const fromFile = async () => usable(await this.readSealed(file));
+    const fromFile = async () => usable(await this.#readSealed(file));
     const fast = await fromFile();
     if (fast !== undefined) return fast;
-    return this.lock.run(async () => {
-      const value = (await fromFile()) ?? (await usable(await this.secrets.get(name))) ?? (await create());
-      await this.writeAtomically(file, await this.seal(value));
-      if ((await this.secrets.get(name)) !== value) await this.secrets.store(name, value);
+    return this.#lock.run(async () => {
+      const value = (await fromFile()) ?? (await usable(await this.#secrets.get(name))) ?? (await create());
+      await this.#writeAtomically(file, await this.#seal(value));
+      if ((await this.#secrets.get(name)) !== value) await this.#secrets.store(name, value);
       return value;
     });
   }
 
-  private async readSealed(file: string): Promise<string | undefined> {
+  async #readSealed(file: string): Promise<string | undefined> {
     const data = await fs.readFile(file).catch(() => undefined);
-    const key = data && (await this.storedKey());
+    const key = data && (await this.#storedKey());
     if (!data || !key) return undefined;
     try {
-      return this.unseal(data, path.basename(file), key);
+      return this.#unseal(data, path.basename(file), key);
     } catch {
       return undefined;
     }
   }
 
   /** AES-256-GCM with the file key (made here when there is none: writers hold the lock): IV, tag, ciphertext. */
-  private async seal(plain: string): Promise<Buffer> {
-    const key = await this.fileKey();
+  async #seal(plain: string): Promise<Buffer> {
+    const key = await this.#fileKey();
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return Buffer.concat([iv, cipher.getAuthTag(), body]);
   }
 
-  private unseal(data: Buffer, what: string, key: Buffer): string {
+  #unseal(data: Buffer, what: string, key: Buffer): string {
     if (data.length < 12 + 16 + 1) throw new StoredStateUnreadableError(`${what} is truncated`);
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
@@ -125,33 +135,33 @@ export class FileStateStore implements StateStore {
   }
 
   /** Temp file + rename; the folder is made when missing. */
-  private async writeAtomically(target: string, data: Buffer | string): Promise<void> {
+  async #writeAtomically(target: string, data: Buffer | string): Promise<void> {
     const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await fs.writeFile(tmp, data, { mode: 0o600 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await fs.mkdir(this.dir, { recursive: true });
+      await fs.mkdir(this.#dir, { recursive: true });
       await fs.writeFile(tmp, data, { mode: 0o600 });
     }
     await fs.rename(tmp, target);
   }
 
   /** The key for a read: the key file's, else the one an earlier version kept in SecretStorage. */
-  private async existingKey(what: string): Promise<Buffer> {
-    const key = await this.storedKey();
+  async #existingKey(what: string): Promise<Buffer> {
+    const key = await this.#storedKey();
     if (!key) throw new StoredStateUnreadableError(`${what} exists but its key is missing`);
     return key;
   }
 
-  private async storedKey(): Promise<Buffer | undefined> {
-    if (this.key) return this.key;
+  async #storedKey(): Promise<Buffer | undefined> {
+    if (this.#key) return this.#key;
     const fromFile = asKey(await fs.readFile(this.keyPath, 'utf8').catch(() => undefined));
-    const key = fromFile ?? asKey(await this.secrets.get(fileKeySecretName(this.name)));
+    const key = fromFile ?? asKey(await this.#secrets.get(fileKeySecretName(this.#name)));
     // A key an earlier version kept only in SecretStorage reaches the windows without it (the
     // same value whoever writes it, so this needs no lock).
-    if (key && !fromFile) await this.writeAtomically(this.keyPath, key.toString('base64'));
-    if (key) this.key ??= Promise.resolve(key);
+    if (key && !fromFile) await this.#writeAtomically(this.keyPath, key.toString('base64'));
+    if (key) this.#key ??= Promise.resolve(key);
     return key;
   }
 
@@ -160,19 +170,19 @@ export class FileStateStore implements StateStore {
    * provider's lock, so two windows cannot each make their own; a key an earlier version kept
    * only in SecretStorage is written to the key file for the windows that lack it.
    */
-  private fileKey(): Promise<Buffer> {
-    this.key ??= (async () => {
+  #fileKey(): Promise<Buffer> {
+    this.#key ??= (async () => {
       const fromFile = asKey(await fs.readFile(this.keyPath, 'utf8').catch(() => undefined));
       if (fromFile) return fromFile;
-      const key = asKey(await this.secrets.get(fileKeySecretName(this.name))) ?? randomBytes(32);
-      await this.writeAtomically(this.keyPath, key.toString('base64'));
-      await this.secrets.store(fileKeySecretName(this.name), key.toString('base64'));
+      const key = asKey(await this.#secrets.get(fileKeySecretName(this.#name))) ?? randomBytes(32);
+      await this.#writeAtomically(this.keyPath, key.toString('base64'));
+      await this.#secrets.store(fileKeySecretName(this.#name), key.toString('base64'));
       return key;
     })().catch((err: unknown) => {
-      this.key = undefined; // let the next call try again
+      this.#key = undefined; // let the next call try again
       throw err;
     });
-    return this.key;
+    return this.#key;
   }
 }
 

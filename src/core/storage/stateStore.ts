@@ -53,39 +53,43 @@ export class SecretStateStore implements StateStore {
   readonly where = 'SecretStorage';
   readonly kind = 'secrets' as const;
 
-  constructor(
-    private readonly secrets: SecretStore,
-    private readonly key: string,
-    private readonly lock: WindowLock,
-  ) {}
+  readonly #secrets: SecretStore;
+  readonly #key: string;
+  readonly #lock: WindowLock;
+
+  constructor(secrets: SecretStore, key: string, lock: WindowLock) {
+    this.#secrets = secrets;
+    this.#key = key;
+    this.#lock = lock;
+  }
 
   read(): Promise<string | undefined> {
-    return this.secrets.get(this.key);
+    return this.#secrets.get(this.#key);
   }
 
   write(serialized: string): Promise<void> {
-    return this.secrets.store(this.key, serialized);
+    return this.#secrets.store(this.#key, serialized);
   }
 
   async setAside(raw: string, at: number): Promise<string> {
-    const aside = unreadableKey(this.key, at);
-    await this.secrets.store(aside, raw);
-    await this.secrets.delete(this.key);
+    const aside = unreadableKey(this.#key, at);
+    await this.#secrets.store(aside, raw);
+    await this.#secrets.delete(this.#key);
     return aside;
   }
 
   async sharedSecret(name: string, create: () => Promise<string>, valid: (value: string) => Promise<boolean>): Promise<string> {
     const usable = async () => {
-      const value = await this.secrets.get(name);
+      const value = await this.#secrets.get(name);
       return value !== undefined && (await valid(value)) ? value : undefined;
     };
     const fast = await usable();
     if (fast !== undefined) return fast;
-    return this.lock.run(async () => {
+    return this.#lock.run(async () => {
       const again = await usable();
       if (again !== undefined) return again;
       const value = await create();
-      await this.secrets.store(name, value);
+      await this.#secrets.store(name, value);
       return value;
     });
   }

@@ -9,18 +9,21 @@ import { NO_LOCK, withFileLock, type FileLockOptions, type LockHold } from './fi
 import { lockFileName } from './keys';
 
 export class WindowLock {
-  private queue: Promise<unknown> = Promise.resolve();
+  #queue: Promise<unknown> = Promise.resolve();
   /** The lock file, or undefined for one process alone (no shared folder). */
   readonly path: string | undefined;
 
-  constructor(folder: string | undefined, name: string, private readonly options: FileLockOptions = {}) {
+  readonly #options: FileLockOptions;
+
+  constructor(folder: string | undefined, name: string, options: FileLockOptions = {}) {
+    this.#options = options;
     this.path = folder === undefined ? undefined : path.join(folder, lockFileName(name));
   }
 
   /** Runs `task` when this process's earlier tasks are done, holding the cross-window lock. */
   run<T>(task: (hold: LockHold) => Promise<T>): Promise<T> {
     const lockPath = this.path;
-    return this.inTurn(() => (lockPath ? withFileLock(lockPath, task, this.options) : task(NO_LOCK)));
+    return this.inTurn(() => (lockPath ? withFileLock(lockPath, task, this.#options) : task(NO_LOCK)));
   }
 
   /**
@@ -28,8 +31,8 @@ export class WindowLock {
    * window's change, which must not interleave with this process's writes but needs no window's.
    */
   inTurn<T>(task: () => Promise<T>): Promise<T> {
-    const turn = this.queue.then(task, task);
-    this.queue = turn.catch(() => undefined);
+    const turn = this.#queue.then(task, task);
+    this.#queue = turn.catch(() => undefined);
     return turn;
   }
 }

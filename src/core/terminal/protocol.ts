@@ -64,16 +64,16 @@ export function encodeLine(message: TokenRequest | TokenResponse): string {
  * while more is needed; throws when the line grows beyond MAX_LINE_BYTES.
  */
 export class LineReader {
-  private chunks: Buffer[] = [];
-  private size = 0;
+  #chunks: Buffer[] = [];
+  #size = 0;
 
   push(chunk: Buffer): string | undefined {
     const newline = chunk.indexOf(0x0a);
     const part = newline === -1 ? chunk : chunk.subarray(0, newline);
-    this.size += part.length;
-    if (this.size > MAX_LINE_BYTES) throw new FramingError('The message is too long.');
-    this.chunks.push(part);
-    return newline === -1 ? undefined : Buffer.concat(this.chunks).toString('utf8');
+    this.#size += part.length;
+    if (this.#size > MAX_LINE_BYTES) throw new FramingError('The message is too long.');
+    this.#chunks.push(part);
+    return newline === -1 ? undefined : Buffer.concat(this.#chunks).toString('utf8');
   }
 }
 

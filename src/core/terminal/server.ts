@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { encodeLine, FramingError, LineReader, parseRequest, type TokenRequest, type TokenResponse } from './protocol';
+import { errorMessage } from '../errors';
 
 /** How long a connection may take to send its request line. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -21,19 +22,23 @@ const MAX_CONNECTIONS = 256;
 export type TerminalRequestHandler = (request: TokenRequest) => Promise<TokenResponse>;
 
 export class TerminalChannel {
-  private readonly sockets = new Set<net.Socket>();
+  readonly #sockets = new Set<net.Socket>();
 
+  readonly #server: net.Server;
+  readonly #folder: string | undefined;
   private constructor(
-    private readonly server: net.Server,
+    server: net.Server,
     /** Where command-line tools connect: the socket's path, or the pipe's name. */
     readonly address: string,
     /** The per-window secret; lives only in this process and in the terminals' environment. */
     readonly secret: string,
-    private readonly folder: string | undefined,
+    folder: string | undefined,
   ) {
+    this.#server = server;
+    this.#folder = folder;
     server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
     });
   }
 
@@ -73,10 +78,10 @@ export class TerminalChannel {
 
   /** Stops listening, ends open connections and removes the socket: the window's tools get "window closed". */
   async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     if (process.platform !== 'win32') rmSync(this.address, { force: true });
-    if (this.folder) rmSync(this.folder, { recursive: true, force: true });
+    if (this.#folder) rmSync(this.#folder, { recursive: true, force: true });
   }
 }
 
@@ -145,7 +150,7 @@ function serve(socket: net.Socket, secretDigest: Buffer, handler: TerminalReques
       line = reader.push(chunk);
     } catch (err) {
       socket.off('data', onData);
-      return answer({ ok: false, code: 'badRequest', message: err instanceof Error ? err.message : String(err) });
+      return answer({ ok: false, code: 'badRequest', message: errorMessage(err) });
     }
     if (line === undefined) return;
     socket.off('data', onData);
@@ -160,7 +165,7 @@ function serve(socket: net.Socket, secretDigest: Buffer, handler: TerminalReques
     }
     if (!timingSafeEqual(digest(request.secret), secretDigest)) return refuse();
     handler(request).then(answer, (err: unknown) => {
-      log.warn(`Terminal channel: the request failed: ${err instanceof Error ? err.message : String(err)}`);
+      log.warn(`Terminal channel: the request failed: ${errorMessage(err)}`);
       answer({ ok: false, code: 'failed', message: 'The request failed in the VS Code window; see the OpenID Connect log.' });
     });
   };

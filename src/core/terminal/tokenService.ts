@@ -4,7 +4,7 @@
  * cross-window refresh, so 50 tools asking at once spend the refresh token once. No `vscode`:
  * the window supplies consent and sign-in.
  */
-import { OidcError } from '../errors';
+import { errorMessage, OidcError } from '../errors';
 import { l10n } from '../l10n';
 import type { Logger } from '../logger';
 import { coversScopes } from '../sessions/scopes';
@@ -127,5 +127,5 @@ function failure(err: unknown): TokenResponse & { ok: false } {
     if (err.kind === 'network' || err.kind === 'timeout' || err.reason === 'unreachable') return { ok: false, code: 'unreachable', message: err.message };
     return { ok: false, code: 'failed', message: err.message };
   }
-  return { ok: false, code: 'failed', message: err instanceof Error ? err.message : String(err) };
+  return { ok: false, code: 'failed', message: errorMessage(err) };
 }

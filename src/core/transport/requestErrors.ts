@@ -6,7 +6,7 @@
  * request's credentials out of an error answer.
  */
 import * as oauth from 'oauth4webapi';
-import { HttpStatusError, OidcError } from '../errors';
+import { errorMessage, HttpStatusError, OidcError } from '../errors';
 import { l10n } from '../l10n';
 import { redact } from '../logger';
 import { cancelledError } from '../timers';
@@ -109,7 +109,7 @@ export function describeFailure(err: unknown, what: string, ctx: RequestContext)
       : l10n.t('Could not reach the identity provider at {0}.', host);
     return new OidcError('network', message, undefined, undefined, 'unreachable');
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return new OidcError('network', l10n.t('{0} failed: {1}', what, redact(message)));
 }
 

@@ -8,32 +8,37 @@ import type { Logger } from '../../core/logger';
 import type { EndedSession } from '../../core/sessions/sessionManager';
 
 export class EndedNotices {
-  private pending: EndedSession[] = [];
+  #pending: EndedSession[] = [];
+
+  readonly #provider: string;
+  readonly #host: () => string | undefined;
+  readonly #signInAgain: (scopes: readonly string[]) => Promise<unknown>;
+  readonly #log: Logger;
 
   /** `host` names the identity provider in use when the notice shows, if any. */
-  constructor(
-    private readonly provider: string,
-    private readonly host: () => string | undefined,
-    private readonly signInAgain: (scopes: readonly string[]) => Promise<unknown>,
-    private readonly log: Logger,
-  ) {}
+  constructor(provider: string, host: () => string | undefined, signInAgain: (scopes: readonly string[]) => Promise<unknown>, log: Logger) {
+    this.#provider = provider;
+    this.#host = host;
+    this.#signInAgain = signInAgain;
+    this.#log = log;
+  }
 
   announce(ended: EndedSession[]): void {
-    const first = this.pending.length === 0;
-    this.pending.push(...ended);
+    const first = this.#pending.length === 0;
+    this.#pending.push(...ended);
     if (!first) return;
     setTimeout(() => {
-      const all = this.pending;
-      this.pending = [];
-      const host = this.host() ?? this.provider;
+      const all = this.#pending;
+      this.#pending = [];
+      const host = this.#host() ?? this.#provider;
       const again = vscode.l10n.t('Sign In Again');
       for (const group of [all.filter((e) => e.why === 'expired'), all.filter((e) => e.why === 'refused')]) {
         if (!group.length) continue;
         const accounts = [...new Set(group.map((e) => e.session.accountLabel))].join(', ');
-        const text = endedMessage(group[0]!, host, this.provider, accounts);
-        this.log.warn(`Told the user: ${text}`);
+        const text = endedMessage(group[0]!, host, this.#provider, accounts);
+        this.#log.warn(`Told the user: ${text}`);
         void vscode.window.showWarningMessage(text, again).then((choice) => {
-          if (choice === again) void this.signInAgain(group[0]!.session.scopes).catch(() => undefined);
+          if (choice === again) void this.#signInAgain(group[0]!.session.scopes).catch(() => undefined);
         });
       }
     }, 0);

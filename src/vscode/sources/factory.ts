@@ -109,8 +109,11 @@ export function signInFlows(deps: Pick<ProviderDeps, 'uriCallbacks'>): Flows {
 class Unconfigured extends BaseSource implements SessionSource {
   readonly manager = undefined;
 
-  constructor(private readonly ctx: SourceContext) {
+  readonly #ctx: SourceContext;
+
+  constructor(ctx: SourceContext) {
     super();
+    this.#ctx = ctx;
   }
 
   getSessions(): Promise<vscode.AuthenticationSession[]> {
@@ -119,7 +122,7 @@ class Unconfigured extends BaseSource implements SessionSource {
 
   createSession(): Promise<vscode.AuthenticationSession> {
     const err = new OidcError('config', 'OpenID Connect is not configured.');
-    reportError(err, { showLog: this.ctx.deps.showLog });
+    reportError(err, { showLog: this.#ctx.deps.showLog });
     return Promise.reject(err);
   }
 

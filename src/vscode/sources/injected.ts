@@ -27,10 +27,12 @@ function firstAnnouncement(variable: string): boolean {
 export class InjectedToken extends BaseSource implements SessionSource {
   /** Never stored, never refreshed. */
   readonly manager = undefined;
-  private hidden = false;
+  #hidden = false;
 
-  private constructor(private readonly session: vscode.AuthenticationSession) {
+  readonly #session: vscode.AuthenticationSession;
+  private constructor(session: vscode.AuthenticationSession) {
     super();
+    this.#session = session;
   }
 
   /** The injected token of the provider, when the environment sets one (announced once). */
@@ -61,32 +63,32 @@ export class InjectedToken extends BaseSource implements SessionSource {
   }
 
   get id(): string {
-    return this.session.id;
+    return this.#session.id;
   }
 
   /** The session unless it was signed out in this window. */
   get visible(): vscode.AuthenticationSession | undefined {
-    return this.hidden ? undefined : this.session;
+    return this.#hidden ? undefined : this.#session;
   }
 
   getSessions(_scopes: readonly string[] | undefined, options?: vscode.AuthenticationProviderSessionOptions): Promise<vscode.AuthenticationSession[]> {
     const account = options?.account;
-    return Promise.resolve(this.hidden || (account && account.id !== this.session.account.id) ? [] : [this.session]);
+    return Promise.resolve(this.#hidden || (account && account.id !== this.#session.account.id) ? [] : [this.#session]);
   }
 
   /** Shows it again (then it counts as added). */
   createSession(): Promise<vscode.AuthenticationSession> {
-    const shownAgain = this.hidden;
-    this.hidden = false;
-    if (shownAgain) this.emitter.fire({ added: [this.session], removed: [], changed: [] });
-    return Promise.resolve(this.session);
+    const shownAgain = this.#hidden;
+    this.#hidden = false;
+    if (shownAgain) this.emitter.fire({ added: [this.#session], removed: [], changed: [] });
+    return Promise.resolve(this.#session);
   }
 
   /** Hides it for the life of the window. */
   removeSession(sessionId: string): Promise<void> {
     if (sessionId === this.id) {
-      this.hidden = true;
-      this.emitter.fire({ added: [], removed: [this.session], changed: [] });
+      this.#hidden = true;
+      this.emitter.fire({ added: [], removed: [this.#session], changed: [] });
     }
     return Promise.resolve();
   }

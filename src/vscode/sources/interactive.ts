@@ -23,37 +23,38 @@ export interface ManagedSessions extends vscode.Disposable {
 }
 
 export class InteractiveSource extends BaseSource implements SessionSource {
-  private readonly managed: ManagedSessions;
+  readonly #managed: ManagedSessions;
+
+  readonly #ctx: SourceContext;
+  readonly #flows: Flows;
 
   /** `build` makes the manager, reporting its changes to `onDidChange` (sources/factory.ts). */
-  constructor(
-    private readonly ctx: SourceContext,
-    private readonly flows: Flows,
-    build: (onDidChange: (change: SessionsChange) => void) => ManagedSessions,
-  ) {
+  constructor(ctx: SourceContext, flows: Flows, build: (onDidChange: (change: SessionsChange) => void) => ManagedSessions) {
     super();
-    this.managed = build((change) => this.emitter.fire(vscodeChange(change)));
+    this.#ctx = ctx;
+    this.#flows = flows;
+    this.#managed = build((change) => this.emitter.fire(vscodeChange(change)));
     const { config } = this.manager;
     ctx.deps.log.info(`${ctx.identity.id}: using the identity provider ${config.issuer.href} with client ${config.clientId}.`);
     // The pair's sessions (if any were stored before) are this provider's now.
-    void this.announceStored();
+    void this.#announceStored();
   }
 
   get manager(): SessionManager {
-    return this.managed.manager;
+    return this.#managed.manager;
   }
 
   reconfigure(config: ProviderConfig): boolean {
     const current = this.manager.config;
     if (config.grant === 'clientCredentials' || config.clientId !== current.clientId || config.issuer.href !== current.issuer.href) return false;
     // Scopes, flow or port changed: sessions stay, new sign-ins use the new values.
-    this.manager.reconfigure(config, this.flows.forConfig(config));
+    this.manager.reconfigure(config, this.#flows.forConfig(config));
     return true;
   }
 
   async getSessions(scopes: readonly string[] | undefined, options?: vscode.AuthenticationProviderSessionOptions): Promise<vscode.AuthenticationSession[]> {
     const sessions = await this.manager.getSessions(scopes, options?.account?.id);
-    if (sessions.length && scopes && scopeKey(scopes) !== scopeKey(this.manager.config.scopes)) this.ctx.sessionShared();
+    if (sessions.length && scopes && scopeKey(scopes) !== scopeKey(this.manager.config.scopes)) this.#ctx.sessionShared();
     return sessions.map(toVscodeSession);
   }
 
@@ -67,7 +68,7 @@ export class InteractiveSource extends BaseSource implements SessionSource {
 
   async createSession(scopes: readonly string[], { account, flow }: SignInRequest): Promise<vscode.AuthenticationSession> {
     const { manager } = this;
-    const { deps, identity } = this.ctx;
+    const { deps, identity } = this.#ctx;
     const title = vscode.l10n.t('Signing in to {0}…', manager.config.issuer.host);
     try {
       // A client with a secret: asked once, at the first sign-in, and kept in SecretStorage.
@@ -85,7 +86,7 @@ export class InteractiveSource extends BaseSource implements SessionSource {
           strings: localizedPageStrings(),
         }),
       );
-      this.remember();
+      this.#remember();
       return toVscodeSession(session);
     } catch (err) {
       logSignInFailure(deps.log, err);
@@ -93,41 +94,41 @@ export class InteractiveSource extends BaseSource implements SessionSource {
       if (manager.config.useClientSecret && err instanceof OidcError && err.oauthError === 'invalid_client') {
         await deps.secrets.delete(clientSecretKey(manager.config));
       }
-      const again = (next?: typeof flow) => void this.ctx.signInAgain(scopes, next).catch(() => undefined);
+      const again = (next?: typeof flow) => void this.#ctx.signInAgain(scopes, next).catch(() => undefined);
       // Offer the device code only where the IdP has a device endpoint (discovery is cached).
       const as = await deps.issuers.get(manager.config.issuer).catch(() => undefined);
       const deviceCodeHelps = flow?.id !== 'deviceCode' && as?.device_authorization_endpoint !== undefined;
       reportError(err, {
         showLog: deps.showLog,
         retry: () => again(flow),
-        ...(deviceCodeHelps ? { useDeviceCode: () => again(this.flows.deviceCode()) } : {}),
+        ...(deviceCodeHelps ? { useDeviceCode: () => again(this.#flows.deviceCode()) } : {}),
       });
       throw err;
     }
   }
 
   override dispose(): void {
-    this.managed.dispose();
+    this.#managed.dispose();
     super.dispose();
   }
 
   /** Records the pair as one with sessions, for Show Status and Sign Out once settings move away. */
-  private remember(): void {
+  #remember(): void {
     const { config } = this.manager;
-    rememberClient(this.ctx.deps, { issuer: config.issuer.href, clientId: config.clientId }).catch((err: unknown) =>
-      this.ctx.deps.log.debug(`Could not record the identity provider in use: ${String(err)}`),
+    rememberClient(this.#ctx.deps, { issuer: config.issuer.href, clientId: config.clientId }).catch((err: unknown) =>
+      this.#ctx.deps.log.debug(`Could not record the identity provider in use: ${String(err)}`),
     );
   }
 
-  private async announceStored(): Promise<void> {
+  async #announceStored(): Promise<void> {
     try {
       const added = await this.manager.getSessionsWithoutRefresh();
       if (added.length) {
-        this.remember();
+        this.#remember();
         this.emitter.fire({ added: added.map(toVscodeSession), removed: [], changed: [] });
       }
     } catch (err) {
-      this.ctx.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
+      this.#ctx.deps.log.warn(`Could not read sessions after a settings change: ${String(err)}`);
     }
   }
 }
